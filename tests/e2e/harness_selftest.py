@@ -85,6 +85,24 @@ def test_unix_policy():
             stub.stop()
 
 
+def test_spawn_policy():
+    """A master.cf spawn service (stdin/stdout policy server run as nobody)."""
+    stub = os.path.join(HERE, "policystub.py")
+    ok, out = pfharness.run_as("nobody", ["/usr/bin/python3", stub],
+                               "recipient=a-stubblock@example.test\n\n")
+    assert ok and out == "action=REJECT stub policy refuses stubblock\n\n", (ok, out)
+    spawn = pfharness.policy_spawn(["/usr/bin/python3", stub], user="nobody")
+    with pfharness.Postfix(policy=spawn, policy_time_limit=77) as pf:
+        assert "\npolicy_time_limit = 77s\n" in pf.main_cf()
+        rc, out = pf.send("stubblock@example.test", subject="selftest spawn block")
+        rcpt = pfharness.smtp_reply(out, "RCPT TO")
+        assert rcpt and rcpt[0].startswith("554 ") and "stub policy refuses" in rcpt[0], out
+        subject = "selftest spawn ok %d" % os.getpid()
+        rc, out = pf.send("carol@example.test", subject=subject)
+        assert rc == 0, out
+        pf.wait_delivery("carol@example.test", subject)
+
+
 def test_policy_down():
     """No policy server listening: Postfix tempfails the recipient (4xx), never accepts."""
     port = pfharness.free_port()

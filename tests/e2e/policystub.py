@@ -8,6 +8,7 @@ of the daemon under test."""
 
 import os
 import socket
+import sys
 import threading
 
 
@@ -93,3 +94,23 @@ class PolicyStub:
             return
         finally:
             conn.close()
+
+
+def serve_stdio(marker="stubblock"):
+    """Serve one connection on stdin/stdout (like policyd -s under spawn(8))."""
+    stub = PolicyStub.__new__(PolicyStub)
+    stub.marker = marker
+    req = {}
+    for raw in sys.stdin.buffer:
+        line = raw.rstrip(b"\n").decode("utf-8", "replace")
+        if line:
+            k, _, v = line.partition("=")
+            req[k] = v
+            continue
+        sys.stdout.write("action=%s\n\n" % stub.decide(req))
+        sys.stdout.flush()
+        req = {}
+
+
+if __name__ == "__main__":
+    serve_stdio(*sys.argv[1:2])

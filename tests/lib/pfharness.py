@@ -175,6 +175,19 @@ def _hexaddr(h):
     return socket.inet_ntop(fam, words)
 
 
+def run_as(user, argv, stdin="", timeout=20):
+    """Run ARGV as USER (runuser) with STDIN; return (exit 0?, stdout or error text)."""
+    try:
+        p = subprocess.run(["runuser", "-u", user, "--"] + list(argv), input=stdin.encode(),
+                           capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, "timeout after %ds" % timeout
+    if p.returncode != 0:
+        return False, "exit %d: %s" % (p.returncode,
+                                       p.stderr.decode("utf-8", "replace").strip()[-1000:])
+    return True, p.stdout.decode("utf-8", "replace")
+
+
 def _pgrp_members(pgid):
     """PIDs of live processes whose process group is PGID (from /proc)."""
     pids = []
