@@ -56,6 +56,14 @@ def require():
         skip("user 'postfix' does not exist (is Debian's postfix installed?)")
     if not os.path.isdir(daemon_directory()):
         skip("postfix daemon directory %s missing" % daemon_directory())
+    # make check's timeout or ^C: unwind, so every with-block stops its Postfix
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on_signal)
+
+
+def _exit_on_signal(signum, frame):
+    """Turn a termination signal into SystemExit so cleanups run."""
+    raise SystemExit(128 + signum)
 
 
 def daemon_directory():
@@ -296,6 +304,7 @@ class Postfix:
             "html_directory": "no",
             "delay_warning_time": "0h",
             "maximal_queue_lifetime": "1h",
+            "bounce_queue_lifetime": "1h",
             "queue_run_delay": "1s",
             "minimal_backoff_time": "1s",
             "maximal_backoff_time": "2s",
@@ -366,10 +375,11 @@ class Postfix:
             r = self._postfix("check")
             if r.returncode != 0:
                 raise RuntimeError("postfix check failed: %s%s" % (r.stdout, r.stderr))
+            self.started = True  # from here on stop() runs "postfix stop" and reaps
             r = self._postfix("start")
             if r.returncode != 0:
-                raise RuntimeError("postfix start failed: %s%s" % (r.stdout, r.stderr))
-            self.started = True
+                raise RuntimeError("postfix start failed: %s%s\n%s"
+                                   % (r.stdout, r.stderr, self.log_text()[-3000:]))
             self._wait_ready(timeout)
         except BaseException:
             self.stop()
