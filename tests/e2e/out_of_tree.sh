@@ -42,8 +42,6 @@ pc=$(find "$dest" -name policyd.pc -path '*/pkgconfig/*' | head -n 1)
 [ -n "$pc" ] || fail "no policyd.pc installed under $dest"
 daemon=$(find "$dest" -type f -name policyd -perm -u+x | head -n 1)
 [ -n "$daemon" ] || fail "no policyd binary installed under $dest"
-hdr=$(find "$dest" -path '*/include/policyd/plugin.h' | head -n 1)
-[ -n "$hdr" ] || fail "no include/policyd/plugin.h installed under $dest"
 
 # --- 2. build the plugin the way a third party would -----------------------
 PKG_CONFIG_PATH=$(dirname "$pc")
@@ -55,6 +53,13 @@ case " $cflags " in
 *) fail "pkg-config --cflags policyd = '$cflags' does not point into $dest" ;;
 esac
 plugindir=$("$PKG_CONFIG" --define-prefix --variable=plugindir policyd) || fail "pkg-config --variable=plugindir"
+includedir=$("$PKG_CONFIG" --define-prefix --variable=includedir policyd) || fail "pkg-config --variable=includedir"
+# #include <policyd/plugin.h> must resolve through -I$includedir
+[ -f "$includedir/policyd/plugin.h" ] || {
+	echo "installed headers:" >&2
+	find "$dest" -name '*.h' >&2
+	fail "plugin.h is not installed as \$(includedir)/policyd/plugin.h ($includedir/policyd/plugin.h)"
+}
 pass "pkg-config: cflags '$cflags', plugindir $plugindir"
 
 mkdir -p "$tmp/plugins" "$tmp/state" || fail "mkdir"

@@ -86,41 +86,43 @@ def check_through_postfix(pf, d, tag):
 def test_inet():
     """check_policy_service inet:127.0.0.1:PORT."""
     d = pdtest.Daemon(config=EXAMPLE, unix=False)
-    d.start()
     try:
+        d.start()
         with pfharness.Postfix(policy=pfharness.policy_inet(d.port)) as pf:
             check_through_postfix(pf, d, "inet")
-    finally:
         d.stop()
+    finally:
+        d.cleanup()
 
 
 def test_unix_socket():
     """check_policy_service unix:/path, socket 0660 postfix:postfix, reachable by postfix only."""
-    with pfharness.SocketDir() as sd:
-        path = os.path.join(sd.path, "policyd.sock")
-        conf = EXAMPLE + ('listen = { "unix:%s" }\nsocket_mode = "0660"\n'
-                          'socket_owner = "postfix:postfix"\n' % path)
-        d = pdtest.Daemon(config=conf, unix=False)
+    # pdtest puts the socket in its own dir (mode 0755), beside an inet listener
+    conf = EXAMPLE + 'socket_mode = "0660"\nsocket_owner = "postfix:postfix"\n'
+    d = pdtest.Daemon(config=conf, unix=True)
+    try:
         d.start()
-        try:
-            st = os.stat(path)
-            assert stat.S_ISSOCK(st.st_mode), oct(st.st_mode)
-            assert stat.S_IMODE(st.st_mode) == 0o660, oct(st.st_mode)
-            assert st.st_uid == pwd.getpwnam("postfix").pw_uid, st.st_uid
-            assert st.st_gid == grp.getgrnam("postfix").gr_gid, st.st_gid
+        path = d.sock
+        st = os.stat(path)
+        assert stat.S_ISSOCK(st.st_mode), oct(st.st_mode)
+        assert stat.S_IMODE(st.st_mode) == 0o660, oct(st.st_mode)
+        assert st.st_uid == pwd.getpwnam("postfix").pw_uid, st.st_uid
+        assert st.st_gid == grp.getgrnam("postfix").gr_gid, st.st_gid
 
-            req = "".join("%s=%s\n" % kv for kv in pdtest.req(
-                recipient="%s-runuser@example.test" % MARKER).items()) + "\n"
-            ok, reply = pfharness.can_reach_as("postfix", path, req)
-            assert ok and reply.startswith("action=") and reply.endswith("\n\n"), (ok, reply)
-            assert expected_reply(reply[len("action="):].strip())[0] == "5", reply
-            ok, why = pfharness.can_reach_as("nobody", path)
-            assert not ok and "Permission denied" in why, (ok, why)
+        # user postfix connects and gets an answer; user nobody may not connect
+        req = "".join("%s=%s\n" % kv for kv in pdtest.req(
+            recipient="%s-runuser@example.test" % MARKER).items()) + "\n"
+        ok, reply = pfharness.can_reach_as("postfix", path, req)
+        assert ok and reply.startswith("action=") and reply.endswith("\n\n"), (ok, reply)
+        assert expected_reply(reply[len("action="):].strip())[0] == "5", reply
+        ok, why = pfharness.can_reach_as("nobody", path)
+        assert not ok and "Permission denied" in why, (ok, why)
 
-            with pfharness.Postfix(policy=pfharness.policy_unix(path)) as pf:
-                check_through_postfix(pf, d, "unix")
-        finally:
-            d.stop()
+        with pfharness.Postfix(policy=pfharness.policy_unix(path)) as pf:
+            check_through_postfix(pf, d, "unix")
+        d.stop()
+    finally:
+        d.cleanup()
 
 
 def test_spawn():
@@ -131,7 +133,7 @@ def test_spawn():
         conf = os.path.join(sd.path, "policyd.conf")
         with open(conf, "w") as f:
             f.write('plugin_dir = "%s"\nstate_dir = "%s"\n%s'
-                    % (os.environ["PD_PLUGIN_PATH"], os.path.join(sd.path, "state"), EXAMPLE))
+                    % (pdtest.plugin_path(), os.path.join(sd.path, "state"), EXAMPLE))
         os.chmod(conf, 0o644)
         # Postfix will run it as nobody: nobody must be able to, and its
         # answer on stdin/stdout is what Postfix must relay
