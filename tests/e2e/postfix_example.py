@@ -95,6 +95,52 @@ def test_inet():
         d.cleanup()
 
 
+def test_inet_two_recipients():
+    """One transaction, two RCPTs on one policy connection: only the ordinary one gets the mail."""
+    d = pdtest.Daemon(config=EXAMPLE, unix=False)
+    try:
+        d.start()
+        with pfharness.Postfix(policy=pfharness.policy_inet(d.port)) as pf:
+            ok = "first-%s@example.test" % TAG
+            blocked = "%s-second@example.test" % MARKER
+            subject = "e2e two recipients %s" % TAG
+            rc, out = pf.send("%s,%s" % (ok, blocked), subject=subject)
+            rcpt = pfharness.smtp_replies(out, "RCPT TO")
+            assert len(rcpt) == 2, out
+            assert rcpt[0][0].startswith("250 "), out
+            assert rcpt[1][0].startswith("5") and blocked in rcpt[1][0], out
+            assert pfharness.smtp_reply(out, "DATA")[0].startswith("354 "), out
+            msg = pf.wait_delivery(ok, subject)
+            assert pfharness.header(msg, "Delivered-To") == [ok], msg
+            assert not pf.messages(blocked)
+            assert len(decisions(d, ok)) == 1 and len(decisions(d, blocked)) == 1, d.log_text()
+        d.stop()
+    finally:
+        d.cleanup()
+
+
+def test_policy_context_selects_chain():
+    """Postfix's policy_context (check_policy_service { ..., policy_context=NAME }) picks a chain."""
+    conf = ('plugins = {}\nchain "strict" {\n  plugins = {"example"}\n}\n'
+            'example {\n  marker = "%s"\n  skip_networks = {}\n}\n' % MARKER)
+    d = pdtest.Daemon(config=conf, unix=False)
+    try:
+        d.start()
+        # without the context the default (empty) chain answers
+        assert probe(d, "%s-noctx@example.test" % MARKER) == "DUNNO"
+        with pfharness.Postfix(policy=pfharness.policy_inet(d.port, context="strict")) as pf:
+            blocked = "%s-ctx@example.test" % MARKER
+            rc, out = pf.send(blocked, subject="e2e context %s" % TAG)
+            rcpt = pfharness.smtp_reply(out, "RCPT TO")
+            assert rc != 0 and rcpt and rcpt[0].startswith("5"), out
+            lines = decisions(d, blocked)
+            assert len(lines) == 1 and "chain=strict" in lines[0], d.log_text()[-3000:]
+            assert "plugin=example" in lines[0], lines
+        d.stop()
+    finally:
+        d.cleanup()
+
+
 def test_unix_socket():
     """check_policy_service unix:/path, socket 0660 postfix:postfix, reachable by postfix only."""
     # pdtest puts the socket in its own dir (mode 0755), beside an inet listener

@@ -86,9 +86,13 @@ def free_port():
         s.close()
 
 
-def policy_inet(port, host="127.0.0.1"):
-    """check_policy_service target for a TCP policy server."""
-    return "inet:%s:%d" % (host, port)
+def policy_inet(port, host="127.0.0.1", context=None):
+    """check_policy_service target for a TCP policy server.
+
+    CONTEXT sets Postfix's policy_context attribute (Postfix 3.1+ syntax
+    "{ inet:host:port, policy_context=NAME }")."""
+    target = "inet:%s:%d" % (host, port)
+    return "{ %s, policy_context=%s }" % (target, context) if context else target
 
 
 def policy_unix(path):
@@ -574,10 +578,12 @@ def header(msg, name):
     return vals
 
 
-def smtp_reply(transcript, command):
-    """Reply lines ("NNN ...") swaks logged after the client sent COMMAND.
+def smtp_replies(transcript, command):
+    """Server replies swaks logged after each client line starting with COMMAND.
 
-    COMMAND is the start of the client line, e.g. "RCPT TO" or "DATA"."""
+    COMMAND is e.g. "RCPT TO" or "DATA"; returns one list of reply lines
+    ("NNN ...") per time the client sent it."""
+    out = []
     lines = transcript.splitlines()
     for i, line in enumerate(lines):
         if line.startswith(" -> ") and line[4:].upper().startswith(command.upper()):
@@ -587,5 +593,11 @@ def smtp_reply(transcript, command):
                 if not m:
                     break
                 reply.append(m.group(1))
-            return reply
-    return []
+            out.append(reply)
+    return out
+
+
+def smtp_reply(transcript, command):
+    """Reply lines to the first client line starting with COMMAND ([] if none)."""
+    replies = smtp_replies(transcript, command)
+    return replies[0] if replies else []
