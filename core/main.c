@@ -352,8 +352,10 @@ int main(int argc, char **argv)
 		free(conf_file);
 		return 0;
 	}
-	if (spawn)
+	if (spawn) {
+		free(conf_file);
 		return run_spawn(c);
+	}
 
 	raise_nofile();
 	if (lookup_ids(c, &uid, &gid) < 0 || pd_server_bind(c) < 0)
