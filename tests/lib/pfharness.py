@@ -3,18 +3,30 @@
 """Start a private Postfix (Debian's postfix 3.x) under a temp directory.
 
 The instance has its own config, queue and data directories, listens only on
-127.0.0.1:<free port>, asks a policy service (inet or unix) at RCPT time and
-delivers mail for example.test into Maildirs under the temp directory.  The
-system's Postfix configuration is neither read nor changed: postfix(1) run by
-root accepts any -c directory; only the set-gid commands (postdrop,
-postqueue) need alternate_config_directories in /etc/postfix/main.cf, and the
-tests use neither (mail arrives over SMTP).
+127.0.0.1:<free port> (inet_interfaces = loopback-only, one smtpd in
+master.cf, outside delivery disabled), asks a policy service at RCPT time
+(smtpd_recipient_restrictions = reject_unauth_destination,
+check_policy_service TARGET, permit) and delivers mail for example.test
+into one Maildir under the temp directory; virtual(8)'s Delivered-To header
+tells recipients apart.  It logs to <dir>/maillog (maillog_file).
+
+The system's Postfix configuration is neither read nor changed: postfix(1)
+run by root accepts any "-c DIR"; only the set-gid commands (postdrop,
+postqueue) require DIR in alternate_config_directories of the default
+main.cf, and these tests use neither (mail arrives over SMTP).
 
     import pfharness
-    pfharness.require()                         # exit 77 unless root + postfix + swaks
+    pfharness.require()        # exit 77 (SKIP) unless root with postfix + swaks
     with pfharness.Postfix(policy=pfharness.policy_inet(port)) as pf:
-        rc, out = pf.send("user@example.test", subject="hello")
+        rc, transcript = pf.send("user@example.test", subject="hello")
+        pfharness.smtp_reply(transcript, "RCPT TO")   # ['250 2.1.5 Ok']
         msg = pf.wait_delivery("user@example.test", "hello")
+
+Targets: policy_inet(port[, context=NAME]), policy_unix(abs_path),
+policy_spawn(argv, user) (a master.cf spawn service; sets policy_time_limit).
+stop() runs "postfix -c DIR stop", waits for master (pid/master.pid) and its
+process group to exit (SIGKILL by PID after a bounded wait) and removes the
+directory; PF_KEEP=1 keeps it for debugging.
 """
 
 import os
