@@ -172,7 +172,7 @@ def test_unix_socket():
 
 
 def test_spawn():
-    """master.cf spawn(8) service running policyd -s as user nobody (policy_time_limit set)."""
+    """master.cf spawn(8) service running policyd -s as nobody, set up as the README says."""
     daemon = os.path.join(os.environ["PD_BUILDDIR"], "policyd")
     with pfharness.SocketDir(prefix="pdspawn-") as sd:
         os.mkdir(os.path.join(sd.path, "state"), 0o755)
@@ -190,9 +190,12 @@ def test_spawn():
         code, text = expected_reply(reply[len("action="):].strip())
         assert code[0] == "5", reply
 
-        spawn = pfharness.policy_spawn([daemon, "-s", "-c", conf], user="nobody")
-        with pfharness.Postfix(policy=spawn, policy_time_limit=120) as pf:
-            assert "\npolicy_time_limit = 120s\n" in pf.main_cf()
+        # README: service "policyd", policyd_time_limit, unix:private/policyd
+        spawn = pfharness.policy_spawn([daemon, "-s", "-c", conf], user="nobody",
+                                       service="policyd")
+        with pfharness.Postfix(policy=spawn, policy_time_limit=3600) as pf:
+            assert "\npolicyd_time_limit = 3600s\n" in pf.main_cf()
+            assert "check_policy_service unix:private/policyd," in pf.main_cf()
             rc, out = pf.send(blocked, subject="e2e spawn blocked %s" % TAG)
             rcpt = pfharness.smtp_reply(out, "RCPT TO")
             assert rc != 0 and len(rcpt) == 1 and rcpt[0].startswith(code), out

@@ -23,7 +23,8 @@ main.cf, and these tests use neither (mail arrives over SMTP).
         msg = pf.wait_delivery("user@example.test", "hello")
 
 Targets: policy_inet(port[, context=NAME]), policy_unix(abs_path),
-policy_spawn(argv, user) (a master.cf spawn service; sets policy_time_limit).
+policy_spawn(argv, user[, service]) (a master.cf spawn service; sets
+<service>_time_limit, i.e. policy_time_limit by default).
 stop() runs "postfix -c DIR stop", waits for master (pid/master.pid) and its
 process group to exit (SIGKILL by PID after a bounded wait) and removes the
 directory; PF_KEEP=1 keeps it for debugging.
@@ -114,13 +115,16 @@ def policy_unix(path):
     return "unix:" + path
 
 
-def policy_spawn(argv, user="nobody"):
-    """Policy service run by Postfix's spawn(8): (target, master.cf line).
+def policy_spawn(argv, user="nobody", service="policy"):
+    """Policy service run by Postfix's spawn(8): (target, master.cf line, service).
 
     ARGV is the command (e.g. [".../policyd", "-s", "-c", conf]); Postfix runs
-    one per connection as USER, talking the protocol on stdin/stdout."""
-    return ("unix:private/policy",
-            "policy unix - n n - 0 spawn user=%s argv=%s" % (user, " ".join(argv)))
+    one per connection as USER, talking the protocol on stdin/stdout.  The
+    spawn limit is main.cf's SERVICE_time_limit (policy_time_limit for the
+    default name)."""
+    return ("unix:private/" + service,
+            "%s unix - n n - 0 spawn user=%s argv=%s" % (service, user, " ".join(argv)),
+            service)
 
 
 def can_reach_as(user, path, request=None, timeout=10):
@@ -248,10 +252,11 @@ class Postfix:
         """POLICY is policy_inet()/policy_unix()/policy_spawn() or None.
 
         POLICY_TIME_LIMIT only matters for spawn: it becomes
-        policy_time_limit, the limit spawn(8) puts on one policyd -s run."""
-        self.spawn_line = None
+        <service>_time_limit (policy_time_limit), the limit spawn(8) puts on
+        one policyd -s run."""
+        self.spawn_line = self.spawn_service = None
         if isinstance(policy, tuple):
-            policy, self.spawn_line = policy
+            policy, self.spawn_line, self.spawn_service = policy
         self.policy = policy
         self.policy_time_limit = policy_time_limit
         self.extra_main = dict(extra_main or {})
@@ -326,8 +331,8 @@ class Postfix:
             "maximal_backoff_time": "2s",
         }
         if self.spawn_line:
-            # $servicename_time_limit: only valid with a "policy" spawn service
-            p["policy_time_limit"] = "%ds" % self.policy_time_limit
+            # $servicename_time_limit: only valid beside that spawn service
+            p[self.spawn_service + "_time_limit"] = "%ds" % self.policy_time_limit
         p.update(self.extra_main)
         return "".join("%s = %s\n" % kv for kv in p.items())
 
