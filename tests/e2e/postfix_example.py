@@ -4,7 +4,8 @@
 check_policy_service pointing at the build tree's policyd, configured with
 plugins = {"example"}: a policyblock recipient gets the example plugin's 5xx,
 an ordinary recipient is accepted and delivered.  Over inet, over a unix
-socket whose mode/owner let user postfix (and not others) connect, and as a
+socket whose mode/owner let user postfix (and not others) connect, with the
+daemon dropped to user nobody after binding, and as a
 master.cf spawn service running policyd -s."""
 
 import grp
@@ -142,12 +143,22 @@ def test_policy_context_selects_chain():
 
 
 def test_unix_socket():
-    """check_policy_service unix:/path, socket 0660 postfix:postfix, reachable by postfix only."""
+    """check_policy_service unix:/path, socket 0660 postfix:postfix, reachable by postfix only.
+
+    Deployed as the README says: policyd binds as root, then drops to an
+    unprivileged user (nobody here)."""
+    nobody = pwd.getpwnam("nobody")
+    nogroup = grp.getgrgid(nobody.pw_gid).gr_name
     # pdtest puts the socket in its own dir (mode 0755), beside an inet listener
-    conf = EXAMPLE + 'socket_mode = "0660"\nsocket_owner = "postfix:postfix"\n'
+    conf = EXAMPLE + ('socket_mode = "0660"\nsocket_owner = "postfix:postfix"\n'
+                      'user = "nobody"\ngroup = "%s"\n' % nogroup)
     d = pdtest.Daemon(config=conf, unix=True)
     try:
         d.start()
+        with open("/proc/%d/status" % d.proc.pid) as f:
+            ids = dict(line.split(":", 1) for line in f if line.startswith(("Uid", "Gid")))
+        assert ids["Uid"].split() == [str(nobody.pw_uid)] * 4, ids
+        assert ids["Gid"].split() == [str(nobody.pw_gid)] * 4, ids
         path = d.sock
         st = os.stat(path)
         assert stat.S_ISSOCK(st.st_mode), oct(st.st_mode)
