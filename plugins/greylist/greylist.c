@@ -48,12 +48,6 @@ typedef struct gl_inst {
 	time_t last_compact;
 } gl_inst;
 
-extern const unsigned pd_plugin_abi;
-extern const pd_plugin_info pd_plugin;
-pd_plugin_init_fn pd_plugin_init;
-pd_plugin_check_fn pd_plugin_check;
-pd_plugin_fini_fn pd_plugin_fini;
-
 const unsigned pd_plugin_abi = PD_PLUGIN_ABI;
 
 const pd_plugin_info pd_plugin = {
@@ -523,8 +517,10 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 			/* auto-whitelisted client: refresh hourly, count once per message */
 			int counted = recent_claim(addr, instance_id, RECENT_COUNTED, (time_t)now);
 
-			if (now - c.last_seen >= 3600 || counted) {
+			if (now - c.last_seen >= 3600 || counted || !c.passed_at) {
 				c.last_seen = now;
+				if (!c.passed_at)
+					c.passed_at = now;
 				if (counted && c.count < UINT32_MAX)
 					c.count++;
 				if (g->ops->put(g->st, ckey, ckl, &c) != 0)
@@ -571,8 +567,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 		if (ckl && count_delivery) {
 			c.count++;
 			c.last_seen = now;
-			if (c.count == (uint32_t)g->auto_whitelist)
-				c.passed_at = now;
+			if (c.count >= (uint32_t)g->auto_whitelist && !c.passed_at)
+				c.passed_at = now; /* whitelisted from now on (shown by the admin command) */
 			if (g->ops->put(g->st, ckey, ckl, &c) != 0)
 				goto fail;
 		}

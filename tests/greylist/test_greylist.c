@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 static int failures, checks;
 
@@ -812,7 +813,81 @@ static void test_write_error(void)
 	signal(SIGXFSZ, SIG_DFL);
 }
 
-/* test_options_table - defaults as documented */
+static char *self_path;
+
+/* child_main - a separate process (fresh exec) asking N new triplets; exit 0 if all deferred */
+static int child_main(const char *dir, int idx, long clock)
+{
+	tinst *t;
+	int bad = 0;
+
+	mock_clock = clock;
+	t = start("delay = 60\n", dir);
+	if (!t)
+		return 3;
+	for (int i = 0; i < 100; i++) {
+		char client[64];
+
+		snprintf(client, sizeof(client), "10.%d.%d.1", idx + 1, i);
+		if (!deferred(ask(t, client, "s@example.org", "r@example.com", NULL)))
+			bad++;
+	}
+	stop(t);
+	return bad ? 1 : 0;
+}
+
+/* test_processes - processes with their own open handles share one file without losing writes */
+static void test_processes(void)
+{
+	tinst *t = start("delay = 60\nauto_whitelist = 0\nadd_header = false\n", NULL);
+	pid_t pid[3];
+	long n[4] = {0};
+	gl_inst *g;
+	int ok = 0, parent_bad = 0;
+
+	if (!t) {
+		CHECK(0);
+		return;
+	}
+	g = t->inst.data;
+	mock_clock = 1700000000;
+	CHECK(deferred(ask(t, "192.0.2.200", "s@example.org", "r@example.com", NULL)));
+	fflush(NULL);
+	for (int c = 0; c < 3; c++) {
+		char idx[8], clk[32];
+
+		snprintf(idx, sizeof(idx), "%d", c);
+		snprintf(clk, sizeof(clk), "%ld", (long)mock_clock);
+		pid[c] = fork();
+		if (pid[c] == 0) {
+			execl(self_path, self_path, "--child", t->dir, idx, clk, (char *)NULL);
+			_exit(4);
+		}
+	}
+	for (int i = 0; i < 100; i++) { /* concurrently with the children */
+		char client[64];
+
+		snprintf(client, sizeof(client), "10.9.%d.1", i);
+		if (!deferred(ask(t, client, "s@example.org", "r@example.com", NULL)))
+			parent_bad++;
+	}
+	for (int c = 0; c < 3; c++) {
+		int status;
+
+		if (pid[c] > 0 && waitpid(pid[c], &status, 0) == pid[c] && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == 0)
+			ok++;
+	}
+	CHECK(ok == 3);
+	CHECK(parent_bad == 0);
+	CHECK(g->ops->iterate(g->st, 50, count_cb, n, NULL) == 401);
+	CHECK(n[0] == 401);
+	mock_clock += 61; /* a triplet written by a child passes here */
+	CHECK_STR(ask(t, "10.2.42.1", "s@example.org", "r@example.com", NULL), "");
+	stop(t);
+}
+
+/* test_defaults - defaults as documented */
 static void test_defaults(void)
 {
 	cfg_t *c = mock_section(gl_options, "");
@@ -832,8 +907,11 @@ static void test_defaults(void)
 	cfg_free(c);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	self_path = argv[0];
+	if (argc == 5 && strcmp(argv[1], "--child") == 0)
+		return child_main(argv[2], atoi(argv[3]), atol(argv[4]));
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
 		return 99;
@@ -855,6 +933,7 @@ int main(void)
 	test_two_instances();
 	test_corrupt();
 	test_write_error();
+	test_processes();
 	rm_tree(tmpdir);
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
