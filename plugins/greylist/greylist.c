@@ -200,7 +200,8 @@ static long gl_expire(gl_inst *g)
 	visited = g->ops->iterate(g->st, 200, expire_one, &x, &deleted);
 	if (visited < 0)
 		return -1;
-	g->inst->host->log(g->inst, PD_LOG_INFO, "expiry: %ld of %ld records removed", deleted, visited);
+	g->inst->host->log(g->inst, deleted ? PD_LOG_INFO : PD_LOG_DEBUG,
+			   "expiry: %ld of %ld records removed", deleted, visited);
 	/* give space back when most of a large file was just freed, at most daily */
 	if (deleted >= 10000 && deleted * 2 >= visited && x.now - g->last_compact >= 86400) {
 		g->last_compact = x.now;

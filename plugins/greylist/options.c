@@ -133,6 +133,43 @@ static int cb_file(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return 0;
 }
 
+/* check_list - parse a whitelist file now, so that policyd -t reports its errors too */
+static int check_list(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result, int clients)
+{
+	char err[PATH_MAX + 300];
+	gl_wl *wl;
+	int r;
+
+	if (!*value) {
+		cfg_error(cfg, "%s: empty file name", opt->name);
+		return -1;
+	}
+	/* relative paths are resolved (and checked) at init, see greylist.c */
+	if (value[0] == '/') {
+		wl = gl_wl_new();
+		r = wl ? gl_wl_load(wl, value, clients, err, sizeof(err)) : -1;
+		gl_wl_free(wl);
+		if (r != 0) {
+			cfg_error(cfg, "%s: %s", opt->name, wl ? err : "out of memory");
+			return -1;
+		}
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* cb_clients - client_whitelist entries */
+static int cb_clients(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	return check_list(cfg, opt, value, result, 1);
+}
+
+/* cb_recipients - recipient_whitelist entries */
+static int cb_recipients(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	return check_list(cfg, opt, value, result, 0);
+}
+
 cfg_opt_t gl_options[] = {
 	CFG_STR_CB("database", "greylist.db", CFGF_NONE, cb_file),
 	CFG_INT_CB("delay", 300, CFGF_NONE, cb_duration),
@@ -142,8 +179,8 @@ cfg_opt_t gl_options[] = {
 	CFG_INT_CB("ipv6_prefix", 64, CFGF_NONE, cb_prefix6),
 	CFG_INT_CB("auto_whitelist", 5, CFGF_NONE, cb_count),
 	CFG_BOOL("normalise_sender", cfg_true, CFGF_NONE),
-	CFG_STR_LIST("client_whitelist", "{}", CFGF_NONE),
-	CFG_STR_LIST("recipient_whitelist", "{}", CFGF_NONE),
+	CFG_STR_LIST_CB("client_whitelist", "{}", CFGF_NONE, cb_clients),
+	CFG_STR_LIST_CB("recipient_whitelist", "{}", CFGF_NONE, cb_recipients),
 	CFG_STR_CB("action", "DEFER_IF_PERMIT", CFGF_NONE, cb_action),
 	CFG_STR_CB("reply_text", GL_DEF_TEXT, CFGF_NONE, cb_text),
 	CFG_BOOL("add_header", cfg_true, CFGF_NONE),

@@ -387,58 +387,102 @@ static int st_del(gl_store *s, const unsigned char *key, size_t klen)
 	return 0;
 }
 
-/* st_iterate - visit all records, BATCH per locked step (the lock is released between steps) */
+/* One record copied out of the database by st_iterate. */
+typedef struct it_item {
+	datum key, val;
+	int del;
+} it_item;
+
+/* st_iterate - visit all records, BATCH at a time; FN runs with no lock held */
 static long st_iterate(gl_store *s, size_t batch, gl_iter_fn *fn, void *arg, long *deleted)
 {
 	gl_shared *sh = s->sh;
-	datum k = {0}, nk, d;
+	it_item *items;
+	datum next = {0};
 	long visited = 0, ndel = 0;
 	int first = 1, stop = 0, failed = 0;
 
 	if (batch == 0)
 		batch = 1;
-	/* K is the next unvisited key, carried from one step to the next. The
-	 * successor of a key is found (gdbm_nextkey looks the key up again)
-	 * before the key is deleted. Writes by others between steps may make a
-	 * pass skip records; the next pass gets them. */
+	items = calloc(batch, sizeof(*items));
+	if (!items)
+		return -1;
+	/* Each step copies up to BATCH records and the key after them under the
+	 * lock, then calls FN on the copies without the lock (a slow consumer,
+	 * such as "policyd-greylist list | less", never stalls the daemon).
+	 * Deletions are applied under the lock, only to records that did not
+	 * change meanwhile. Writes by others between steps may make a pass skip
+	 * records; the next pass gets them. */
 	while (!stop) {
+		size_t n = 0;
+		int any_del = 0;
+
 		if (st_begin(s) != 0) {
 			failed = 1;
 			break;
 		}
 		if (first) {
-			k = gdbm_firstkey(sh->db);
+			next = gdbm_firstkey(sh->db);
 			first = 0;
 		}
-		for (size_t n = 0; k.dptr && n < batch && !stop; n++) {
+		while (next.dptr && n < batch) {
+			datum v = gdbm_fetch(sh->db, next);
+
+			if (!v.dptr) { /* deleted by someone else since the last step */
+				free(next.dptr);
+				next.dptr = NULL;
+				break;
+			}
+			items[n].key = next;
+			items[n].val = v;
+			items[n].del = 0;
+			n++;
+			next = gdbm_nextkey(sh->db, next);
+		}
+		st_end(s);
+		if (!next.dptr)
+			stop = 1;
+		for (size_t i = 0; i < n && !failed; i++) {
 			gl_rec rec;
 			int r = 1; /* malformed records are dropped */
 
-			d = gdbm_fetch(sh->db, k);
-			if (!d.dptr) { /* gone since the last step: cannot continue from it */
-				free(k.dptr);
-				k.dptr = NULL;
+			if (stop == 2) /* FN asked to stop */
 				break;
-			}
-			if (gl_rec_decode(d.dptr, (size_t)d.dsize, &rec) == 0)
-				r = fn(arg, (unsigned char *)k.dptr, (size_t)k.dsize, &rec);
-			free(d.dptr);
+			if (gl_rec_decode(items[i].val.dptr, (size_t)items[i].val.dsize, &rec) == 0)
+				r = fn(arg, (unsigned char *)items[i].key.dptr, (size_t)items[i].key.dsize, &rec);
 			visited++;
-			nk = r < 0 ? (datum){0} : gdbm_nextkey(sh->db, k);
 			if (r < 0)
-				stop = 1;
-			if (r == 1 && gdbm_delete(sh->db, k) == 0) {
-				ndel++;
-				sh->dirty = 1;
-			}
-			free(k.dptr);
-			k = nk;
+				stop = 2;
+			else if (r == 1)
+				items[i].del = any_del = 1;
 		}
-		if (!k.dptr)
+		if (any_del && st_begin(s) == 0) {
+			for (size_t i = 0; i < n; i++) {
+				datum cur;
+
+				if (!items[i].del)
+					continue;
+				cur = gdbm_fetch(sh->db, items[i].key);
+				if (cur.dptr && cur.dsize == items[i].val.dsize &&
+				    memcmp(cur.dptr, items[i].val.dptr, (size_t)cur.dsize) == 0 &&
+				    gdbm_delete(sh->db, items[i].key) == 0) {
+					ndel++;
+					sh->dirty = 1;
+				}
+				free(cur.dptr);
+			}
+			st_end(s);
+		} else if (any_del) {
+			failed = 1;
 			stop = 1;
-		st_end(s);
+		}
+		for (size_t i = 0; i < n; i++) {
+			free(items[i].key.dptr);
+			free(items[i].val.dptr);
+		}
 	}
-	free(k.dptr);
+	free(next.dptr);
+	free(items);
 	if (deleted)
 		*deleted = ndel;
 	return failed ? -1 : visited;

@@ -813,6 +813,47 @@ static void test_write_error(void)
 	signal(SIGXFSZ, SIG_DFL);
 }
 
+/* touch_cb - iterate callback that updates the record it visits, then asks to delete it */
+static int touch_cb(void *arg, const unsigned char *key, size_t klen, const gl_rec *rec)
+{
+	gl_inst *g = arg;
+	gl_rec r = *rec;
+	int ok;
+
+	/* the store must not be locked while the callback runs, or this deadlocks */
+	if (g->ops->begin(g->st) != 0)
+		return 0;
+	r.last_seen++;
+	ok = g->ops->put(g->st, key, klen, &r) == 0;
+	g->ops->end(g->st);
+	return ok ? 1 : 0;
+}
+
+/* test_iterate_unlocked - callbacks run unlocked; a record changed meanwhile is not deleted */
+static void test_iterate_unlocked(void)
+{
+	tinst *t = start("delay = 60\n", NULL);
+	gl_inst *g;
+	long n[4] = {0}, deleted = -1;
+
+	if (!t) {
+		CHECK(0);
+		return;
+	}
+	g = t->inst.data;
+	mock_clock = 1700000000;
+	for (int i = 0; i < 30; i++) {
+		char client[32];
+
+		snprintf(client, sizeof(client), "10.0.%d.1", i);
+		ask(t, client, "s@example.org", "r@example.com", NULL);
+	}
+	CHECK(g->ops->iterate(g->st, 7, touch_cb, g, &deleted) == 30);
+	CHECK(deleted == 0);
+	CHECK(g->ops->iterate(g->st, 7, count_cb, n, NULL) == 30);
+	stop(t);
+}
+
 static char *self_path;
 
 /* child_main - a separate process (fresh exec) asking N new triplets; exit 0 if all deferred */
@@ -934,6 +975,7 @@ int main(int argc, char **argv)
 	test_corrupt();
 	test_write_error();
 	test_processes();
+	test_iterate_unlocked();
 	rm_tree(tmpdir);
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
