@@ -540,7 +540,7 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	if (r < 0)
 		goto fail;
 	if (r == 0 || (t.type != GL_T_PENDING && t.type != GL_T_PASSED) ||
-	    gl_rec_expired(&t, now, g->retry_window, g->lifetime) || t.first_seen > now) {
+	    gl_rec_expired(&t, now, g->retry_window, g->lifetime) || t.first_seen > now + 86400) {
 		/* new (or forgotten) triplet */
 		t = (gl_rec){.type = GL_T_PENDING, .first_seen = now, .last_seen = now};
 		if (g->ops->put(g->st, tkey, tkl, &t) != 0)
@@ -550,6 +550,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	} else if (t.type == GL_T_PENDING && now - t.first_seen < g->delay) {
 		defer = 1; /* early retry: nothing to write */
 		remaining = g->delay - (long)(now - t.first_seen);
+		if (remaining > g->delay) /* the clock went back a little */
+			remaining = g->delay;
 	} else {
 		if (t.type == GL_T_PENDING) { /* first retry after the delay */
 			t.type = GL_T_PASSED;
