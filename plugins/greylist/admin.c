@@ -375,6 +375,12 @@ int main(int argc, char **argv)
 		return 3;
 	if (db)
 		snprintf(ac.dbpath, sizeof(ac.dbpath), "%s", db);
+	if (!conf) { /* without policyd.conf: privacy is on when its key file exists */
+		char kp[PATH_MAX + 8];
+
+		snprintf(kp, sizeof(kp), "%s.key", ac.dbpath);
+		ac.kc.privacy = access(kp, F_OK) == 0;
+	}
 
 	if (!strcmp(cmd, "list") || !strcmp(cmd, "stats") || !strcmp(cmd, "purge")) {
 		if (optind != argc)

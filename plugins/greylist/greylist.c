@@ -492,6 +492,9 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	if (gl_client_net(&g->kc, addr, net, sizeof(net)) != 0) {
 		/* not an IP address (should not happen with Postfix): group by the raw text */
 		gl_fold_addr(addr, net, 64 < sizeof(net) ? 64 : sizeof(net));
+		for (char *p = net; *p; p++)
+			if (!isalnum((unsigned char)*p) && *p != '.' && *p != ':' && *p != '-')
+				*p = '_';
 		if (!net[0])
 			snprintf(net, sizeof(net), "unknown");
 	}

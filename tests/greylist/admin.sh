@@ -82,6 +82,17 @@ ipv4_prefix = 16" 10.1.2.3 a@x.example b@y.example >/dev/null
 expect "deleted: 10.1.0.0/16 <a@x.example> <b@y.example>" \
 	"$("$ADM" -c "$D/etc/policyd.conf" delete 10.1.99.3 a@x.example b@y.example)" "-c: database and ipv4_prefix from policyd.conf"
 
+# privacy: keys are hashes; delete works with the key file beside the database
+P=$D/priv
+mkdir "$P"
+SP="$S
+privacy = true"
+"$FEED" "$P" $T "$SP" 192.0.2.1 secret@x.example b@y.example >/dev/null 2>&1
+expect 0 "$("$ADM" -d "$P/greylist.db" list | grep -c 'secret')" "privacy: no address in the listing"
+expect 1 "$("$ADM" -d "$P/greylist.db" stats | grep -c '^greylisted: 1$')" "privacy: counted"
+expect "deleted: 192.0.2.0/24 <secret@x.example> <b@y.example>" \
+	"$("$ADM" -d "$P/greylist.db" delete 192.0.2.1 secret@x.example b@y.example)" "privacy: delete with the key file"
+
 "$ADM" -d "$D/missing.db" stats 2>/dev/null
 expect 3 $? "missing database: exit 3"
 [ ! -e "$D/missing.db" ] && [ ! -e "$D/missing.db.lock" ]
