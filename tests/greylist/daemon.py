@@ -272,6 +272,16 @@ def test_background_expiry():
     d.stop()
 
 
+def test_sample_lists_load():
+    samples = os.path.join(pdtest.SRCDIR, "etc", "greylist")
+    d = pdtest.daemon(gl('delay = 600\nclient_whitelist = { "%s/clients" }\n'
+                         'recipient_whitelist = { "%s/recipients" }' % (samples, samples)))
+    assert d.ask(req(client_address="192.0.2.40", client_name="mail-wr1-f41.google.com")) == "DUNNO"
+    assert d.ask(req(client_address="192.0.2.41", recipient="postmaster@example.test")) == "DUNNO"
+    assert d.ask(req(client_address="192.0.2.42", client_name="google.com.evil.example")) == DEFER600
+    d.stop()
+
+
 if not os.path.exists(pdtest.POLICYD):
     print("policyd not built")
     raise SystemExit(77)
