@@ -313,6 +313,14 @@ static int load_lists(gl_inst *g, const char *opt, int clients, gl_wl **out)
 	for (unsigned i = 0; i < n; i++) {
 		char path[PATH_MAX], err[PATH_MAX + 300];
 
+		/* relative paths are relative to the config file; without its name
+		 * (the core does not give it for sections) refuse them rather than
+		 * guess: the daemon runs in "/" */
+		if (cfg_getnstr(cfg, opt, i)[0] != '/' && !cfg->filename) {
+			inst->host->log(inst, PD_LOG_ERR, "%s: \"%s\": give an absolute path", opt,
+					cfg_getnstr(cfg, opt, i));
+			return -1;
+		}
 		if (resolve(cfg_getnstr(cfg, opt, i), cfg->filename, NULL, path, sizeof(path)) != 0) {
 			inst->host->log(inst, PD_LOG_ERR, "%s: path too long", opt);
 			return -1;

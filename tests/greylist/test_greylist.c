@@ -459,6 +459,28 @@ static void test_bad_whitelist(void)
 	CHECK(start(conf, statedir) == NULL);
 	snprintf(conf, sizeof(conf), "recipient_whitelist = {\"%s/missing\"}\n", statedir);
 	CHECK(start(conf, statedir) == NULL);
+	{
+		/* a relative path that exists from the current directory is still
+		 * refused when the section has no file name (as in the daemon) */
+		char cwd[1024];
+		pd_instance inst;
+		cfg_t *c;
+
+		CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+		CHECK(chdir(statedir) == 0);
+		write_file("ok-clients", "192.0.2.1\n");
+		c = mock_section(gl_options, "client_whitelist = {\"ok-clients\"}\n"
+				 "sync_interval = 0\ncleanup_interval = 0\n");
+		CHECK(c != NULL);
+		if (c) {
+			free(c->filename);
+			c->filename = NULL;
+			mock_instance(&inst, "greylist", c, statedir);
+			CHECK(pd_plugin_init(&inst) == -1);
+			cfg_free(c);
+		}
+		CHECK(chdir(cwd) == 0);
+	}
 }
 
 /* test_grouping - IPv4 /24 and IPv6 /64 grouping, exact addresses, IPv4-mapped IPv6 */
