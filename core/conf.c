@@ -261,7 +261,7 @@ static cfg_opt_t global_opts[] = {
     CFG_STR("state_dir", PD_STATE_DIR, CFGF_NONE),
     CFG_STR("default_action", "DUNNO", CFGF_NONE),
     CFG_STR("on_error", "DUNNO", CFGF_NONE),
-    CFG_INT("idle_timeout", 300, CFGF_NONE),
+    CFG_INT("idle_timeout", 600, CFGF_NONE),
     CFG_STR("syslog_facility", "mail", CFGF_NONE),
     CFG_INT("threads", 8, CFGF_NONE),
     CFG_INT("io_threads", 0, CFGF_NONE),

@@ -386,13 +386,17 @@ int main(int argc, char **argv)
 	}
 	{
 		char *pidfile = pd_xstrdup(pd_server_conf()->pidfile);
+		int rc = pd_server_stop(GRACE_MS);
 
-		pd_server_stop(GRACE_MS);
 		if (*pidfile)
 			unlink(pidfile);
 		free(pidfile);
+		free(conf_file);
+		if (rc < 0) {
+			pd_log(PD_LOG_ERR, "stopped with a plugin still busy");
+			_exit(1);
+		}
 	}
 	pd_log(PD_LOG_INFO, "stopped");
-	free(conf_file);
 	return 0;
 }

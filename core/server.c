@@ -36,6 +36,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_LOOPS 64
@@ -713,8 +714,11 @@ void pd_server_reap(void)
 }
 
 /* pd_server_stop - graceful stop */
-void pd_server_stop(int grace_ms)
+int pd_server_stop(int grace_ms)
 {
+	struct timespec deadline;
+	int stuck = 0;
+
 	atomic_store(&stopping, grace_ms > 0 ? grace_ms : 1);
 	for (size_t i = 0; i < n_loops; i++)
 		pthread_join(loops[i].tid, NULL);
@@ -722,9 +726,16 @@ void pd_server_stop(int grace_ms)
 	work_stop = 1;
 	pthread_cond_broadcast(&work_cond);
 	pthread_mutex_unlock(&work_lock);
-	/* a worker stuck in a plugin past the grace period is not waited for */
+	/* a worker stuck in a plugin is not waited for past a short delay */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 2;
 	for (size_t i = 0; i < n_workers; i++)
-		pthread_join(workers[i], NULL);
+		if (pthread_timedjoin_np(workers[i], NULL, &deadline) != 0)
+			stuck++;
+	if (stuck) {
+		pd_log(PD_LOG_ERR, "%d worker thread(s) still inside a plugin; exiting without running fini", stuck);
+		return -1;
+	}
 	for (size_t i = 0; i < n_loops; i++) {
 		while (loops[i].head) {
 			conn *c = loops[i].head;
@@ -752,6 +763,7 @@ void pd_server_stop(int grace_ms)
 	n_retired = 0;
 	pd_conf_free(current);
 	current = NULL;
+	return 0;
 }
 
 /* pd_server_stats - counters to the log */

@@ -80,6 +80,19 @@ def test_sigterm_finishes_in_flight_and_runs_fini():
     assert "example: rejected 0 request(s)" in log and log.rstrip().endswith("stopped"), log[-1500:]
 
 
+def test_sigterm_with_a_hung_plugin_still_exits():
+    d = pdtest.daemon('plugins = { "fake" }\nfake {\n  trigger = "hang"\n  sleep_ms = 60000\n}\n')
+    c = d.client()
+    c.send(pdtest.encode(req(recipient="hang@x")))
+    time.sleep(0.3)
+    t0 = time.time()
+    d.proc.send_signal(signal.SIGTERM)
+    d.proc.wait(timeout=30 * pdtest.SLOW)
+    assert d.proc.returncode == 1, d.proc.returncode
+    assert time.time() - t0 < 30 * pdtest.SLOW
+    assert "worker thread(s) still inside a plugin" in d.log_text()
+
+
 def test_background_pidfile_and_stop():
     d = pdtest.Daemon(EXAMPLE)
     pdtest._daemons.append(d)
