@@ -55,6 +55,8 @@ typedef struct gl_shared {
 	uint64_t gen;  /* generation this process saw last */
 	int dirty;     /* written during the current unit of work */
 	int broken;    /* reopen at the next begin() */
+	time_t err_at; /* last logged error, to log a persistent failure once a minute */
+	long err_quiet; /* errors not logged since */
 } gl_shared;
 
 /* What open() hands out: the shared handle and this opener's logger. */
@@ -93,6 +95,23 @@ static int is_corruption(int e)
 	default:
 		return 0;
 	}
+}
+
+/* err_due - may a repeated error be logged now? (once a minute, with the count of the others) */
+static int err_due(gl_store *s)
+{
+	gl_shared *sh = s->sh;
+	time_t now = time(NULL);
+
+	if (sh->err_at && now - sh->err_at < 60 && now >= sh->err_at) {
+		sh->err_quiet++;
+		return 0;
+	}
+	if (sh->err_quiet)
+		SLOG(s, LOG_ERR_, "database %s: %ld more errors in the last minute", sh->path, sh->err_quiet);
+	sh->err_at = now;
+	sh->err_quiet = 0;
+	return 1;
 }
 
 /* read_gen - the generation number in the lock file (0 when empty) */
@@ -178,8 +197,9 @@ static int db_open(gl_store *s)
 	err = errno;
 	if (!create || (e == GDBM_FILE_OPEN_ERROR && err != EACCES) || e == GDBM_MALLOC_ERROR ||
 	    (!is_corruption(e) && e != GDBM_FILE_OPEN_ERROR)) {
-		SLOG(s, LOG_ERR_, "cannot open database %s: %s%s%s", sh->path, gdbm_strerror(e),
-		     gdbm_check_syserr(e) ? ": " : "", gdbm_check_syserr(e) ? strerror(err) : "");
+		if (err_due(s))
+			SLOG(s, LOG_ERR_, "cannot open database %s: %s%s%s", sh->path, gdbm_strerror(e),
+			     gdbm_check_syserr(e) ? ": " : "", gdbm_check_syserr(e) ? strerror(err) : "");
 		return -1;
 	}
 	if (move_aside(s, e == GDBM_FILE_OPEN_ERROR ? strerror(err) : gdbm_strerror(e)) != 0)
@@ -210,8 +230,9 @@ static void op_error(gl_store *s, const char *what)
 		sh->broken = 1;
 		return;
 	}
-	SLOG(s, LOG_ERR_, "database %s: %s: %s%s%s", sh->path, what, gdbm_strerror(e),
-	     err ? ": " : "", err ? strerror(err) : "");
+	if (err_due(s))
+		SLOG(s, LOG_ERR_, "database %s: %s: %s%s%s", sh->path, what, gdbm_strerror(e),
+		     err ? ": " : "", err ? strerror(err) : "");
 	sh->broken = 1; /* the handle may hold half-written state: reopen next time */
 }
 

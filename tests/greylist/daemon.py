@@ -282,6 +282,30 @@ def test_sample_lists_load():
     d.stop()
 
 
+def test_concurrent_connections():
+    import threading
+    d = pdtest.daemon(gl("delay = 600\nauto_whitelist = 0"))
+    bad = []
+
+    def worker(n):
+        c = d.client()
+        for i in range(40):
+            r = c.ask(req(client_address="10.%d.%d.1" % (n + 1, i)))
+            if r != DEFER600:
+                bad.append(r)
+        c.close()
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert not bad, bad[:5]
+    st, out = admin(d, "stats")
+    assert "greylisted: 320" in out, out
+    d.stop()
+
+
 if not os.path.exists(pdtest.POLICYD):
     print("policyd not built")
     raise SystemExit(77)

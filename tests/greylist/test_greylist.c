@@ -876,6 +876,63 @@ static void test_iterate_unlocked(void)
 	stop(t);
 }
 
+typedef struct thr_arg {
+	tinst *t;
+	int idx, bad;
+} thr_arg;
+
+/* thr_main - one thread asking 200 new triplets through the same instance */
+static void *thr_main(void *p)
+{
+	thr_arg *a = p;
+
+	for (int i = 0; i < 200; i++) {
+		pd_request *req = mock_request_new("protocol_state=RCPT", "sender=s@example.org",
+						   "recipient=r@example.com", NULL);
+		pd_reply *rep = mock_reply_new();
+		char client[32];
+
+		snprintf(client, sizeof(client), "10.%d.%d.1", a->idx + 100, i);
+		mock_request_set(req, "client_address", client);
+		if (pd_plugin_check(&a->t->inst, req, rep) != PD_CHECK_OK ||
+		    !deferred(mock_reply_text(rep)))
+			a->bad++;
+		mock_request_free(req);
+		mock_reply_free(rep);
+	}
+	return NULL;
+}
+
+/* test_threads - concurrent check() calls on one instance lose no update */
+static void test_threads(void)
+{
+	tinst *t = start("delay = 60\nauto_whitelist = 0\n", NULL);
+	pthread_t th[4];
+	thr_arg a[4];
+	long n[4] = {0};
+	gl_inst *g;
+	int bad = 0;
+
+	if (!t) {
+		CHECK(0);
+		return;
+	}
+	g = t->inst.data;
+	mock_clock = 1700000000;
+	for (int i = 0; i < 4; i++) {
+		a[i] = (thr_arg){t, i, 0};
+		CHECK(pthread_create(&th[i], NULL, thr_main, &a[i]) == 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		bad += a[i].bad;
+	}
+	CHECK(bad == 0);
+	CHECK(g->ops->iterate(g->st, 100, count_cb, n, NULL) == 800);
+	CHECK(n[0] == 800);
+	stop(t);
+}
+
 static char *self_path;
 
 /* child_main - a separate process (fresh exec) asking N new triplets; exit 0 if all deferred */
@@ -998,6 +1055,7 @@ int main(int argc, char **argv)
 	test_write_error();
 	test_processes();
 	test_iterate_unlocked();
+	test_threads();
 	rm_tree(tmpdir);
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
