@@ -93,6 +93,23 @@ expect 1 "$("$ADM" -d "$P/greylist.db" stats | grep -c '^greylisted: 1$')" "priv
 expect "deleted: 192.0.2.0/24 <secret@x.example> <b@y.example>" \
 	"$("$ADM" -d "$P/greylist.db" delete 192.0.2.1 secret@x.example b@y.example)" "privacy: delete with the key file"
 
+# privacy with a hash_key secret: the command takes it from policyd.conf
+H=$D/hk
+mkdir "$H"
+cat >"$H/policyd.conf" <<CONF
+state_dir = "$H"
+greylist {
+	privacy = true
+	hash_key = "correct horse battery"
+}
+CONF
+"$FEED" "$H" $T "$S
+privacy = true
+hash_key = \"correct horse battery\"" 192.0.2.1 s@x.example r@y.example >/dev/null 2>&1
+expect 1 "$("$ADM" -c "$H/policyd.conf" stats | grep -c '^greylisted: 1$')" "hash_key: counted"
+expect "deleted: 192.0.2.0/24 <s@x.example> <r@y.example>" \
+	"$("$ADM" -c "$H/policyd.conf" delete 192.0.2.1 s@x.example r@y.example)" "hash_key: delete with -c"
+
 "$ADM" -d "$D/missing.db" stats 2>/dev/null
 expect 3 $? "missing database: exit 3"
 [ ! -e "$D/missing.db" ] && [ ! -e "$D/missing.db.lock" ]
