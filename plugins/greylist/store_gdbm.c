@@ -465,12 +465,16 @@ static long st_iterate(gl_store *s, size_t batch, gl_iter_fn *fn, void *arg, lon
 			stop = 1;
 		for (size_t i = 0; i < n && !failed; i++) {
 			gl_rec rec;
-			int r = 1; /* malformed records are dropped */
+			int r = 1; /* malformed records are dropped ... */
 
 			if (stop == 2) /* FN asked to stop */
 				break;
 			if (gl_rec_decode(items[i].val.dptr, (size_t)items[i].val.dsize, &rec) == 0)
 				r = fn(arg, (unsigned char *)items[i].key.dptr, (size_t)items[i].key.dsize, &rec);
+			else if (items[i].val.dsize >= GL_REC_SIZE &&
+				 (unsigned char)items[i].val.dptr[0] > GL_REC_VERSION &&
+				 (unsigned char)items[i].val.dptr[0] < 16)
+				r = 0; /* ... but a newer version's records are kept (downgrade) */
 			visited++;
 			if (r < 0)
 				stop = 2;

@@ -933,6 +933,54 @@ static void test_threads(void)
 	stop(t);
 }
 
+/* test_malformed_records - bad records are dropped by expiry, a newer version's are kept */
+static void test_malformed_records(void)
+{
+	char path[700], dir[600];
+	GDBM_FILE db;
+	datum k1 = {.dptr = "Tjunk", .dsize = 5}, v1 = {.dptr = "short", .dsize = 5};
+	datum k2 = {.dptr = "Tfuture", .dsize = 7};
+	unsigned char v2buf[40] = {GL_REC_VERSION + 1, 'T'};
+	datum v2 = {.dptr = (char *)v2buf, .dsize = sizeof(v2buf)};
+	unsigned char key[GL_KEY_MAX];
+	datum k3;
+	gl_keyconf kc = {.ipv4_prefix = 24, .ipv6_prefix = 64, .normalise_sender = 1};
+	tinst *t;
+	long n[4] = {0};
+
+	snprintf(dir, sizeof(dir), "%s", new_state_dir());
+	snprintf(path, sizeof(path), "%s/greylist.db", dir);
+	db = gdbm_open(path, 0, GDBM_WRCREAT, 0600, NULL);
+	CHECK(db != NULL);
+	if (!db)
+		return;
+	k3.dptr = (char *)key;
+	k3.dsize = (int)gl_triplet_key(&kc, "192.0.2.0/24", "s@example.org", "r@example.com", key,
+				       sizeof(key));
+	gdbm_store(db, k1, v1, GDBM_REPLACE);
+	gdbm_store(db, k2, v2, GDBM_REPLACE);
+	gdbm_store(db, k3, v1, GDBM_REPLACE); /* the triplet below has a malformed value */
+	gdbm_close(db);
+	t = start("delay = 60\n", dir);
+	if (!t) {
+		CHECK(0);
+		return;
+	}
+	mock_clock = 1700000000;
+	CHECK(deferred(ask(t, "192.0.2.1", "s@example.org", "r@example.com", NULL)));
+	CHECK(gl_expire(t->inst.data) == 1); /* Tjunk */
+	CHECK(((gl_inst *)t->inst.data)->ops->iterate(((gl_inst *)t->inst.data)->st, 10, count_cb, n,
+						      NULL) == 2); /* Tfuture and the rewritten triplet */
+	CHECK(n[0] == 1);
+	stop(t);
+	db = gdbm_open(path, 0, GDBM_READER, 0600, NULL);
+	CHECK(db != NULL);
+	if (db) {
+		CHECK(gdbm_exists(db, k2) && !gdbm_exists(db, k1));
+		gdbm_close(db);
+	}
+}
+
 static char *self_path;
 
 /* child_main - a separate process (fresh exec) asking N new triplets; exit 0 if all deferred */
@@ -1056,6 +1104,7 @@ int main(int argc, char **argv)
 	test_processes();
 	test_iterate_unlocked();
 	test_threads();
+	test_malformed_records();
 	rm_tree(tmpdir);
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
