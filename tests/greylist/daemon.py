@@ -130,7 +130,8 @@ def test_whitelists_and_reload():
     assert "%s:8: bad prefix length" % clients in d.log_text(), d.log_text()[-2000:]
     c3 = d.client()
     assert c3.ask(req(client_address="192.0.2.33")) == "DUNNO"
-    assert c3.ask(req(client_address="192.0.2.34")) == DEFER600
+    # (another recipient: the same /24, sender and recipient as .33 would be .33's triplet)
+    assert c3.ask(req(client_address="192.0.2.34", recipient="new@example.test")) == DEFER600
     for x in (c, c2, c3):
         x.close()
     d.stop()
