@@ -267,6 +267,7 @@ static cfg_opt_t global_opts[] = {
     CFG_STR("syslog_facility", "mail", CFGF_NONE),
     CFG_INT("threads", 8, CFGF_NONE),
     CFG_INT("io_threads", 0, CFGF_NONE),
+    CFG_BOOL("supervise", cfg_true, CFGF_NONE),
     CFG_INT("max_line_length", 4096, CFGF_NONE),
     CFG_INT("max_attributes", 256, CFGF_NONE),
     CFG_INT("max_request_size", 65536, CFGF_NONE),
@@ -395,9 +396,10 @@ static void add_listeners(pd_conf *c, cfg_t *sec, const char *chain)
 		l->chain = pd_xstrdup(chain);
 		if (pd_endpoint_parse(v, &ep, &why) == 0 && ep.is_unix && ep.path[0] != '/') {
 			char *abs = pd_path_resolve(c->dir, ep.path);
+			const char *flags = ep.close_after_reply ? " close_after_reply" : "";
 
-			l->text = pd_xmalloc(strlen(abs) + 6);
-			sprintf(l->text, "unix:%s", abs);
+			l->text = pd_xmalloc(strlen(abs) + strlen(flags) + 6);
+			sprintf(l->text, "unix:%s%s", abs, flags);
 			free(abs);
 		} else {
 			l->text = pd_xstrdup(v);
@@ -596,6 +598,7 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	c->facility = pd_log_facility(cfg_getstr(c->cfg, "syslog_facility"));
 	c->threads = (int)cfg_getint(c->cfg, "threads");
 	c->io_threads = (int)cfg_getint(c->cfg, "io_threads");
+	c->supervise = cfg_getbool(c->cfg, "supervise");
 	c->limits.max_line = (size_t)cfg_getint(c->cfg, "max_line_length");
 	c->limits.max_attrs = (size_t)cfg_getint(c->cfg, "max_attributes");
 	c->limits.max_request = (size_t)cfg_getint(c->cfg, "max_request_size");
