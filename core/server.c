@@ -68,6 +68,7 @@ typedef struct conn {
 	int busy;       /* a worker owns the request */
 	int orphaned;   /* answered on timeout and closed; freed when the worker is done */
 	int closing;    /* close as soon as the pending reply is out */
+	int dead;       /* closed: freed after the current epoll batch */
 	int eof;        /* the client sent everything it will send */
 	int want_out;   /* EPOLLOUT armed */
 	uint64_t last_us;
@@ -85,6 +86,7 @@ struct loop {
 	int efd;
 	pthread_mutex_t done_lock;
 	conn *done; /* finished by workers */
+	conn *graveyard; /* closed in this epoll batch: freed after it */
 	conn *head, *tail;
 	size_t n_conns;
 };
@@ -307,13 +309,35 @@ static void conn_detach(conn *c)
 	c->fd = -1;
 }
 
-/* conn_close - close and free a connection that no worker holds */
+/* conn_bury - free C after the current epoll batch, which may still
+ * hold events pointing at it */
+static void conn_bury(conn *c)
+{
+	c->dead = 1;
+	c->qnext = c->lp->graveyard;
+	c->lp->graveyard = c;
+}
+
+/* conn_close - close a connection that no worker holds; freed after the batch */
 static void conn_close(conn *c, const char *why)
 {
+	if (c->dead)
+		return;
 	if (why)
 		pd_log(PD_LOG_DEBUG, "connection %d closed: %s", c->fd, why);
 	conn_detach(c);
-	conn_free(c);
+	conn_bury(c);
+}
+
+/* loop_bury_all - free the connections closed during the batch */
+static void loop_bury_all(loop *lp)
+{
+	while (lp->graveyard) {
+		conn *c = lp->graveyard;
+
+		lp->graveyard = c->qnext;
+		conn_free(c);
+	}
 }
 
 /* conn_arm_out - ask for EPOLLOUT while a reply is pending, or stop */
@@ -538,7 +562,8 @@ static void loop_done(loop *lp)
 		c->busy = 0;
 		if (c->orphaned) { /* answered on timeout and closed already */
 			gen_release(c->gen);
-			conn_free(c);
+			c->gen = NULL;
+			conn_bury(c);
 			continue;
 		}
 		if (finish_request(c) < 0) {
@@ -681,8 +706,8 @@ static void *loop_main(void *arg)
 			} else {
 				conn *c = p;
 
-				if (c->busy)
-					continue; /* looked at again when the worker is done */
+				if (c->dead || c->busy)
+					continue; /* gone, or looked at again when the worker is done */
 				if (c->out_len && (evs[i].events & EPOLLOUT)) {
 					int rc = conn_flush(c);
 
@@ -717,9 +742,12 @@ static void *loop_main(void *arg)
 					conn_close(c, NULL);
 				c = next;
 			}
-			if (!lp->head || pd_now_us() > stop_deadline)
+			if (!lp->head || pd_now_us() > stop_deadline) {
+				loop_bury_all(lp);
 				break;
+			}
 		}
+		loop_bury_all(lp);
 	}
 	return NULL;
 }
@@ -851,6 +879,7 @@ int pd_server_stop(int grace_ms)
 				gen_release(c->gen);
 			conn_close(c, NULL);
 		}
+		loop_bury_all(&loops[i]);
 		close(loops[i].ep);
 		close(loops[i].efd);
 	}
