@@ -267,6 +267,7 @@ static cfg_opt_t global_opts[] = {
     CFG_STR("syslog_facility", "mail", CFGF_NONE),
     CFG_INT("threads", 8, CFGF_NONE),
     CFG_INT("io_threads", 0, CFGF_NONE),
+    CFG_BOOL("supervise", cfg_true, CFGF_NONE),
     CFG_INT("max_line_length", 4096, CFGF_NONE),
     CFG_INT("max_attributes", 256, CFGF_NONE),
     CFG_INT("max_request_size", 65536, CFGF_NONE),
@@ -596,6 +597,7 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	c->facility = pd_log_facility(cfg_getstr(c->cfg, "syslog_facility"));
 	c->threads = (int)cfg_getint(c->cfg, "threads");
 	c->io_threads = (int)cfg_getint(c->cfg, "io_threads");
+	c->supervise = cfg_getbool(c->cfg, "supervise");
 	c->limits.max_line = (size_t)cfg_getint(c->cfg, "max_line_length");
 	c->limits.max_attrs = (size_t)cfg_getint(c->cfg, "max_attributes");
 	c->limits.max_request = (size_t)cfg_getint(c->cfg, "max_request_size");

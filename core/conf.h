@@ -29,6 +29,7 @@ typedef struct pd_conf {
 	char *user, *group, *pidfile, *plugin_dir, *state_dir;
 	char *default_action, *on_error;
 	int idle_timeout, request_timeout, facility, threads, io_threads;
+	int supervise; /* a master process restarts a crashed worker */
 	pd_limits limits;
 	pd_module **mods;
 	size_t n_mods;

@@ -151,7 +151,7 @@ def test_privilege_drop_and_socket_owner():
                       global_config='user = "nobody"\nsocket_mode = "0660"\nsocket_owner = "nobody"\n')
     pdtest._daemons.append(d)
     d.start()
-    status = open("/proc/%d/status" % d.proc.pid).read()
+    status = open("/proc/%d/status" % d.worker_pid()).read()
     uid_line = [l for l in status.splitlines() if l.startswith("Uid:")][0]
     assert uid_line.split()[1:] == [str(nobody.pw_uid)] * 4, uid_line
     st = os.stat(d.sock)
