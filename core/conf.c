@@ -396,9 +396,10 @@ static void add_listeners(pd_conf *c, cfg_t *sec, const char *chain)
 		l->chain = pd_xstrdup(chain);
 		if (pd_endpoint_parse(v, &ep, &why) == 0 && ep.is_unix && ep.path[0] != '/') {
 			char *abs = pd_path_resolve(c->dir, ep.path);
+			const char *flags = ep.close_after_reply ? " close_after_reply" : "";
 
-			l->text = pd_xmalloc(strlen(abs) + 6);
-			sprintf(l->text, "unix:%s", abs);
+			l->text = pd_xmalloc(strlen(abs) + strlen(flags) + 6);
+			sprintf(l->text, "unix:%s%s", abs, flags);
 			free(abs);
 		} else {
 			l->text = pd_xstrdup(v);

@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "loader.h"
 #include "log.h"
+#include "notify.h"
 #include "server.h"
 #include "util.h"
 
@@ -331,6 +332,8 @@ static int run_worker(pd_conf *c, const run_args *a, int ready_fd)
 	}
 	pd_log(PD_LOG_INFO, "policyd %s ready (%s)", PACKAGE_VERSION, a->conf_file);
 	tell_parent(ready_fd, 0, a->foreground);
+	if (!c->supervise) /* else the master tells systemd */
+		pd_notify("READY=1");
 	return serve(a);
 }
 
@@ -418,8 +421,10 @@ static int run_master(pd_conf *c, const run_args *a, int notify)
 		pid = start_worker(c, a, &ready);
 		if (pid > 0 && ready) {
 			pd_log(PD_LOG_INFO, "worker %ld serving", (long)pid);
-			if (first)
+			if (first) {
 				tell_parent(notify, 0, a->foreground);
+				pd_notify("READY=1");
+			}
 			first = 0;
 		} else {
 			if (pid > 0)
@@ -440,6 +445,7 @@ static int run_master(pd_conf *c, const run_args *a, int notify)
 			} else if (sig == SIGUSR1) {
 				kill(pid, SIGUSR1);
 			} else if (sig == SIGTERM || sig == SIGINT) {
+				pd_notify("STOPPING=1");
 				kill(pid, sig);
 				waitpid(pid, &status, 0);
 				pd_conf_free(c);

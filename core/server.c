@@ -23,6 +23,7 @@
 #include "server.h"
 #include "listen.h"
 #include "log.h"
+#include "notify.h"
 #include "util.h"
 
 #include <errno.h>
@@ -46,6 +47,7 @@
 
 typedef struct listener {
 	int fd;
+	int close_after_reply;
 	char *text;
 	char *chain;
 	char *unix_path; /* removed at stop */
@@ -64,6 +66,7 @@ typedef struct conn {
 	size_t out_len, out_off;
 	int busy;       /* a worker owns the request */
 	int orphaned;   /* answered on timeout and closed; freed when the worker is done */
+	int closing;    /* close as soon as the pending reply is out */
 	int eof;        /* the client sent everything it will send */
 	int want_out;   /* EPOLLOUT armed */
 	uint64_t last_us;
@@ -123,9 +126,36 @@ static void gen_release(pd_conf *g)
 	atomic_fetch_sub_explicit(&g->refs, 1, memory_order_release);
 }
 
+/* adopt_systemd - listeners passed by socket activation; -1 if none */
+static int adopt_systemd(const pd_conf *c)
+{
+	const char *names[MAX_LISTENERS];
+	int n = pd_listen_fds(names, MAX_LISTENERS);
+
+	if (n <= 0)
+		return -1;
+	if (c->n_listen)
+		pd_log(PD_LOG_INFO, "socket activation: using %d socket(s) from systemd instead of listen", n);
+	for (int i = 0; i < n; i++) {
+		const char *chain = names[i] && pd_conf_chain(c, names[i]) ? names[i] : "default";
+		char text[96];
+
+		snprintf(text, sizeof(text), "systemd:%d(%s)", 3 + i, names[i] ? names[i] : "-");
+		listeners[n_listeners].fd = 3 + i;
+		listeners[n_listeners].text = pd_xstrdup(text);
+		listeners[n_listeners].chain = pd_xstrdup(chain);
+		listeners[n_listeners].unix_path = NULL; /* systemd owns the socket file */
+		n_listeners++;
+		pd_log(PD_LOG_INFO, "listening on %s (chain %s)", text, chain);
+	}
+	return 0;
+}
+
 /* pd_server_bind - bind all listeners before privileges go */
 int pd_server_bind(const pd_conf *c)
 {
+	if (adopt_systemd(c) == 0)
+		return 0;
 	if (c->n_listen == 0) {
 		pd_log(PD_LOG_ERR, "%s: no listen address configured (listen = { \"inet:127.0.0.1:10023\" })", c->file);
 		return -1;
@@ -147,6 +177,7 @@ int pd_server_bind(const pd_conf *c)
 		if (fd < 0)
 			return -1;
 		listeners[n_listeners].fd = fd;
+		listeners[n_listeners].close_after_reply = ep.close_after_reply;
 		listeners[n_listeners].text = pd_xstrdup(c->listen[i].text);
 		listeners[n_listeners].chain = pd_xstrdup(c->listen[i].chain);
 		listeners[n_listeners].unix_path = ep.is_unix ? pd_xstrdup(ep.path) : NULL;
@@ -365,6 +396,8 @@ static int finish_request(conn *c)
 	pd_req_reset(&c->req);
 	pd_req_trim(&c->req);
 	atomic_fetch_add_explicit(&st_requests, 1, memory_order_relaxed);
+	if (c->ls->close_after_reply)
+		c->closing = 1; /* one request per connection: close once the reply is out */
 	return conn_flush(c);
 }
 
@@ -394,6 +427,10 @@ static void conn_process(conn *c)
 
 		if (c->busy || c->out_len)
 			return; /* wait for the worker or for the socket */
+		if (c->closing) {
+			conn_close(c, "close_after_reply");
+			return;
+		}
 		g = gen_acquire();
 		rc = conn_read(c, &g->limits);
 		if (rc < 0) {
