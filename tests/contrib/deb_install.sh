@@ -91,8 +91,14 @@ echo "PASS: policyd -t -c /etc/policyd/policyd.conf"
 /usr/sbin/policyd -t || fail "policyd -t with the compiled-in config path"
 getent passwd policyd >/dev/null || fail "postinst did not create user policyd"
 [ "$(stat -c %U:%G /var/lib/policyd)" = policyd:policyd ] || fail "/var/lib/policyd not owned by policyd"
-[ -f /lib/systemd/system/policyd.service ] || fail "no systemd unit installed"
-! grep -q '@[A-Z]*@' /lib/systemd/system/policyd.service || fail "placeholders left in the installed unit"
+for unit in policyd.service policyd.socket; do
+	[ -f /lib/systemd/system/$unit ] || fail "$unit not installed"
+	! grep -q '@[A-Z]*@' /lib/systemd/system/$unit || fail "placeholders left in the installed $unit"
+done
+if command -v systemd-analyze >/dev/null 2>&1; then
+	systemd-analyze verify --man=no /lib/systemd/system/policyd.service /lib/systemd/system/policyd.socket ||
+		fail "systemd-analyze verify on the installed units"
+fi
 echo "PASS: user policyd, /var/lib/policyd, systemd unit"
 
 # policyd-dev: the example plugin builds against the installed header with
@@ -114,7 +120,13 @@ sed -e "s|^listen = .*|listen = { \"inet:127.0.0.1:$port\" }|" \
 grep -q "^pidfile = \"$tmp/run/policyd.pid\"" "$tmp/policyd.conf" || fail "installed config has no pidfile line"
 /usr/sbin/policyd -c "$tmp/policyd.conf" || fail "installed policyd did not start"
 daemon_pid=$(cat "$tmp/run/policyd.pid") || fail "no pidfile"
-[ "$(ps -o user= -p "$daemon_pid")" = policyd ] || fail "daemon runs as $(ps -o user= -p "$daemon_pid"), not policyd"
+# the process that serves (the pidfile's, or with supervise = true its
+# worker child) runs as policyd
+users=$( (ps -o user= -p "$daemon_pid"; ps -o user= --ppid "$daemon_pid") | tr -d ' ' | sort -u | tr '\n' ' ')
+case " $users" in
+*" policyd "*) echo "PASS: serving process runs as policyd (process users: $users)" ;;
+*) fail "no policyd process runs as user policyd (users: $users)" ;;
+esac
 reply=$(python3 - "$port" <<'EOF'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)

@@ -169,6 +169,8 @@ def run_exim(d, options):
         elapsed = time.monotonic() - t0
         print("exim -bh dialogue took %.3fs (readsocket timeout %ds)" % (elapsed, TIMEOUT_S))
         replies = [l for l in r.stdout.splitlines() if l[:3].isdigit()]
+        # a worker restarted under the supervisor would still answer, late
+        assert " died (" not in d.log_text(), "policyd's worker died:\n" + d.log_text()[-3000:]
         assert replies, "exim gave no SMTP replies (status %d):\n%s\n%s" % (r.returncode, r.stdout, r.stderr[-3000:])
         return replies, r.stderr, elapsed
     finally:
@@ -225,25 +227,22 @@ def test_exim_readsocket_numeric_reply():
     assert finals[5].startswith("250"), finals
 
 
-def close_after_reply_supported():
-    """True if this policyd knows the close_after_reply option (needed for shutdown=no)."""
-    work = tempfile.mkdtemp(prefix="pdexim.")
-    try:
-        conf = os.path.join(work, "policyd.conf")
-        with open(conf, "w") as f:
-            f.write('plugin_dir = "%s"\nplugins = { "example" }\nclose_after_reply = true\n' % pdtest.plugin_path())
-        r = subprocess.run([pdtest.POLICYD, "-t", "-c", conf], capture_output=True, text=True)
-        return r.returncode == 0
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def test_exim_readsocket_shutdown_no():
-    """readsocket with shutdown=no never half-closes: close_after_reply must close for it."""
-    if not close_after_reply_supported():
-        pdtest.skip("policyd has no close_after_reply option yet")
-    d = pdtest.daemon(CONFIG, global_config="close_after_reply = true\n")
+    """readsocket with shutdown=no never half-closes: a close_after_reply listener closes for it."""
+    port = pdtest.free_port()
+    d = pdtest.Daemon(CONFIG, listen=["inet:127.0.0.1:%d close_after_reply" % port])
+    pdtest._daemons.append(d)
+    d.port = port
+    d.start()
     check_dialogue(d, "%ds:shutdown=no" % TIMEOUT_S)
+
+
+def test_exim_shutdown_no_needs_close_after_reply():
+    """The test can fail: without the flag, shutdown=no lookups wait for the timeout."""
+    d = pdtest.daemon(CONFIG)
+    replies, err, elapsed = run_exim(d, "1s:shutdown=no")
+    assert re.search(r"^>>>\s+= action=POLICYD_UNREACHABLE", err, re.M) or elapsed >= 1, (elapsed, err[-2000:])
+    assert final_replies(replies)[3].startswith("250"), replies  # fail open: the greylist answer never arrived
 
 
 if __name__ == "__main__":
