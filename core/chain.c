@@ -3,6 +3,7 @@
 #include "config.h"
 #include "chain.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -154,6 +155,7 @@ void pd_chain_run(const pd_chain *chain, const pd_request *req, const char *defa
 			action = reply.text;
 		}
 		kind = pd_action_kind(action);
+		pd_metrics_plugin_call(in->metric, rc != PD_CHECK_OK, kind == PD_KIND_DECISIVE);
 		if (kind == PD_KIND_DECISIVE) {
 			pd_reply_set(&res->reply, action);
 			res->plugin = in->pub.name;

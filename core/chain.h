@@ -40,6 +40,7 @@ typedef struct pd_inst {
 	int started;      /* init succeeded: check and fini may run */
 	pthread_mutex_t lock; /* for PD_PLUGIN_SERIAL plugins */
 	atomic_ulong calls, errors;
+	int metric;           /* index in the metrics' plugin table */
 } pd_inst;
 
 /* An ordered list of instances. */

@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "server.h"
 #include "util.h"
@@ -390,17 +391,21 @@ static void crashed_plugins(pd_slot *slots, size_t n, char *buf, size_t len)
 /* run_master - keep the sockets, run a worker, restart it if it dies */
 static int run_master(pd_conf *c, const run_args *a, int notify)
 {
-	size_t n_slots = 1200;
-	pd_slot *slots = mmap(NULL, n_slots * sizeof(pd_slot), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	/* shared with the workers: restart count, then the crash slots */
+	size_t n_slots = 1200, size = sizeof(pd_slot) * (n_slots + 1);
+	char *shm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	unsigned long *restarts = (unsigned long *)shm;
+	pd_slot *slots = (pd_slot *)(shm + sizeof(pd_slot));
 	unsigned crashes = 0;
 	int first = 1;
 
-	if (slots == MAP_FAILED) {
+	if (shm == MAP_FAILED) {
 		pd_log(PD_LOG_ERR, "mmap: %s", strerror(errno));
 		tell_parent(notify, 1, a->foreground);
 		return 1;
 	}
 	pd_chain_set_slots(slots, n_slots);
+	pd_metrics_set_restarts(restarts);
 	for (;;) {
 		int ready, status = 0;
 		pid_t pid;
@@ -449,7 +454,7 @@ static int run_master(pd_conf *c, const run_args *a, int notify)
 				kill(pid, sig);
 				waitpid(pid, &status, 0);
 				pd_conf_free(c);
-				munmap(slots, n_slots * sizeof(pd_slot));
+				munmap(shm, size);
 				return WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT ? 0 : 1;
 			}
 			if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -459,6 +464,7 @@ static int run_master(pd_conf *c, const run_args *a, int notify)
 				crashed_plugins(slots, n_slots, who, sizeof(who));
 				pd_log(PD_LOG_ERR, "worker %ld died (%s)%s%s; restarting it", (long)pid, how,
 				       *who ? " while inside plugin " : "", who);
+				__atomic_add_fetch(restarts, 1, __ATOMIC_RELAXED);
 				pid = -1;
 			}
 		}

@@ -165,8 +165,8 @@ def test_sigusr1_stats():
     d = pdtest.daemon(EXAMPLE)
     d.ask(req())
     d.proc.send_signal(signal.SIGUSR1)
-    log = d.wait_log("stats: plugin example calls=1")
-    assert "stats: requests=1" in log
+    log = d.wait_log('stats: policyd_plugin_calls_total{plugin="example"} 1')
+    assert "stats: policyd_requests_total 1" in log and 'stats: policyd_actions_total{action="DUNNO"} 1' in log
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def test_crash_in_plugin_restarts_worker():
     assert victim.closed_by_peer(), "the request in flight on the dead worker gets no answer"
     log = d.wait_log("while inside plugin fake; restarting it")
     assert "worker %d died (killed by signal %d" % (first, signal.SIGABRT) in log, log[-2000:]
-    d.wait_log("serving", count=2)
+    d.wait_log("ready (", count=2)
     # new connections are served by the new worker; the listening socket never went away
     for i in range(20):
         assert d.ask(req(recipient="policyblock%d@x" % i)).startswith("REJECT")
@@ -38,7 +38,7 @@ def test_crash_loop_backs_off_and_recovers():
         c = d.client()
         c.send(pdtest.encode(req(recipient="crashme@x")))
         assert c.closed_by_peer()
-        d.wait_log("serving", count=i + 2)
+        d.wait_log("ready (", count=i + 2)
     d.wait_log("worker keeps dying; waiting")
     # still serving ordinary mail
     assert d.ask(req(recipient="ok@x")) == "DUNNO"
@@ -51,7 +51,7 @@ def test_restarted_worker_reads_current_config():
     c = d.client()
     c.send(pdtest.encode(req(recipient="crashme@x")))
     assert c.closed_by_peer()
-    d.wait_log("serving", count=2)
+    d.wait_log("ready (", count=2)
     assert d.ask(req(recipient="new@x")).startswith("REJECT")
     assert d.ask(req(recipient="old@x")) == "DUNNO"
 
