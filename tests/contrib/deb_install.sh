@@ -40,6 +40,7 @@ chmod 755 "$tmp"
 user_existed=no
 getent passwd policyd >/dev/null && user_existed=yes
 installed=no
+pkgs=
 daemon_pid=
 
 # cleanup - stop what we started, purge what we installed, leave the machine as found
@@ -50,7 +51,8 @@ cleanup() {
 		kill -0 "$daemon_pid" 2>/dev/null && kill -KILL "$daemon_pid"
 	fi
 	if [ "$installed" = yes ]; then
-		dpkg --purge policyd-dev policyd >"$tmp/purge.log" 2>&1 || cat "$tmp/purge.log"
+		# shellcheck disable=SC2086
+		dpkg --purge $pkgs >"$tmp/purge.log" 2>&1 || cat "$tmp/purge.log"
 		if [ "$user_existed" = no ] && getent passwd policyd >/dev/null; then
 			deluser --system --quiet policyd >/dev/null 2>&1 || userdel policyd
 			getent group policyd >/dev/null && { delgroup --system --quiet policyd >/dev/null 2>&1 || groupdel policyd; }
@@ -79,8 +81,13 @@ if ! (cd "$src" && DEB_BUILD_OPTIONS=$opts dpkg-buildpackage -us -uc -b) >"$tmp/
 fi
 ls "$tmp"/*.deb
 
+# every binary package but the debug symbols
+debs=$(ls "$tmp"/*.deb | grep -v -- '-dbgsym_')
+pkgs=$(for d in $debs; do dpkg-deb -f "$d" Package; done | tr '\n' ' ')
+echo "installing: $pkgs"
 installed=yes
-dpkg -i "$tmp"/policyd_*.deb "$tmp"/policyd-dev_*.deb >"$tmp/install.log" 2>&1 || {
+# shellcheck disable=SC2086
+dpkg -i $debs >"$tmp/install.log" 2>&1 || {
 	cat "$tmp/install.log"
 	fail "dpkg -i"
 }
@@ -127,11 +134,13 @@ case " $users" in
 *" policyd "*) echo "PASS: serving process runs as policyd (process users: $users)" ;;
 *) fail "no policyd process runs as user policyd (users: $users)" ;;
 esac
-reply=$(python3 - "$port" <<'EOF'
+# ask RECIPIENT - one request to the installed daemon; prints the reply line
+ask() {
+	python3 - "$port" "$1" <<'EOF'
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-s.sendall(b"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\n"
-          b"sender=a@example.org\nrecipient=policyblock@example.test\n\n")
+s.sendall(("request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\n"
+           "client_name=mail.example.org\nsender=a@example.org\nrecipient=%s\n\n" % sys.argv[2]).encode())
 buf = b""
 while b"\n\n" not in buf:
     chunk = s.recv(4096)
@@ -140,11 +149,23 @@ while b"\n\n" not in buf:
     buf += chunk
 print(buf.decode().strip())
 EOF
-)
+}
+reply=$(ask policyblock@example.test)
 case $reply in
 "action=REJECT"*) echo "PASS: installed daemon (user policyd) answered: $reply" ;;
 *) fail "installed daemon answered '$reply', want REJECT" ;;
 esac
+# the greylist plugin of the default chain keeps its state in /var/lib/policyd
+if grep -q '^plugins = .*"greylist"' "$tmp/policyd.conf"; then
+	reply=$(ask new@example.test)
+	case $reply in
+	"action=DEFER"*) echo "PASS: greylisted a new triplet: $reply" ;;
+	*) fail "greylist answered '$reply' for a new triplet, want DEFER..." ;;
+	esac
+	owned=$(find /var/lib/policyd -mindepth 1 -user policyd | head -1)
+	[ -n "$owned" ] || fail "greylist wrote no state owned by policyd in /var/lib/policyd: $(ls -la /var/lib/policyd)"
+	echo "PASS: greylist state $owned owned by policyd"
+fi
 kill -TERM "$daemon_pid"
 for _ in 1 2 3 4 5 6 7 8 9 10; do
 	kill -0 "$daemon_pid" 2>/dev/null || break
