@@ -80,6 +80,11 @@ if ! (cd "$src" && DEB_BUILD_OPTIONS=$opts dpkg-buildpackage -us -uc -b) >"$tmp/
 	fail "dpkg-buildpackage"
 fi
 ls "$tmp"/*.deb
+# everything make install puts in debian/tmp must land in a package (a new
+# plugin needs its stanza in debian/control and its .install file)
+if grep 'dh_missing: warning:.*not installed' "$tmp/build.log"; then
+	fail "files built but in no package (see debian/control for adding a plugin package)"
+fi
 
 # every binary package but the debug symbols
 debs=$(ls "$tmp"/*.deb | grep -v -- '-dbgsym_')
@@ -107,6 +112,9 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 		fail "systemd-analyze verify on the installed units"
 fi
 echo "PASS: user policyd, /var/lib/policyd, systemd unit"
+if grep -q '"greylist"' /etc/policyd/policyd.conf; then
+	[ -x /usr/bin/policyd-greylist ] || fail "policyd-greylist admin command not installed"
+fi
 
 # policyd-dev: the example plugin builds against the installed header with
 # pkg-config, and the installed daemon loads it
