@@ -23,6 +23,7 @@
 #include "server.h"
 #include "listen.h"
 #include "log.h"
+#include "notify.h"
 #include "util.h"
 
 #include <errno.h>
@@ -46,6 +47,7 @@
 
 typedef struct listener {
 	int fd;
+	int close_after_reply;
 	char *text;
 	char *chain;
 	char *unix_path; /* removed at stop */
@@ -63,6 +65,8 @@ typedef struct conn {
 	char out[PD_REPLY_MAX + 16];
 	size_t out_len, out_off;
 	int busy;       /* a worker owns the request */
+	int orphaned;   /* answered on timeout and closed; freed when the worker is done */
+	int closing;    /* close as soon as the pending reply is out */
 	int eof;        /* the client sent everything it will send */
 	int want_out;   /* EPOLLOUT armed */
 	uint64_t last_us;
@@ -122,9 +126,36 @@ static void gen_release(pd_conf *g)
 	atomic_fetch_sub_explicit(&g->refs, 1, memory_order_release);
 }
 
+/* adopt_systemd - listeners passed by socket activation; -1 if none */
+static int adopt_systemd(const pd_conf *c)
+{
+	const char *names[MAX_LISTENERS];
+	int n = pd_listen_fds(names, MAX_LISTENERS);
+
+	if (n <= 0)
+		return -1;
+	if (c->n_listen)
+		pd_log(PD_LOG_INFO, "socket activation: using %d socket(s) from systemd instead of listen", n);
+	for (int i = 0; i < n; i++) {
+		const char *chain = names[i] && pd_conf_chain(c, names[i]) ? names[i] : "default";
+		char text[96];
+
+		snprintf(text, sizeof(text), "systemd:%d(%s)", 3 + i, names[i] ? names[i] : "-");
+		listeners[n_listeners].fd = 3 + i;
+		listeners[n_listeners].text = pd_xstrdup(text);
+		listeners[n_listeners].chain = pd_xstrdup(chain);
+		listeners[n_listeners].unix_path = NULL; /* systemd owns the socket file */
+		n_listeners++;
+		pd_log(PD_LOG_INFO, "listening on %s (chain %s)", text, chain);
+	}
+	return 0;
+}
+
 /* pd_server_bind - bind all listeners before privileges go */
 int pd_server_bind(const pd_conf *c)
 {
+	if (adopt_systemd(c) == 0)
+		return 0;
 	if (c->n_listen == 0) {
 		pd_log(PD_LOG_ERR, "%s: no listen address configured (listen = { \"inet:127.0.0.1:10023\" })", c->file);
 		return -1;
@@ -146,6 +177,7 @@ int pd_server_bind(const pd_conf *c)
 		if (fd < 0)
 			return -1;
 		listeners[n_listeners].fd = fd;
+		listeners[n_listeners].close_after_reply = ep.close_after_reply;
 		listeners[n_listeners].text = pd_xstrdup(c->listen[i].text);
 		listeners[n_listeners].chain = pd_xstrdup(c->listen[i].chain);
 		listeners[n_listeners].unix_path = ep.is_unix ? pd_xstrdup(ep.path) : NULL;
@@ -257,18 +289,31 @@ static void list_remove(conn *c)
 	c->prev = c->next = NULL;
 }
 
+/* conn_free - release a connection's memory */
+static void conn_free(conn *c)
+{
+	pd_req_free(&c->req);
+	free(c->in);
+	free(c);
+	atomic_fetch_sub_explicit(&st_conns, 1, memory_order_relaxed);
+}
+
+/* conn_detach - take a connection off its loop and close its socket */
+static void conn_detach(conn *c)
+{
+	list_remove(c);
+	c->lp->n_conns--;
+	close(c->fd);
+	c->fd = -1;
+}
+
 /* conn_close - close and free a connection that no worker holds */
 static void conn_close(conn *c, const char *why)
 {
 	if (why)
 		pd_log(PD_LOG_DEBUG, "connection %d closed: %s", c->fd, why);
-	list_remove(c);
-	c->lp->n_conns--;
-	close(c->fd);
-	pd_req_free(&c->req);
-	free(c->in);
-	free(c);
-	atomic_fetch_sub_explicit(&st_conns, 1, memory_order_relaxed);
+	conn_detach(c);
+	conn_free(c);
 }
 
 /* conn_arm_out - ask for EPOLLOUT while a reply is pending, or stop */
@@ -351,6 +396,8 @@ static int finish_request(conn *c)
 	pd_req_reset(&c->req);
 	pd_req_trim(&c->req);
 	atomic_fetch_add_explicit(&st_requests, 1, memory_order_relaxed);
+	if (c->ls->close_after_reply)
+		c->closing = 1; /* one request per connection: close once the reply is out */
 	return conn_flush(c);
 }
 
@@ -380,6 +427,10 @@ static void conn_process(conn *c)
 
 		if (c->busy || c->out_len)
 			return; /* wait for the worker or for the socket */
+		if (c->closing) {
+			conn_close(c, "close_after_reply");
+			return;
+		}
 		g = gen_acquire();
 		rc = conn_read(c, &g->limits);
 		if (rc < 0) {
@@ -484,6 +535,11 @@ static void loop_done(loop *lp)
 
 		list = c->qnext;
 		c->busy = 0;
+		if (c->orphaned) { /* answered on timeout and closed already */
+			gen_release(c->gen);
+			conn_free(c);
+			continue;
+		}
 		if (finish_request(c) < 0) {
 			conn_close(c, "write error");
 			continue;
@@ -549,6 +605,39 @@ static void loop_idle(loop *lp, int idle_timeout)
 	}
 }
 
+/* loop_timeouts - answer on_error for requests over request_timeout */
+static void loop_timeouts(loop *lp, int request_timeout)
+{
+	uint64_t limit = (uint64_t)request_timeout * 1000000u;
+	uint64_t now = pd_now_us();
+	conn *c = lp->head;
+
+	while (c && now - c->last_us > limit) {
+		conn *next = c->next;
+
+		if (c->busy && now - c->t0 > limit) {
+			pd_result res = {.plugin = "timeout"};
+			const char *hung = atomic_load(&c->res.running);
+			char hname[80];
+
+			snprintf(hname, sizeof(hname), "%s", hung ? hung : "(queue)");
+			pd_log(PD_LOG_ERR,
+			       "connection %d: no answer within request_timeout %d s (plugin %s); on_error \"%s\" "
+			       "applies and the connection is closed",
+			       c->fd, request_timeout, hname, c->gen->on_error);
+			pd_reply_set(&res.reply, c->gen->on_error);
+			res.plugin = hung ? hung : "timeout";
+			c->out_len = pd_proto_reply(c->out, sizeof(c->out), res.reply.text);
+			c->out_off = 0;
+			(void)send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			log_decision(&c->req, c->chain, &res, now - c->t0);
+			c->orphaned = 1;
+			conn_detach(c);
+		}
+		c = next;
+	}
+}
+
 /* is_listener - epoll data pointing into the listener table */
 static const listener *is_listener(void *p)
 {
@@ -567,7 +656,7 @@ static void *loop_main(void *arg)
 
 	for (;;) {
 		int n = epoll_wait(lp->ep, evs, 256, 500);
-		int idle;
+		int idle, rto;
 
 		if (atomic_load(&stopping)) {
 			if (listening) {
@@ -609,8 +698,10 @@ static void *loop_main(void *arg)
 			pd_conf *g = gen_acquire();
 
 			idle = g->idle_timeout;
+			rto = g->request_timeout;
 			gen_release(g);
 		}
+		loop_timeouts(lp, rto);
 		loop_idle(lp, idle);
 		if (!listening) {
 			/* stopping: idle connections go now, busy ones when done */
@@ -737,6 +828,17 @@ int pd_server_stop(int grace_ms)
 		return -1;
 	}
 	for (size_t i = 0; i < n_loops; i++) {
+		/* requests finished after their loop stopped, orphans included */
+		while (loops[i].done) {
+			conn *c = loops[i].done;
+
+			loops[i].done = c->qnext;
+			c->busy = 0;
+			if (c->orphaned) {
+				gen_release(c->gen);
+				conn_free(c);
+			}
+		}
 		while (loops[i].head) {
 			conn *c = loops[i].head;
 
