@@ -10,8 +10,10 @@
  * The read sizes come from a PRNG seeded with a hash of the input. Each
  * input runs twice: split into those reads, and in reads as large as the
  * server's buffer allows. Both must see the same events (requests with the
- * same attributes, garbage lines, errors); any difference aborts, as does
- * a broken invariant (reply format, lookups, bounds, a stalled buffer).
+ * same attributes, garbage lines, errors), and the same as ref(), a plain
+ * line-by-line model of the protocol over the whole input; any difference
+ * aborts, as does a broken invariant (reply format, lookups, bounds, a
+ * stalled buffer).
  */
 #include "config.h"
 #include "chain.h"
@@ -127,6 +129,8 @@ static void check_request(sim *s, const pd_request *req, const pd_limits *lim)
 				fail("attribute name with a blank or control character");
 		if (strchr(value, '\n') || strlen(value) > lim->max_line)
 			fail("attribute value with a newline or over max_line_length");
+		s->digest = fnv(s->digest, name, strlen(name) + 1);
+		s->digest = fnv(s->digest, value, strlen(value) + 1);
 		got = pd_req_get(req, name);
 		if (!got)
 			fail("pd_req_get misses an attribute");
@@ -139,8 +143,6 @@ static void check_request(sim *s, const pd_request *req, const pd_limits *lim)
 		}
 		if (got != value)
 			fail("pd_req_get does not return the last occurrence");
-		s->digest = fnv(s->digest, name, strlen(name) + 1);
-		s->digest = fnv(s->digest, value, strlen(value) + 1);
 	}
 
 	/* what the server does with a request: log it, pick a chain, reply */
@@ -214,13 +216,11 @@ static void run(sim *s, const pd_limits *lim, int spawn)
 			if (!why || !*why)
 				fail("garbage without a reason");
 			s->garbage++;
-			s->digest = fnv(s->digest, why, strlen(why));
 			continue;
 		}
 		if (f == PD_FEED_ERROR) {
 			if (!why || !*why)
 				fail("error without a reason");
-			s->digest = fnv(s->digest, why, strlen(why));
 			s->end = "error";
 			break;
 		}
@@ -253,6 +253,105 @@ static void run(sim *s, const pd_limits *lim, int spawn)
 	free(buf);
 }
 
+/* ref_name_ok - the protocol's attribute names: 1..128 bytes 0x21..0x7e */
+static int ref_name_ok(const uint8_t *p, size_t n)
+{
+	if (n < 1 || n > 128)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (p[i] <= 0x20 || p[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* ref - the protocol as specified (proto.h), line by line over the whole
+ * stream, written independently of pd_proto_feed: the events it expects,
+ * folded into a digest the way run() folds what the parser reported */
+static void ref(sim *s, const pd_limits *lim)
+{
+	const uint8_t *p = s->data, *end = s->data + s->size;
+	size_t bytes = 0, lines = 0, n = 0;
+	const uint8_t *names[1024], *vals[1024];
+	size_t nl_[1024], vl_[1024];
+	unsigned char ev;
+
+	s->digest = 0xcbf29ce484222325ULL;
+	s->end = "eof";
+	while (p < end) {
+		const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t raw, ll;
+		const uint8_t *eq;
+
+		if (!nl) { /* a last line without its newline */
+			if ((size_t)(end - p) > lim->max_line + 1) {
+				ev = PD_FEED_ERROR;
+				s->digest = fnv(s->digest, &ev, 1);
+				s->end = "error";
+				return;
+			}
+			break;
+		}
+		raw = (size_t)(nl - p);
+		ll = raw && p[raw - 1] == '\r' ? raw - 1 : raw;
+		bytes += raw + 1;
+		if (ll > lim->max_line || bytes > lim->max_request) {
+			ev = PD_FEED_ERROR;
+			s->digest = fnv(s->digest, &ev, 1);
+			s->end = "error";
+			return;
+		}
+		if (ll == 0) {
+			if (lines) {
+				int policy = 0;
+
+				ev = PD_FEED_DONE;
+				s->digest = fnv(s->digest, &ev, 1);
+				s->requests++;
+				for (size_t i = 0; i < n; i++) {
+					s->digest = fnv(s->digest, names[i], nl_[i]);
+					s->digest = fnv(s->digest, "", 1);
+					s->digest = fnv(s->digest, vals[i], vl_[i]);
+					s->digest = fnv(s->digest, "", 1);
+				}
+				for (size_t i = n; i-- > 0;)
+					if (nl_[i] == 7 && memcmp(names[i], "request", 7) == 0) {
+						policy = vl_[i] == 19 && memcmp(vals[i], "smtpd_access_policy", 19) == 0;
+						break;
+					}
+				if (!policy) {
+					s->end = "not a policy request";
+					return;
+				}
+				bytes = lines = n = 0;
+			}
+			p = nl + 1;
+			continue;
+		}
+		if (++lines > lim->max_attrs) {
+			ev = PD_FEED_ERROR;
+			s->digest = fnv(s->digest, &ev, 1);
+			s->end = "error";
+			return;
+		}
+		eq = memchr(p, '=', ll);
+		if (memchr(p, 0, ll) || !eq || !ref_name_ok(p, (size_t)(eq - p))) {
+			ev = PD_FEED_GARBAGE;
+			s->digest = fnv(s->digest, &ev, 1);
+			s->garbage++;
+		} else {
+			if (n >= sizeof(names) / sizeof(names[0]))
+				fail("reference model: more attributes than it can hold");
+			names[n] = p;
+			nl_[n] = (size_t)(eq - p);
+			vals[n] = eq + 1;
+			vl_[n] = ll - nl_[n] - 1;
+			n++;
+		}
+		p = nl + 1;
+	}
+	s->digest = fnv(s->digest, &lines, sizeof(lines));
+}
+
 /* LLVMFuzzerInitialize - keep the logger quiet unless PD_FUZZ_VERBOSE is set */
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -269,7 +368,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const size_t attrs[] = {8, 9, 64, 256};
 	static const size_t reqs[] = {1024, 1500, 4096, 65536};
 	pd_limits lim;
-	sim a, b;
+	sim a, b, r;
 	uint8_t ctl;
 
 	if (size < 1)
@@ -286,12 +385,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	a.tiny = ctl >> 7;
 	b = a;
 	b.rng = 0;
+	r = a;
 	run(&a, &lim, (ctl >> 6) & 1);
 	run(&b, &lim, (ctl >> 6) & 1);
+	ref(&r, &lim);
 	if (a.digest != b.digest || a.requests != b.requests || a.garbage != b.garbage || strcmp(a.end, b.end) != 0) {
 		fprintf(stderr, "split reads: %u requests, %u garbage, end %s; whole reads: %u, %u, %s\n", a.requests,
 			a.garbage, a.end, b.requests, b.garbage, b.end);
 		fail("the events depend on how the input was split into reads");
+	}
+	if (b.digest != r.digest || b.requests != r.requests || b.garbage != r.garbage || strcmp(b.end, r.end) != 0) {
+		fprintf(stderr, "parser: %u requests, %u garbage, end %s; reference model: %u, %u, %s\n", b.requests,
+			b.garbage, b.end, r.requests, r.garbage, r.end);
+		fail("the parser and the reference model of the protocol disagree");
 	}
 	return 0;
 }
