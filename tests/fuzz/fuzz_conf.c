@@ -25,9 +25,9 @@
 
 #define MAX_INPUT 65536
 
-static char dir[256];        /* private temp directory */
-static char file[300];       /* the config file in it */
-static const char *plugdir;  /* built plugins */
+static char dir[256];       /* private temp directory */
+static char file[300];      /* the config file in it */
+static const char *plugdir; /* built plugins */
 
 /* fail - report a broken invariant and abort so libFuzzer keeps the input */
 static void fail(const char *what)

@@ -35,7 +35,7 @@ typedef struct sim {
 	int tiny;         /* reads of 1..8 bytes */
 	uint64_t digest;  /* FNV-1a over the events seen */
 	unsigned requests, garbage;
-	const char *end;  /* how the connection ended */
+	const char *end; /* how the connection ended */
 } sim;
 
 /* fail - report a broken invariant and abort so libFuzzer keeps the input */
@@ -315,7 +315,8 @@ static void ref(sim *s, const pd_limits *lim)
 				}
 				for (size_t i = n; i-- > 0;)
 					if (nl_[i] == 7 && memcmp(names[i], "request", 7) == 0) {
-						policy = vl_[i] == 19 && memcmp(vals[i], "smtpd_access_policy", 19) == 0;
+						policy =
+						    vl_[i] == 19 && memcmp(vals[i], "smtpd_access_policy", 19) == 0;
 						break;
 					}
 				if (!policy) {
@@ -391,12 +392,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ref(&r, &lim);
 	if (a.digest != b.digest || a.requests != b.requests || a.garbage != b.garbage || strcmp(a.end, b.end) != 0) {
 		fprintf(stderr, "split reads: %u requests, %u garbage, end %s; whole reads: %u, %u, %s\n", a.requests,
-			a.garbage, a.end, b.requests, b.garbage, b.end);
+		        a.garbage, a.end, b.requests, b.garbage, b.end);
 		fail("the events depend on how the input was split into reads");
 	}
 	if (b.digest != r.digest || b.requests != r.requests || b.garbage != r.garbage || strcmp(b.end, r.end) != 0) {
 		fprintf(stderr, "parser: %u requests, %u garbage, end %s; reference model: %u, %u, %s\n", b.requests,
-			b.garbage, b.end, r.requests, r.garbage, r.end);
+		        b.garbage, b.end, r.requests, r.garbage, r.end);
 		fail("the parser and the reference model of the protocol disagree");
 	}
 	return 0;
