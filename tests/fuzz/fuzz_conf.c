@@ -153,5 +153,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pd_conf_free(c);
 		}
 	}
+	unlink(file);
 	return 0;
 }
