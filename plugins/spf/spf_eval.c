@@ -1,0 +1,988 @@
+/* spf_eval.c - libspf2 behind our own DNS layer, with the RFC 7208 rules libspf2 lacks */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include "spf_int.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <spf2/spf_dns_rr.h>
+
+#define MAX_FOLLOW 10     /* MX names checked per mx term, PTR names per ptr term */
+#define MAX_RECORD 4096   /* longest SPF record we evaluate */
+/* Appended to the domain of an a or mx term with a /0 prefix for the
+ * client's family (libspf2 cannot express /0): any address matches. */
+#define ANY_MARKER ".pdspf-any.invalid"
+
+/* State of the check running on this thread, read by the DNS layer. */
+struct ctx {
+	const struct pd_spf_engine_cfg *cfg;
+	pd_spf_resolver *res;
+	const struct timespec *deadline;
+	unsigned terms, voids, get_spf_calls;
+	int aborted;
+	int has_override;
+	enum pd_spf_result override;
+	char problem[128];
+	/* names an mx or ptr term is about to look up addresses for */
+	char follow[MAX_FOLLOW][256];
+	int nfollow, follow_pos;
+	int follow_any;           /* the mx term had a /0 prefix */
+	int v6;                   /* client family */
+	struct in_addr ip4;
+	struct in6_addr ip6;
+};
+
+static __thread struct ctx *cur;
+
+struct pd_spf_engine {
+	pd_spf_resolver *res;
+	struct pd_spf_engine_cfg cfg;
+	SPF_dns_server_t *layer;
+	SPF_server_t *server;
+};
+
+static const char *const result_names[PD_SPF_NRESULTS] = {
+	"none", "neutral", "pass", "fail", "softfail", "temperror", "permerror",
+};
+
+/* pd_spf_result_name - the RFC 7208 name of a result */
+const char *pd_spf_result_name(enum pd_spf_result r)
+{
+	return (unsigned)r < PD_SPF_NRESULTS ? result_names[r] : "permerror";
+}
+
+static void set_override(struct ctx *c, enum pd_spf_result r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* set_override - fix the final result of this check (first one wins) */
+static void set_override(struct ctx *c, enum pd_spf_result r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->has_override)
+		return;
+	c->has_override = 1;
+	c->override = r;
+	va_start(ap, fmt);
+	vsnprintf(c->problem, sizeof(c->problem), fmt, ap);
+	va_end(ap);
+}
+
+/* abort_check - stop the evaluation with result R: every later lookup fails */
+static SPF_dns_rr_t *abort_check(struct ctx *c, SPF_dns_server_t *s, const char *domain,
+				 ns_type type, enum pd_spf_result r, const char *why)
+{
+	set_override(c, r, "%s", why);
+	c->aborted = 1;
+	return SPF_dns_rr_new_init(s, domain, type, 0, TRY_AGAIN);
+}
+
+/* is_void - an answer that counts as a void lookup (RFC 7208 4.6.4) */
+static int is_void(const SPF_dns_rr_t *rr)
+{
+	return rr->herrno == HOST_NOT_FOUND || rr->herrno == NO_DATA ||
+	       (rr->herrno == NETDB_SUCCESS && rr->num_rr == 0);
+}
+
+/* count_term - one more DNS-querying term; 0, or -1 once over the limit */
+static int count_term(struct ctx *c)
+{
+	if (++c->terms > c->cfg->lookup_limit) {
+		set_override(c, PD_SPF_PERMERROR, "more than %u DNS lookups",
+			     c->cfg->lookup_limit);
+		c->aborted = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* count_void - one more void lookup; 0, or -1 once over the limit */
+static int count_void(struct ctx *c)
+{
+	if (++c->voids > c->cfg->void_limit) {
+		set_override(c, PD_SPF_PERMERROR, "more than %u void lookups",
+			     c->cfg->void_limit);
+		c->aborted = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* remember_follow - note the names whose addresses the term will look up */
+static void remember_follow(struct ctx *c, const SPF_dns_rr_t *rr)
+{
+	c->nfollow = c->follow_pos = 0;
+	for (int i = 0; i < rr->num_rr && c->nfollow < MAX_FOLLOW; i++)
+		snprintf(c->follow[c->nfollow++], sizeof(c->follow[0]), "%s", rr->rr[i]->mx);
+}
+
+/* same_name - equal domain names, ignoring case and a trailing dot */
+static int same_name(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la && a[la - 1] == '.')
+		la--;
+	if (lb && b[lb - 1] == '.')
+		lb--;
+	return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+/* match_any - a /0 prefix: every address of the answer becomes the client's */
+static void match_any(struct ctx *c, SPF_dns_rr_t *rr)
+{
+	for (int i = 0; i < rr->num_rr; i++) {
+		if (rr->rr_type == ns_t_a && !c->v6)
+			rr->rr[i]->a = c->ip4;
+		else if (rr->rr_type == ns_t_aaaa && c->v6)
+			rr->rr[i]->aaaa = c->ip6;
+	}
+}
+
+/* layer_lookup - libspf2's DNS entry point: count terms and void lookups, keep the deadline */
+static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *s, const char *domain, ns_type type,
+				  int should_cache)
+{
+	struct ctx *c = cur;
+	pd_spf_engine *e = s->hook;
+	SPF_dns_rr_t *rr;
+	int term = 0, any = 0, follow = 0;
+	char name[300];
+	size_t len = strlen(domain), ml = sizeof(ANY_MARKER) - 1;
+
+	if (!c || c->aborted) /* outside a check, or stopped */
+		return SPF_dns_rr_new_init(s, domain, type, 0, TRY_AGAIN);
+	if (len >= sizeof(name))
+		return SPF_dns_rr_new_init(s, domain, type, 0, HOST_NOT_FOUND);
+	memcpy(name, domain, len + 1);
+	if (len > ml && strcasecmp(name + len - ml, ANY_MARKER) == 0) {
+		name[len - ml] = 0;
+		any = 1;
+	}
+	switch (type) {
+	case ns_t_mx:
+	case ns_t_ptr:
+		term = 1;
+		break;
+	case ns_t_a:
+	case ns_t_aaaa:
+		if (!should_cache) {
+			term = 1; /* exists: libspf2 asks without caching */
+		} else if (c->follow_pos < c->nfollow &&
+			   same_name(name, c->follow[c->follow_pos])) {
+			c->follow_pos++; /* an address of an MX or PTR name */
+			follow = 1;
+		} else {
+			term = 1;
+		}
+		break;
+	default:
+		break; /* TXT for exp= */
+	}
+	if (term) {
+		c->nfollow = c->follow_pos = 0;
+		c->follow_any = 0;
+		if (count_term(c) < 0)
+			return SPF_dns_rr_new_init(s, domain, type, 0, TRY_AGAIN);
+	}
+	rr = pd_spf_resolve(e->res, s, name, type, c->deadline);
+	if (!rr)
+		return abort_check(c, s, domain, type, PD_SPF_TEMPERROR, "out of memory");
+	if (rr->herrno == TRY_AGAIN) {
+		SPF_dns_rr_free(rr);
+		if (!term && !follow) /* exp=: no explanation, same result */
+			return SPF_dns_rr_new_init(s, domain, type, 0, TRY_AGAIN);
+		return abort_check(c, s, domain, type, PD_SPF_TEMPERROR,
+				   pd_spf_ms_left(c->deadline) > 0 ? "DNS server failure"
+								   : "DNS timeout");
+	}
+	if (term && is_void(rr) && count_void(c) < 0) {
+		SPF_dns_rr_free(rr);
+		return SPF_dns_rr_new_init(s, domain, type, 0, TRY_AGAIN);
+	}
+	if (type == ns_t_mx && term) {
+		if (rr->num_rr > MAX_FOLLOW) {
+			SPF_dns_rr_free(rr);
+			return abort_check(c, s, domain, type, PD_SPF_PERMERROR,
+					   "more than 10 MX names");
+		}
+		remember_follow(c, rr);
+		c->follow_any = any;
+	} else if (type == ns_t_ptr && term) {
+		if (rr->num_rr > MAX_FOLLOW)
+			rr->num_rr = MAX_FOLLOW; /* RFC 7208 5.5: ignore the rest */
+		remember_follow(c, rr);
+	} else if (any || (follow && c->follow_any)) {
+		match_any(c, rr);
+	}
+	return rr;
+}
+
+/* --- record syntax (RFC 7208 section 4.6.1 and 7.1) --- */
+
+/* macro_expand_len - length of a valid macro-expand at S, 0 if invalid */
+static size_t macro_expand_len(const char *s, const char *end, int in_exp)
+{
+	const char *p;
+
+	if (s + 1 >= end || s[0] != '%')
+		return 0;
+	if (s[1] == '%' || s[1] == '_' || s[1] == '-')
+		return 2;
+	if (s[1] != '{' || s + 3 >= end)
+		return 0;
+	p = s + 2;
+	if (!strchr("slodiphvSLODIPHV", *p) || !*p) {
+		if (!(in_exp && *p && strchr("crtCRT", *p)))
+			return 0;
+	}
+	p++;
+	if (p < end && isdigit((unsigned char)*p)) {
+		if (*p == '0')
+			return 0; /* a zero label count is not allowed */
+		while (p < end && isdigit((unsigned char)*p))
+			p++;
+	}
+	if (p < end && (*p == 'r' || *p == 'R'))
+		p++;
+	while (p < end && *p && strchr(".-+,/_=", *p))
+		p++;
+	if (p >= end || *p != '}')
+		return 0;
+	return (size_t)(p + 1 - s);
+}
+
+/* valid_macro_string - is [S,END) a macro-string? *LAST_EXPAND: ends with an expand */
+static int valid_macro_string(const char *s, const char *end, int in_exp, int *last_expand)
+{
+	*last_expand = 0;
+	while (s < end) {
+		if (*s == '%') {
+			size_t n = macro_expand_len(s, end, in_exp);
+
+			if (n == 0)
+				return 0;
+			s += n;
+			*last_expand = 1;
+		} else if ((unsigned char)*s >= 0x21 && (unsigned char)*s <= 0x7e) {
+			s++;
+			*last_expand = 0;
+		} else {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* valid_toplabel - RFC 7208 toplabel: alphanumerics and inner hyphens, not all digits */
+static int valid_toplabel(const char *s, size_t n)
+{
+	int alpha = 0, hyphen = 0;
+
+	if (n == 0 || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (isalpha((unsigned char)s[i]))
+			alpha = 1;
+		else if (s[i] == '-')
+			hyphen = 1;
+		else if (!isdigit((unsigned char)s[i]))
+			return 0;
+	}
+	return alpha || hyphen;
+}
+
+/* valid_domain_spec - is [S,END) a domain-spec (macro-string domain-end)? */
+static int valid_domain_spec(const char *s, const char *end)
+{
+	int last_expand;
+	const char *t, *dot;
+
+	if (s >= end || !valid_macro_string(s, end, 0, &last_expand))
+		return 0;
+	if (last_expand)
+		return 1;
+	t = end;
+	if (t > s && t[-1] == '.')
+		t--;
+	for (dot = t; dot > s && dot[-1] != '.' && dot[-1] != '}'; dot--)
+		;
+	if (dot == s || dot[-1] != '.')
+		return 0;
+	return valid_toplabel(dot, (size_t)(t - dot));
+}
+
+/* valid_cidr - "/" digits without leading zero, at most MAX; advances *P */
+static int valid_cidr(const char **p, const char *end, int max)
+{
+	const char *s = *p + 1;
+	int v = 0, n = 0;
+
+	while (s < end && isdigit((unsigned char)*s) && n < 4) {
+		v = v * 10 + (*s - '0');
+		s++;
+		n++;
+	}
+	if (n == 0 || (n > 1 && (*p)[1] == '0') || v > max)
+		return 0;
+	*p = s;
+	return 1;
+}
+
+/* cidr_start - where the trailing dual-cidr-length of [S,END) starts, or END */
+static const char *cidr_start(const char *s, const char *end)
+{
+	const char *p, *d = end;
+
+	while (d > s && isdigit((unsigned char)d[-1]))
+		d--;
+	if (d == end || d == s || d[-1] != '/')
+		return end;
+	p = d - 1;
+	if (p > s && p[-1] == '/') { /* "//" ip6-cidr, maybe after an ip4-cidr */
+		p--;
+		d = p;
+		while (d > s && isdigit((unsigned char)d[-1]))
+			d--;
+		if (d < p && d > s && d[-1] == '/' && !(d - 1 > s && d[-2] == '/'))
+			return d - 1;
+	}
+	return p;
+}
+
+/* valid_dual_cidr - [ "/" ip4-cidr ] [ "//" ip6-cidr ] covering [P,END) */
+static int valid_dual_cidr(const char *p, const char *end)
+{
+	if (p < end && p[0] == '/' && !(p + 1 < end && p[1] == '/'))
+		if (!valid_cidr(&p, end, 32))
+			return 0;
+	if (p < end && p + 1 < end && p[0] == '/' && p[1] == '/') {
+		p++;
+		if (!valid_cidr(&p, end, 128))
+			return 0;
+	}
+	return p == end;
+}
+
+/* valid_ip4 - dotted quad without leading zeros */
+static int valid_ip4(const char *s, const char *end)
+{
+	int parts = 0;
+
+	while (s < end) {
+		int v = 0, n = 0;
+		const char *start = s;
+
+		while (s < end && isdigit((unsigned char)*s) && n < 4) {
+			v = v * 10 + (*s++ - '0');
+			n++;
+		}
+		if (n == 0 || v > 255 || (n > 1 && *start == '0'))
+			return 0;
+		parts++;
+		if (s < end) {
+			if (*s != '.' || parts == 4)
+				return 0;
+			s++;
+			if (s == end)
+				return 0;
+		}
+	}
+	return parts == 4;
+}
+
+/* check_term - validate one term; appends its normalised form to OUT. 0 ok, -1 permerror */
+static int check_term(const char *t, size_t len, char *why, size_t whylen, int *nredirect,
+		      int *nexp, int *has_all)
+{
+	const char *end = t + len, *p = t, *name, *arg;
+	size_t nlen;
+	char q = 0;
+
+	/* modifier: name "=" ... (name = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." )) */
+	for (p = t; p < end && (isalnum((unsigned char)*p) || strchr("-_.", *p)); p++)
+		;
+	if (p < end && *p == '=' && p > t && isalpha((unsigned char)*t)) {
+		int last;
+
+		nlen = (size_t)(p - t);
+		if (nlen == 8 && strncasecmp(t, "redirect", 8) == 0) {
+			if (++*nredirect > 1)
+				goto bad;
+			if (!valid_domain_spec(p + 1, end))
+				goto bad;
+		} else if (nlen == 3 && strncasecmp(t, "exp", 3) == 0) {
+			if (++*nexp > 1)
+				goto bad;
+			if (!valid_domain_spec(p + 1, end))
+				goto bad;
+		} else if (!valid_macro_string(p + 1, end, 0, &last)) {
+			goto bad;
+		}
+		return 0;
+	}
+	p = t;
+	if (*p == '+' || *p == '-' || *p == '~' || *p == '?')
+		q = *p++;
+	(void)q;
+	name = p;
+	while (p < end && isalnum((unsigned char)*p))
+		p++;
+	nlen = (size_t)(p - name);
+	arg = p;
+#define IS(s) (nlen == sizeof(s) - 1 && strncasecmp(name, s, nlen) == 0)
+	if (IS("all")) {
+		*has_all = 1;
+		if (arg != end)
+			goto bad;
+	} else if (IS("include") || IS("exists")) {
+		if (arg >= end || *arg != ':' || !valid_domain_spec(arg + 1, end))
+			goto bad;
+	} else if (IS("a") || IS("mx")) {
+		const char *c;
+
+		if (arg < end && *arg == ':') {
+			c = cidr_start(arg + 1, end);
+			if (!valid_domain_spec(arg + 1, c))
+				goto bad;
+		} else {
+			c = arg;
+		}
+		if (!valid_dual_cidr(c, end))
+			goto bad;
+	} else if (IS("ptr")) {
+		if (arg < end && (*arg != ':' || !valid_domain_spec(arg + 1, end)))
+			goto bad;
+	} else if (IS("ip4")) {
+		const char *c;
+
+		if (arg >= end || *arg != ':')
+			goto bad;
+		c = memchr(arg, '/', (size_t)(end - arg));
+		if (!c)
+			c = end;
+		if (!valid_ip4(arg + 1, c))
+			goto bad;
+		if (c < end && (!valid_cidr(&c, end, 32) || c != end))
+			goto bad;
+	} else if (IS("ip6")) {
+		const char *c;
+		char buf[INET6_ADDRSTRLEN + 1];
+		struct in6_addr a6;
+
+		if (arg >= end || *arg != ':')
+			goto bad;
+		c = memchr(arg, '/', (size_t)(end - arg));
+		if (!c)
+			c = end;
+		if ((size_t)(c - arg - 1) >= sizeof(buf))
+			goto bad;
+		memcpy(buf, arg + 1, (size_t)(c - arg - 1));
+		buf[c - arg - 1] = 0;
+		if (inet_pton(AF_INET6, buf, &a6) != 1)
+			goto bad;
+		if (c < end && (!valid_cidr(&c, end, 128) || c != end))
+			goto bad;
+	} else {
+		goto bad;
+	}
+#undef IS
+	return 0;
+bad:
+	snprintf(why, whylen, "invalid term '%.*s'", (int)(len > 60 ? 60 : len), t);
+	return -1;
+}
+
+/* cidr_value - the number after "/" at P (which ends at END), or -1 */
+static int cidr_value(const char *p, const char *end)
+{
+	int v = 0;
+
+	if (p >= end || *p != '/')
+		return -1;
+	for (p++; p < end && isdigit((unsigned char)*p); p++)
+		v = v * 10 + (*p - '0');
+	return v;
+}
+
+/* rewrite_term - " term" in the form libspf2 handles right, appended at OUT; its length */
+static size_t rewrite_term(const char *t, size_t len, int v6, char *out)
+{
+	const char *end = t + len, *p = t, *name, *arg;
+	char q[2] = "";
+	size_t o = 0, nlen;
+
+	if (*p == '+' || *p == '-' || *p == '~' || *p == '?')
+		q[0] = *p++;
+	name = p;
+	while (p < end && isalnum((unsigned char)*p))
+		p++;
+	nlen = (size_t)(p - name);
+	arg = p;
+	if (nlen == 0 || (p < end && *p == '=')) { /* exp= (other modifiers never get here) */
+		out[o++] = ' ';
+		for (size_t i = 0; i < len; i++)
+			out[o++] = (char)(t + i < arg ? tolower((unsigned char)t[i]) : t[i]);
+		return o;
+	}
+	if (nlen == 3 && (strncasecmp(name, "ip4", 3) == 0 || strncasecmp(name, "ip6", 3) == 0)) {
+		const char *sl = memchr(arg, '/', (size_t)(end - arg));
+		int is6 = name[2] == '6';
+
+		if (sl && cidr_value(sl, end) == 0) /* libspf2 cannot say /0: two halves */
+			return (size_t)sprintf(out, is6 ? " %sip6:::/1 %sip6:8000::/1"
+						       : " %sip4:0.0.0.0/1 %sip4:128.0.0.0/1",
+					       q, q);
+	}
+	if ((nlen == 1 && strncasecmp(name, "a", 1) == 0) ||
+	    (nlen == 2 && strncasecmp(name, "mx", 2) == 0)) {
+		const char *dom = arg < end && *arg == ':' ? arg + 1 : NULL;
+		const char *c = cidr_start(dom ? dom : arg, end);
+		const char *c6 = NULL;
+		int cidr4 = -1, cidr6 = -1, use;
+		size_t dlen = dom ? (size_t)(c - dom) : 0;
+
+		if (c < end && !(c + 1 < end && c[1] == '/')) {
+			cidr4 = cidr_value(c, end);
+			c6 = strstr(c, "//");
+		} else if (c < end) {
+			c6 = c;
+		}
+		if (c6 && c6 < end)
+			cidr6 = cidr_value(c6 + 1, end);
+		use = v6 ? cidr6 : cidr4;
+		o += (size_t)sprintf(out, " %s%s", q, nlen == 1 ? "a" : "mx");
+		if (use == 0) { /* any address matches: our DNS layer sees the marker */
+			if (dom && dlen && dom[dlen - 1] == '.')
+				dlen--;
+			if (dom) {
+				out[o++] = ':';
+				memcpy(out + o, dom, dlen);
+				o += dlen;
+			} else {
+				o += (size_t)sprintf(out + o, ":%%{d}");
+			}
+			o += (size_t)sprintf(out + o, "%s", ANY_MARKER);
+			return o;
+		}
+		if (dom) {
+			out[o++] = ':';
+			memcpy(out + o, dom, dlen);
+			o += dlen;
+		}
+		if (use > 0)
+			o += (size_t)sprintf(out + o, v6 ? "//%d" : "/%d", use);
+		return o;
+	}
+	out[o++] = ' ';
+	for (size_t i = 0; i < len; i++)
+		out[o++] = (char)(t + i < arg ? tolower((unsigned char)t[i]) : t[i]);
+	return o;
+}
+
+/* normalise_record - validate TXT as an SPF record; write the form libspf2 gets to OUT */
+static int normalise_record(const char *txt, int client_v6, char *out, size_t outlen, char *why,
+			    size_t whylen)
+{
+	const char *p = txt + 6; /* after "v=spf1" */
+	int nredirect = 0, nexp = 0, has_all = 0;
+	size_t o;
+	const char *redirect = NULL;
+	size_t redirect_len = 0;
+
+	for (const char *s = txt; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) {
+			snprintf(why, whylen, "invalid character in record");
+			return -1;
+		}
+	if (strlen(txt) >= outlen) {
+		snprintf(why, whylen, "record too long");
+		return -1;
+	}
+	o = (size_t)snprintf(out, outlen, "v=spf1");
+	while (*p) {
+		const char *t;
+		size_t len;
+
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		t = p;
+		while (*p && *p != ' ')
+			p++;
+		len = (size_t)(p - t);
+		if (check_term(t, len, why, whylen, &nredirect, &nexp, &has_all) < 0)
+			return -1;
+		if (len > 9 && strncasecmp(t, "redirect=", 9) == 0) {
+			redirect = t;
+			redirect_len = len;
+			continue; /* moved to the end below */
+		}
+		{
+			const char *eq = memchr(t, '=', len);
+			const char *colon = memchr(t, ':', len);
+
+			/* unknown modifiers are ignored (RFC 7208 6) */
+			if (eq && (!colon || eq < colon) && !(len > 4 && strncasecmp(t, "exp=", 4) == 0))
+				continue;
+		}
+		if (o + 2 * len + 64 >= outlen) {
+			snprintf(why, whylen, "record too long");
+			return -1;
+		}
+		o += rewrite_term(t, len, client_v6, out + o);
+		out[o] = 0;
+	}
+	if (redirect && !has_all) { /* redirect is ignored when "all" is present */
+		out[o++] = ' ';
+		memcpy(out + o, "redirect", 8);
+		memcpy(out + o + 8, redirect + 8, redirect_len - 8);
+		o += redirect_len;
+		out[o] = 0;
+	}
+	return 0;
+}
+
+/* layer_get_spf - find, select, validate and compile the SPF record of cur_dom */
+static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req,
+				   SPF_response_t *resp, SPF_record_t **recp)
+{
+	struct ctx *c = cur;
+	pd_spf_engine *e = server->resolver->hook;
+	const char *domain = req->cur_dom;
+	SPF_dns_rr_t *rr;
+	int top, found = 0, idx = -1;
+	char why[128];
+	char *norm;
+	SPF_errcode_t err;
+
+	*recp = NULL;
+	if (!c || c->aborted)
+		return SPF_E_DNS_ERROR;
+	top = c->get_spf_calls++ == 0;
+	if (!top && count_term(c) < 0)
+		return SPF_E_DNS_ERROR;
+	c->nfollow = c->follow_pos = 0;
+	rr = pd_spf_resolve(e->res, server->resolver, domain, ns_t_txt, c->deadline);
+	if (!rr || rr->herrno == TRY_AGAIN) {
+		if (rr)
+			SPF_dns_rr_free(rr);
+		set_override(c, PD_SPF_TEMPERROR, "%s", pd_spf_ms_left(c->deadline) > 0
+			     ? "DNS server failure" : "DNS timeout");
+		c->aborted = 1;
+		return SPF_E_DNS_ERROR;
+	}
+	if (is_void(rr)) {
+		SPF_dns_rr_free(rr);
+		if (top) {
+			set_override(c, PD_SPF_NONE, "%s", "no SPF record");
+			return SPF_E_NOT_SPF;
+		}
+		if (count_void(c) < 0)
+			return SPF_E_DNS_ERROR;
+		set_override(c, PD_SPF_PERMERROR, "no SPF record at included domain");
+		c->aborted = 1;
+		return SPF_E_NOT_SPF;
+	}
+	for (int i = 0; i < rr->num_rr; i++) {
+		const char *t = rr->rr[i]->txt;
+
+		if (strncasecmp(t, "v=spf1", 6) == 0 && (t[6] == 0 || t[6] == ' ')) {
+			found++;
+			idx = i;
+		}
+	}
+	if (found != 1) {
+		SPF_dns_rr_free(rr);
+		if (found == 0 && top) {
+			set_override(c, PD_SPF_NONE, "%s", "no SPF record");
+			return SPF_E_NOT_SPF;
+		}
+		set_override(c, PD_SPF_PERMERROR, "%s", found ? "multiple SPF records"
+			     : "no SPF record at included domain");
+		c->aborted = 1;
+		return found ? SPF_E_MULTIPLE_RECORDS : SPF_E_NOT_SPF;
+	}
+	norm = malloc(MAX_RECORD);
+	if (!norm) {
+		SPF_dns_rr_free(rr);
+		set_override(c, PD_SPF_TEMPERROR, "out of memory");
+		c->aborted = 1;
+		return SPF_E_NO_MEMORY;
+	}
+	if (normalise_record(rr->rr[idx]->txt, req->client_ver == AF_INET6, norm, MAX_RECORD, why,
+			     sizeof(why)) < 0) {
+		SPF_dns_rr_free(rr);
+		free(norm);
+		set_override(c, PD_SPF_PERMERROR, "%s", why);
+		c->aborted = 1;
+		return SPF_E_SYNTAX;
+	}
+	SPF_dns_rr_free(rr);
+	err = SPF_record_compile(server, resp, recp, norm);
+	if (err != SPF_E_SUCCESS) {
+		set_override(c, PD_SPF_PERMERROR, "libspf2 cannot compile: %s", SPF_strerror(err));
+		c->aborted = 1;
+		if (*recp) {
+			SPF_record_free(*recp);
+			*recp = NULL;
+		}
+	}
+	free(norm);
+	return err;
+}
+
+/* layer_destroy - nothing to free: the engine owns the resolver */
+static void layer_destroy(SPF_dns_server_t *s)
+{
+	free(s);
+}
+
+/* quiet - libspf2 info/warning/debug output goes nowhere */
+static void quiet(const char *file, int line, const char *msg)
+{
+	(void)file;
+	(void)line;
+	(void)msg;
+}
+
+/* pd_spf_engine_new - a libspf2 server using our DNS layer */
+pd_spf_engine *pd_spf_engine_new(pd_spf_resolver *r, const struct pd_spf_engine_cfg *cfg,
+				 char *errbuf, size_t errlen)
+{
+	pd_spf_engine *e = calloc(1, sizeof(*e));
+	SPF_response_t *resp = NULL;
+
+	if (!e)
+		goto nomem;
+	e->res = r;
+	e->cfg = *cfg;
+	e->layer = calloc(1, sizeof(*e->layer));
+	if (!e->layer)
+		goto nomem;
+	e->layer->destroy = layer_destroy;
+	e->layer->lookup = layer_lookup;
+	e->layer->get_spf = layer_get_spf;
+	e->layer->name = "policyd";
+	e->layer->hook = e;
+	SPF_warning_handler = quiet;
+	SPF_info_handler = quiet;
+	SPF_debug_handler = quiet;
+	e->server = SPF_server_new_dns(e->layer, 0);
+	if (!e->server)
+		goto nomem;
+	/* we count lookups ourselves across include/redirect */
+	SPF_server_set_max_dns_mech(e->server, 1000);
+	SPF_server_set_max_dns_mx(e->server, 1000);
+	SPF_server_set_max_dns_ptr(e->server, 1000);
+	if (cfg->receiver && *cfg->receiver)
+		SPF_server_set_rec_dom(e->server, cfg->receiver);
+	if (cfg->explanation && *cfg->explanation) {
+		if (SPF_server_set_explanation(e->server, cfg->explanation, &resp) !=
+		    SPF_E_SUCCESS) {
+			snprintf(errbuf, errlen, "invalid explanation macro string");
+			if (resp)
+				SPF_response_free(resp);
+			pd_spf_engine_free(e);
+			return NULL;
+		}
+		if (resp)
+			SPF_response_free(resp);
+	}
+	return e;
+nomem:
+	snprintf(errbuf, errlen, "out of memory");
+	pd_spf_engine_free(e);
+	return NULL;
+}
+
+/* pd_spf_engine_free - free the libspf2 server and our layer */
+void pd_spf_engine_free(pd_spf_engine *e)
+{
+	if (!e)
+		return;
+	if (e->server)
+		SPF_server_free(e->server); /* frees the layer through destroy */
+	else
+		free(e->layer);
+	free(e);
+}
+
+/* valid_identity - RFC 7208 4.3: a checkable domain (FQDN, sane labels) */
+static int valid_identity(const char *d)
+{
+	size_t len = strlen(d), lab = 0;
+	int dots = 0;
+
+	if (len && d[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253 || d[0] == '[')
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (d[i] == '.') {
+			if (lab == 0)
+				return 0;
+			lab = 0;
+			dots++;
+		} else if (++lab > 63 || (unsigned char)d[i] <= 0x20 || (unsigned char)d[i] >= 0x7f) {
+			return 0;
+		}
+	}
+	return lab > 0 && dots > 0;
+}
+
+/* map_result - libspf2's result to ours ("(invalid)" is an error of the record) */
+static enum pd_spf_result map_result(SPF_result_t r)
+{
+	switch (r) {
+	case SPF_RESULT_NEUTRAL:
+		return PD_SPF_NEUTRAL;
+	case SPF_RESULT_PASS:
+		return PD_SPF_PASS;
+	case SPF_RESULT_FAIL:
+		return PD_SPF_FAIL;
+	case SPF_RESULT_SOFTFAIL:
+		return PD_SPF_SOFTFAIL;
+	case SPF_RESULT_NONE:
+		return PD_SPF_NONE;
+	case SPF_RESULT_TEMPERROR:
+		return PD_SPF_TEMPERROR;
+	default:
+		return PD_SPF_PERMERROR;
+	}
+}
+
+/* pd_spf_engine_check - evaluate one identity */
+void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo,
+			 const char *sender, int helo_identity,
+			 const struct timespec *deadline, struct pd_spf_outcome *out)
+{
+	struct ctx c;
+	SPF_request_t *req = NULL;
+	SPF_response_t *resp = NULL;
+	char from[512];
+	const char *domain, *at;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
+	c.cfg = &e->cfg;
+	c.res = e->res;
+	c.deadline = deadline;
+	out->result = PD_SPF_NONE;
+	if (inet_pton(AF_INET, ip, &c.ip4) == 1) {
+		c.v6 = 0;
+	} else if (inet_pton(AF_INET6, ip, &c.ip6) == 1) {
+		c.v6 = !IN6_IS_ADDR_V4MAPPED(&c.ip6);
+		if (!c.v6)
+			memcpy(&c.ip4, &c.ip6.s6_addr[12], 4);
+	}
+
+	/* the identity: MAIL FROM, or postmaster@HELO for HELO and the null sender */
+	if (helo_identity || !sender || !*sender)
+		snprintf(from, sizeof(from), "postmaster@%s", helo ? helo : "");
+	else
+		snprintf(from, sizeof(from), "%s", sender);
+	at = strrchr(from, '@');
+	domain = at ? at + 1 : from;
+	if (!valid_identity(domain)) {
+		snprintf(out->problem, sizeof(out->problem), "%s", "no valid domain to check");
+		snprintf(out->comment, sizeof(out->comment), "%s: %s has no checkable domain",
+			 e->cfg.receiver, helo_identity ? "HELO name" : "sender");
+		return;
+	}
+	req = SPF_request_new(e->server);
+	if (!req)
+		goto temp;
+	if (inet_pton(AF_INET, ip, &a4) == 1) {
+		SPF_request_set_ipv4(req, a4);
+	} else if (inet_pton(AF_INET6, ip, &a6) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+			memcpy(&a4, &a6.s6_addr[12], 4);
+			SPF_request_set_ipv4(req, a4);
+		} else {
+			SPF_request_set_ipv6(req, a6);
+		}
+	} else {
+		snprintf(out->problem, sizeof(out->problem), "%s", "invalid client address");
+		out->result = PD_SPF_PERMERROR;
+		SPF_request_free(req);
+		return;
+	}
+	if (helo && *helo && SPF_request_set_helo_dom(req, helo) != SPF_E_SUCCESS)
+		goto temp;
+	if (SPF_request_set_env_from(req, from) != 0)
+		goto temp;
+	cur = &c;
+	SPF_request_query_mailfrom(req, &resp);
+	cur = NULL;
+	if (c.has_override) {
+		out->result = c.override;
+		snprintf(out->problem, sizeof(out->problem), "%s", c.problem);
+	} else if (resp) {
+		out->result = map_result(SPF_response_result(resp));
+		if (out->result == PD_SPF_PERMERROR)
+			snprintf(out->problem, sizeof(out->problem), "%s",
+				 SPF_strerror(SPF_response_errcode(resp)));
+		if (SPF_response_reason(resp) == SPF_REASON_DEFAULT)
+			snprintf(out->mechanism, sizeof(out->mechanism), "%s", "default");
+	} else {
+		out->result = PD_SPF_TEMPERROR;
+	}
+	if (out->result == PD_SPF_FAIL && resp && SPF_response_get_explanation(resp))
+		snprintf(out->explanation, sizeof(out->explanation), "%s",
+			 SPF_response_get_explanation(resp));
+	switch (out->result) {
+	case PD_SPF_PASS:
+		snprintf(out->comment, sizeof(out->comment),
+			 "%.64s: domain of %.100s designates %.46s as permitted sender", e->cfg.receiver,
+			 from, ip);
+		break;
+	case PD_SPF_FAIL:
+		snprintf(out->comment, sizeof(out->comment),
+			 "%.64s: domain of %.100s does not designate %.46s as permitted sender",
+			 e->cfg.receiver, from, ip);
+		break;
+	case PD_SPF_SOFTFAIL:
+		snprintf(out->comment, sizeof(out->comment),
+			 "%.64s: domain of transitioning %.100s does not designate %.46s as permitted sender",
+			 e->cfg.receiver, from, ip);
+		break;
+	case PD_SPF_NEUTRAL:
+		snprintf(out->comment, sizeof(out->comment),
+			 "%.64s: %.46s is neither permitted nor denied by domain of %.100s", e->cfg.receiver,
+			 ip, from);
+		break;
+	case PD_SPF_NONE:
+		snprintf(out->comment, sizeof(out->comment),
+			 "%.64s: domain of %.100s does not provide an SPF record", e->cfg.receiver, from);
+		break;
+	case PD_SPF_TEMPERROR:
+		snprintf(out->comment, sizeof(out->comment),
+			 "%.64s: temporary error checking domain of %.100s: %s", e->cfg.receiver, from,
+			 out->problem[0] ? out->problem : "DNS error");
+		break;
+	default:
+		snprintf(out->comment, sizeof(out->comment),
+			 "%.64s: permanent error in SPF record of domain of %.100s: %s", e->cfg.receiver,
+			 from, out->problem[0] ? out->problem : "invalid record");
+		break;
+	}
+	if (resp)
+		SPF_response_free(resp);
+	SPF_request_free(req);
+	return;
+temp:
+	if (req)
+		SPF_request_free(req);
+	out->result = PD_SPF_TEMPERROR;
+	snprintf(out->problem, sizeof(out->problem), "%s", "out of memory");
+}
