@@ -374,7 +374,8 @@ static int decide(struct spf *s, enum act a, const struct pd_spf_outcome *o, con
 						   : '?';
 			txt[k] = 0;
 			if (k)
-				snprintf(reply, len, "550 5.7.23 %s", txt);
+				snprintf(reply, len, "550 5.7.23 %s%s", helo_identity ? "HELO: " : "",
+					 txt);
 			else
 				snprintf(reply, len, "550 5.7.23 SPF %s for %s%s",
 					 pd_spf_result_name(o->result), helo_identity ? "HELO " : "",

@@ -145,6 +145,43 @@ static void match_any(struct ctx *c, SPF_dns_rr_t *rr)
 	}
 }
 
+/* space_macros - copy IN with every space written as the macro "%_" (libspf2
+ * mangles explanation strings containing plain spaces); malloc'd or NULL */
+static char *space_macros(const char *in)
+{
+	size_t n = 0;
+	char *out, *o;
+
+	for (const char *p = in; *p; p++)
+		n += *p == ' ' ? 2 : 1;
+	out = malloc(n + 1);
+	if (!out)
+		return NULL;
+	for (o = out; *in; in++) {
+		if (*in == ' ') {
+			*o++ = '%';
+			*o++ = '_';
+		} else {
+			*o++ = *in;
+		}
+	}
+	*o = 0;
+	return out;
+}
+
+/* spaces_to_macros - rewrite the TXT strings of an explanation answer with space_macros */
+static SPF_dns_rr_t *spaces_to_macros(SPF_dns_rr_t *rr)
+{
+	for (int i = 0; i < rr->num_rr; i++) {
+		char *t = space_macros(rr->rr[i]->txt);
+
+		if (t && SPF_dns_rr_buf_realloc(rr, i, strlen(t) + 1) == SPF_E_SUCCESS)
+			strcpy(rr->rr[i]->txt, t);
+		free(t);
+	}
+	return rr;
+}
+
 /* layer_lookup - libspf2's DNS entry point: count terms and void lookups, keep the deadline */
 static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *s, const char *domain, ns_type type,
 				  int should_cache)
@@ -220,6 +257,8 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *s, const char *domain, ns_ty
 		remember_follow(c, rr);
 	} else if (any || (follow && c->follow_any)) {
 		match_any(c, rr);
+	} else if (type == ns_t_txt && rr->num_rr > 0) {
+		rr = spaces_to_macros(rr);
 	}
 	return rr;
 }
@@ -785,14 +824,19 @@ pd_spf_engine *pd_spf_engine_new(pd_spf_resolver *r, const struct pd_spf_engine_
 	if (cfg->receiver && *cfg->receiver)
 		SPF_server_set_rec_dom(e->server, cfg->receiver);
 	if (cfg->explanation && *cfg->explanation) {
-		if (SPF_server_set_explanation(e->server, cfg->explanation, &resp) !=
-		    SPF_E_SUCCESS) {
+		char *exp = space_macros(cfg->explanation);
+
+		if (!exp)
+			goto nomem;
+		if (SPF_server_set_explanation(e->server, exp, &resp) != SPF_E_SUCCESS) {
+			free(exp);
 			snprintf(errbuf, errlen, "invalid explanation macro string");
 			if (resp)
 				SPF_response_free(resp);
 			pd_spf_engine_free(e);
 			return NULL;
 		}
+		free(exp);
 		if (resp)
 			SPF_response_free(resp);
 	}

@@ -40,37 +40,37 @@ def find_driver():
 
 
 def find_daemon():
-    """Path of the built policyd that can load the spf plugin, or None."""
+    """Path of the built policyd, or None (then the tests use spfdrv)."""
     if os.environ.get('PDSPF_USE_DRIVER'):
         return None
     p = os.path.join(builddir(), 'policyd')
-    if os.access(p, os.X_OK) and os.environ.get('PD_PLUGIN_PATH'):
-        return p
-    return None
+    return p if os.access(p, os.X_OK) else None
 
 
 class Server:
-    """A policy server with the spf plugin configured by SECTION (its options)."""
+    """A policy server with the spf plugin configured by SECTION (its options):
+    the real daemon when built (through tests/lib/pdtest.py), else spfdrv."""
 
     def __init__(self, section, asis=False):
+        self.pd = None
         self.dir = tempfile.mkdtemp(prefix='pdspf')
         self.sock = os.path.join(self.dir, 'policy.sock')
+        if not asis and find_daemon():
+            sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
+            os.environ.setdefault('PD_BUILDDIR', builddir())
+            import pdtest
+            self.kind = 'policyd'
+            self.pd = pdtest.Daemon(config='plugins = { "spf" }\nspf {\n  skip_networks = {}\n%s\n}\n'
+                                    % section, unix=True, verbose=0)
+            self.pd.start()
+            self.sock = self.pd.sock
+            return
         self.errlog = open(os.path.join(self.dir, 'stderr'), 'w+')
-        daemon = None if asis else find_daemon()
-        if daemon:
-            conf = os.path.join(self.dir, 'policyd.conf')
-            with open(conf, 'w') as f:
-                f.write('listen = { "unix:%s" }\n' % self.sock)
-                f.write('pidfile = "%s/policyd.pid"\nstate_dir = "%s"\n' % (self.dir, self.dir))
-                f.write('plugin_dir = "%s"\nthreads = 8\n' % os.environ['PD_PLUGIN_PATH'])
-                f.write('plugins = { "spf" }\nspf {\n  skip_networks = {}\n%s\n}\n' % section)
-            cmd = [daemon, '-f', '-c', conf]
-        else:
-            sec = os.path.join(self.dir, 'section')
-            with open(sec, 'w') as f:
-                f.write('ASIS\n' if asis else section)
-            cmd = [find_driver(), sec, self.sock]
-        self.kind = 'policyd' if daemon else ('libspf2-as-is' if asis else 'spfdrv')
+        sec = os.path.join(self.dir, 'section')
+        with open(sec, 'w') as f:
+            f.write('ASIS\n' if asis else section)
+        cmd = [find_driver(), sec, self.sock]
+        self.kind = 'libspf2-as-is' if asis else 'spfdrv'
         self.proc = subprocess.Popen(cmd, stdout=self.errlog, stderr=self.errlog)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -90,12 +90,19 @@ class Server:
         return Client(self.sock)
 
     def log_text(self):
+        if self.pd:
+            return self.pd.log_text()
         self.errlog.flush()
         with open(self.errlog.name) as f:
             return f.read()
 
     def stop(self):
-        if self.proc.poll() is None:
+        if self.pd:
+            try:
+                self.pd.stop()
+            finally:
+                self.pd.cleanup()
+        elif self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(10)
