@@ -350,7 +350,7 @@ static int decide(struct spf *s, enum act a, const struct pd_spf_outcome *o, con
 		  const char *sender, const char *helo, int helo_identity, char *reply,
 		  size_t len)
 {
-	char hv[PD_REPLY_MAX + 1], txt[MAX_FIELD + 1], dom[MAX_FIELD + 1];
+	char hv[PD_REPLY_MAX - 32], txt[MAX_FIELD + 1], dom[MAX_FIELD + 1];
 	const char *at = strrchr(sender, '@');
 
 	clean(dom, sizeof(dom), helo_identity || !*sender ? helo : (at ? at + 1 : sender));
