@@ -622,6 +622,7 @@ SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer,
 	int qlen;
 	unsigned ttl;
 	long try_ms = FIRST_TRY_MS;
+	int refused = 0;
 
 	if (len > 0 && name[len - 1] == '.')
 		len--;
@@ -645,9 +646,10 @@ SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer,
 			      (struct timespec *)deadline);
 		if (n > 0 && (ans[2] & 0x02)) /* TC */
 			n = query_tcp(r, ns, q, qlen, ans, qname, type, id, deadline);
-		if (n < 0 && pd_spf_ms_left(deadline) > 0) {
-			/* refused or broken: do not spin, wait a little */
-			wait_fd(-1, 0, try_ms < pd_spf_ms_left(deadline) ? 50 : 0);
+		if (n < 0) {
+			/* refused (nothing listens) or broken: give up once every server did */
+			if (++refused >= r->nns)
+				break;
 			continue;
 		}
 		if (n <= 0)

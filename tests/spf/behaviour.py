@@ -21,6 +21,9 @@ ZONE = {
     'badhelo.example': [{'TXT': 'v=spf1 -all'}],
     'trusted.example': [{'TXT': 'v=spf1 ip4:198.51.100.0/24 -all'}],
     'v6.example': [{'TXT': 'v=spf1 ip6:2001:db8::/32 -all'}],
+    # more than 4096 bytes of TXT: the UDP answer is truncated, the plugin retries over TCP
+    'big.example': [{'TXT': 'filler %02d ' % i + 'x' * 240} for i in range(20)]
+    + [{'TXT': 'v=spf1 ip4:192.0.2.1 -all'}],
 }
 
 BASE = 'receiver = "mx.receiver.example"\ntimeout = 3\n'
@@ -80,6 +83,15 @@ def test_ipv6_client():
     try:
         assert spftest.result_of(ask(s, sender='a@v6.example', client_address='2001:db8::25')) == 'pass'
         assert spftest.result_of(ask(s, sender='a@v6.example', client_address='2001:db9::25')) == 'fail'
+    finally:
+        s.stop()
+
+
+def test_truncated_answer_tcp():
+    s = server()
+    try:
+        a = ask(s, sender='x@big.example', client_address='192.0.2.1')
+        assert a.startswith('PREPEND Received-SPF: pass'), a
     finally:
         s.stop()
 
@@ -263,6 +275,38 @@ def test_cache_saves_lookups():
         n = dns().queries
         ask(s, sender='b@soft.example', client_address='192.0.2.1')
         assert dns().queries > n, 'cache_size = 0 still cached'
+    finally:
+        s.stop()
+
+
+def test_concurrent_checks():
+    """8 connections x 25 messages at once: every answer right (thread safety)."""
+    import threading
+    cases = [('bob@pass.example', 'pass'), ('bob@fail.example', 'fail'),
+             ('x@soft.example', 'softfail'), ('x@broken.example', 'permerror'),
+             ('x@nospf.example', 'none'), ('x@big.example', 'pass')]
+    s = server('helo_check = false\n')
+    errors = []
+
+    def worker(k):
+        c = s.client()
+        try:
+            for i in range(25):
+                sender, want = cases[(i + k) % len(cases)]
+                got = spftest.result_of(c.ask(spftest.req(sender=sender, client_address='192.0.2.1')))
+                if got != want:
+                    errors.append((sender, want, got))
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+        finally:
+            c.close()
+    try:
+        ts = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        assert not errors, errors[:5]
     finally:
         s.stop()
 

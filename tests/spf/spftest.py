@@ -62,7 +62,12 @@ class Server:
             self.kind = 'policyd'
             self.pd = pdtest.Daemon(config='plugins = { "spf" }\nspf {\n  skip_networks = {}\n%s\n}\n'
                                     % section, unix=True, verbose=0)
-            self.pd.start()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            try:
+                self.pd.start()
+            except BaseException:
+                self.pd.cleanup()
+                raise
             self.sock = self.pd.sock
             return
         self.errlog = open(os.path.join(self.dir, 'stderr'), 'w+')
@@ -75,7 +80,9 @@ class Server:
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit('%s exited: %s' % (self.kind, self.log_text()))
+                text = self.log_text()
+                shutil.rmtree(self.dir, ignore_errors=True)
+                raise SystemExit('%s exited: %s' % (self.kind, text))
             if os.path.exists(self.sock):
                 try:
                     self.client().close()
