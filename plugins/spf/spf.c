@@ -24,6 +24,7 @@ static const char *const act_names[] = { "none", "header", "reject", "defer", NU
 
 /* A decision remembered for the later recipients of the same message. */
 struct msg {
+	unsigned hash; /* of key, compared first */
 	char key[160];
 	time_t expires;
 	char reply[PD_REPLY_MAX + 1]; /* "" = DUNNO */
@@ -424,18 +425,29 @@ static int whitelisted(struct spf *s, const char *ip, const struct timespec *dea
 	return 0;
 }
 
+/* key_hash - FNV-1a of a message key */
+static unsigned key_hash(const char *k)
+{
+	unsigned h = 2166136261u;
+
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 16777619u;
+	return h;
+}
+
 /* msg_lookup - the remembered reply for KEY: 1 found (REPLY filled), 0 not */
 static int msg_lookup(pd_instance *inst, struct spf *s, const char *key, char *reply,
 		      size_t len)
 {
 	time_t now = inst->host->now();
+	unsigned h = key_hash(key);
 	int found = 0;
 
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < MSG_CACHE_MAX; i++) {
 		struct msg *m = &s->msgs[i];
 
-		if (m->key[0] && m->expires > now && strcmp(m->key, key) == 0) {
+		if (m->hash == h && m->key[0] && m->expires > now && strcmp(m->key, key) == 0) {
 			snprintf(reply, len, "%s", m->repeat ? m->reply : "");
 			found = 1;
 			break;
@@ -455,6 +467,7 @@ static void msg_store(pd_instance *inst, struct spf *s, const char *key, const c
 	m = &s->msgs[s->msg_next];
 	s->msg_next = (s->msg_next + 1) % MSG_CACHE_MAX;
 	snprintf(m->key, sizeof(m->key), "%s", key);
+	m->hash = key_hash(m->key);
 	snprintf(m->reply, sizeof(m->reply), "%s", reply);
 	m->repeat = repeat;
 	m->expires = inst->host->now() + MSG_CACHE_TTL;
