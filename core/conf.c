@@ -626,8 +626,8 @@ out:
 	return c;
 }
 
-/* pd_conf_start - state directory, then every plugin's init */
-int pd_conf_start(pd_conf *c, uid_t uid, gid_t gid)
+/* pd_conf_state_dir - create the state directory, owned by UID/GID unless -1 */
+int pd_conf_state_dir(const pd_conf *c, uid_t uid, gid_t gid)
 {
 	if (pd_mkdir_p(c->state_dir, 0750) < 0) {
 		pd_log(PD_LOG_ERR, "state_dir %s: cannot create: %s", c->state_dir, strerror(errno));
@@ -637,6 +637,14 @@ int pd_conf_start(pd_conf *c, uid_t uid, gid_t gid)
 		pd_log(PD_LOG_ERR, "state_dir %s: cannot change owner: %s", c->state_dir, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+/* pd_conf_start - every plugin's init, in order */
+int pd_conf_start(pd_conf *c)
+{
+	if (pd_conf_state_dir(c, (uid_t)-1, (gid_t)-1) < 0)
+		return -1;
 	for (size_t i = 0; i < c->n_insts; i++) {
 		pd_inst *in = c->insts[i];
 

@@ -38,7 +38,8 @@ def test_huge_line_closes_connection():
     assert c.closed_by_peer()
     d.wait_log("line too long")
     still_serves(d)
-    assert d.rss_kb() < 64 * 1024, d.rss_kb()
+    if not pdtest.VALGRIND:  # under valgrind the RSS is valgrind's
+        assert d.rss_kb() < 64 * 1024, d.rss_kb()
 
 
 def test_million_attributes_closes_connection():

@@ -171,5 +171,20 @@ def test_blocking_plugin_does_not_stall_others():
     assert slow.reply() == "DEFER_IF_PERMIT slow answer"
 
 
+def test_sample_config_runs():
+    # etc/policyd.conf as shipped, with only the paths of this build tree added
+    sample = open(os.path.join(pdtest.SRCDIR, "etc", "policyd.conf")).read()
+    d = pdtest.Daemon()
+    pdtest._daemons.append(d)
+    with open(d.conf, "w") as f:
+        f.write(sample + '\nlisten = { "inet:127.0.0.1:%d" }\nplugin_dir = "%s"\nstate_dir = "%s"\npidfile = ""\n'
+                % (d.port, pdtest.plugin_path(), d.state_dir))
+    p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p
+    d.start()
+    assert d.ask(req(recipient="policyblock@example.test")).startswith("REJECT")
+    assert d.ask(req()) == "DUNNO"
+
+
 if __name__ == "__main__":
     pdtest.run(globals())

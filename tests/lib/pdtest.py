@@ -23,6 +23,10 @@ import traceback
 BUILDDIR = os.environ.get("PD_BUILDDIR", os.path.abspath("."))
 SRCDIR = os.environ.get("PD_SRCDIR", os.path.abspath("."))
 POLICYD = os.path.join(BUILDDIR, "policyd")
+# PD_VALGRIND=1 runs every daemon under valgrind memcheck; errors fail the test
+VALGRIND = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite"] if os.environ.get("PD_VALGRIND") == "1" else []
+SLOW = 10 if VALGRIND else 1
 
 
 class Skip(Exception):
@@ -176,7 +180,7 @@ class Daemon:
             f.write(self.base_config() + config)
 
     def argv(self, *extra):
-        return [POLICYD, "-f", "-c", self.conf] + ["-v"] * self.verbose + list(extra)
+        return VALGRIND + [POLICYD, "-f", "-c", self.conf] + ["-v"] * self.verbose + list(extra)
 
     def start(self, wait=True):
         """Start policyd -f; wait until it says it is ready and accepts connections."""
@@ -187,7 +191,7 @@ class Daemon:
         return self
 
     def wait_ready(self, timeout=20):
-        deadline = time.time() + timeout
+        deadline = time.time() + timeout * SLOW
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("policyd exited with %s:\n%s" % (self.proc.returncode, self.log_text()))
@@ -226,7 +230,7 @@ class Daemon:
 
     def wait_log(self, needle, timeout=20, count=1):
         """Wait until NEEDLE appears COUNT times in the log; returns the log."""
-        deadline = time.time() + timeout
+        deadline = time.time() + timeout * SLOW
         while time.time() < deadline:
             text = self.log_text()
             if text.count(needle) >= count:
@@ -255,14 +259,17 @@ class Daemon:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                self.proc.wait(timeout=30 * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("policyd did not stop on SIGTERM:\n" + self.log_text()[-4000:])
         if check and self.proc:
-            assert self.proc.returncode == 0, "policyd exit status %s:\n%s" % (self.proc.returncode, self.log_text()[-4000:])
-            assert "stopped" in self.log_text()
+            log = self.log_text()
+            assert self.proc.returncode == 0, "policyd exit status %s:\n%s" % (self.proc.returncode, log[-4000:])
+            assert "stopped" in log
+            for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:", "== Invalid"):
+                assert bad not in log, "sanitizer/valgrind report in the daemon log:\n" + log[-6000:]
 
     def cleanup(self):
         if self.proc and self.proc.poll() is None:
@@ -283,6 +290,13 @@ def daemon(config="", **kw):
     return d.start()
 
 
+def _stop_all():
+    """Every daemon still running must stop cleanly: no crash, no leak or sanitizer report."""
+    for d in _daemons:
+        if d.alive():
+            d.stop()
+
+
 def run(namespace):
     """Run every test_* function of NAMESPACE; print 'N passed, N failed'; exit."""
     tests = [(n, f) for n, f in sorted(namespace.items()) if n.startswith("test_") and callable(f)]
@@ -295,6 +309,7 @@ def run(namespace):
         ok = True
         try:
             fn()
+            _stop_all()
             print("PASS %s (%.1fs)" % (name, time.time() - t0), flush=True)
             passed += 1
         except Skip as e:
@@ -305,12 +320,11 @@ def run(namespace):
             print("FAIL %s" % name, flush=True)
             traceback.print_exc(file=sys.stdout)
             failed += 1
-        finally:
-            while _daemons:
-                d = _daemons.pop()
-                if not ok and d.proc is not None:
-                    print("--- policyd log (%s) ---\n%s" % (d.dir, d.log_text()[-3000:]))
-                d.cleanup()
+        while _daemons:
+            d = _daemons.pop()
+            if not ok and d.proc is not None:
+                print("--- policyd log (%s) ---\n%s" % (d.dir, d.log_text()[-3000:]))
+            d.cleanup()
     print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
     if failed:
         sys.exit(1)
