@@ -778,12 +778,6 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req,
 	return err;
 }
 
-/* layer_destroy - nothing to free: the engine owns the resolver */
-static void layer_destroy(SPF_dns_server_t *s)
-{
-	free(s);
-}
-
 /* quiet - libspf2 info/warning/debug output goes nowhere */
 static void quiet(const char *file, int line, const char *msg)
 {
@@ -806,7 +800,7 @@ pd_spf_engine *pd_spf_engine_new(pd_spf_resolver *r, const struct pd_spf_engine_
 	e->layer = calloc(1, sizeof(*e->layer));
 	if (!e->layer)
 		goto nomem;
-	e->layer->destroy = layer_destroy;
+	e->layer->destroy = NULL; /* the engine frees the layer */
 	e->layer->lookup = layer_lookup;
 	e->layer->get_spf = layer_get_spf;
 	e->layer->name = "policyd";
@@ -853,9 +847,8 @@ void pd_spf_engine_free(pd_spf_engine *e)
 	if (!e)
 		return;
 	if (e->server)
-		SPF_server_free(e->server); /* frees the layer through destroy */
-	else
-		free(e->layer);
+		SPF_server_free(e->server); /* leaves a layer given to SPF_server_new_dns alone */
+	free(e->layer);
 	free(e);
 }
 
