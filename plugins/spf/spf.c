@@ -13,14 +13,14 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define MAX_FIELD 256       /* longest client string we copy */
-#define MSG_CACHE_MAX 4096  /* messages remembered for one-check-per-message */
-#define MSG_CACHE_TTL 3600  /* seconds a message's decision is remembered */
+#define MAX_FIELD     256  /* longest client string we copy */
+#define MSG_CACHE_MAX 4096 /* messages remembered for one-check-per-message */
+#define MSG_CACHE_TTL 3600 /* seconds a message's decision is remembered */
 
 /* What to do with a result. */
 enum act { ACT_NONE, ACT_HEADER, ACT_REJECT, ACT_DEFER };
 
-static const char *const act_names[] = { "none", "header", "reject", "defer", NULL };
+static const char *const act_names[] = {"none", "header", "reject", "defer", NULL};
 
 /* A decision remembered for the later recipients of the same message. */
 struct msg {
@@ -48,48 +48,46 @@ struct spf {
 };
 
 static cfg_opt_t spf_opts[] = {
-	CFG_INT("timeout", 5, CFGF_NONE),
-	CFG_INT("lookup_limit", 10, CFGF_NONE),
-	CFG_INT("void_limit", 2, CFGF_NONE),
-	CFG_STR("receiver", "", CFGF_NONE),
-	CFG_STR("resolv_conf", "/etc/resolv.conf", CFGF_NONE),
-	CFG_INT("cache_size", 10000, CFGF_NONE),
-	CFG_INT("cache_max_ttl", 3600, CFGF_NONE),
-	CFG_STR("explanation", "SPF fail - not authorized: %{i} is not allowed to send mail for %{d}",
-		CFGF_NONE),
-	CFG_BOOL("helo_check", cfg_true, CFGF_NONE),
-	CFG_BOOL("mailfrom_check", cfg_true, CFGF_NONE),
-	CFG_BOOL("observe", cfg_false, CFGF_NONE),
-	CFG_BOOL("skip_localhost", cfg_true, CFGF_NONE),
-	CFG_STR_LIST("skip_helo", "{}", CFGF_NONE),
-	CFG_STR_LIST("whitelist", "{}", CFGF_NONE),
-	CFG_STR("mailfrom_pass", "header", CFGF_NONE),
-	CFG_STR("mailfrom_fail", "reject", CFGF_NONE),
-	CFG_STR("mailfrom_softfail", "header", CFGF_NONE),
-	CFG_STR("mailfrom_neutral", "header", CFGF_NONE),
-	CFG_STR("mailfrom_none", "header", CFGF_NONE),
-	CFG_STR("mailfrom_temperror", "defer", CFGF_NONE),
-	CFG_STR("mailfrom_permerror", "header", CFGF_NONE),
-	CFG_STR("helo_pass", "none", CFGF_NONE),
-	CFG_STR("helo_fail", "reject", CFGF_NONE),
-	CFG_STR("helo_softfail", "none", CFGF_NONE),
-	CFG_STR("helo_neutral", "none", CFGF_NONE),
-	CFG_STR("helo_none", "none", CFGF_NONE),
-	CFG_STR("helo_temperror", "none", CFGF_NONE),
-	CFG_STR("helo_permerror", "none", CFGF_NONE),
-	CFG_END()
-};
+    CFG_INT("timeout", 5, CFGF_NONE),
+    CFG_INT("lookup_limit", 10, CFGF_NONE),
+    CFG_INT("void_limit", 2, CFGF_NONE),
+    CFG_STR("receiver", "", CFGF_NONE),
+    CFG_STR("resolv_conf", "/etc/resolv.conf", CFGF_NONE),
+    CFG_INT("cache_size", 10000, CFGF_NONE),
+    CFG_INT("cache_max_ttl", 3600, CFGF_NONE),
+    CFG_STR("explanation", "SPF fail - not authorized: %{i} is not allowed to send mail for %{d}", CFGF_NONE),
+    CFG_BOOL("helo_check", cfg_true, CFGF_NONE),
+    CFG_BOOL("mailfrom_check", cfg_true, CFGF_NONE),
+    CFG_BOOL("observe", cfg_false, CFGF_NONE),
+    CFG_BOOL("skip_localhost", cfg_true, CFGF_NONE),
+    CFG_STR_LIST("skip_helo", "{}", CFGF_NONE),
+    CFG_STR_LIST("whitelist", "{}", CFGF_NONE),
+    CFG_STR("mailfrom_pass", "header", CFGF_NONE),
+    CFG_STR("mailfrom_fail", "reject", CFGF_NONE),
+    CFG_STR("mailfrom_softfail", "header", CFGF_NONE),
+    CFG_STR("mailfrom_neutral", "header", CFGF_NONE),
+    CFG_STR("mailfrom_none", "header", CFGF_NONE),
+    CFG_STR("mailfrom_temperror", "defer", CFGF_NONE),
+    CFG_STR("mailfrom_permerror", "header", CFGF_NONE),
+    CFG_STR("helo_pass", "none", CFGF_NONE),
+    CFG_STR("helo_fail", "reject", CFGF_NONE),
+    CFG_STR("helo_softfail", "none", CFGF_NONE),
+    CFG_STR("helo_neutral", "none", CFGF_NONE),
+    CFG_STR("helo_none", "none", CFGF_NONE),
+    CFG_STR("helo_temperror", "none", CFGF_NONE),
+    CFG_STR("helo_permerror", "none", CFGF_NONE),
+    CFG_END()};
 
 const unsigned pd_plugin_abi = PD_PLUGIN_ABI;
 
 const pd_plugin_info pd_plugin = {
-	.api = PD_PLUGIN_API,
-	.name = "spf",
-	.version = "1.0",
-	.description = "SPF (RFC 7208) checks of MAIL FROM and HELO, libspf2 with our own DNS",
-	.flags = PD_PLUGIN_SKIP_SASL,
-	.default_states = "RCPT",
-	.options = spf_opts,
+    .api = PD_PLUGIN_API,
+    .name = "spf",
+    .version = "1.0",
+    .description = "SPF (RFC 7208) checks of MAIL FROM and HELO, libspf2 with our own DNS",
+    .flags = PD_PLUGIN_SKIP_SASL,
+    .default_states = "RCPT",
+    .options = spf_opts,
 };
 
 int pd_plugin_init(pd_instance *inst);
@@ -163,8 +161,8 @@ static void spf_free(struct spf *s)
 static int read_actions(pd_instance *inst, struct spf *s)
 {
 	static const char *const defaults[2][PD_SPF_NRESULTS] = {
-		{ "header", "header", "header", "reject", "header", "defer", "header" },
-		{ "none", "none", "none", "reject", "none", "none", "none" },
+	    {"header", "header", "header", "reject", "header", "defer", "header"},
+	    {"none", "none", "none", "reject", "none", "none", "none"},
 	};
 
 	for (int h = 0; h < 2; h++)
@@ -174,15 +172,14 @@ static int read_actions(pd_instance *inst, struct spf *s)
 			int k;
 
 			snprintf(name, sizeof(name), "%s_%s", h ? "helo" : "mailfrom",
-				 pd_spf_result_name((enum pd_spf_result)r));
+			         pd_spf_result_name((enum pd_spf_result)r));
 			v = cfg_str(inst->cfg, name, defaults[h][r]);
 			for (k = 0; act_names[k]; k++)
 				if (strcasecmp(v, act_names[k]) == 0)
 					break;
 			if (!act_names[k]) {
-				inst->host->log(inst, PD_LOG_ERR,
-						"%s = \"%.64s\": use none, header, reject or defer",
-						name, v);
+				inst->host->log(inst, PD_LOG_ERR, "%s = \"%.64s\": use none, header, reject or defer",
+				                name, v);
 				return -1;
 			}
 			s->act[h][r] = (enum act)k;
@@ -206,11 +203,11 @@ int pd_plugin_init(pd_instance *inst)
 		return -1;
 	}
 	pthread_mutex_init(&s->lock, NULL);
-	if (timeout < 1 || timeout > 60 || cache < 0 || cache > 10000000 || maxttl < 0 ||
-	    limit < 1 || limit > 100 || voids < 0 || voids > 100) {
+	if (timeout < 1 || timeout > 60 || cache < 0 || cache > 10000000 || maxttl < 0 || limit < 1 || limit > 100 ||
+	    voids < 0 || voids > 100) {
 		inst->host->log(inst, PD_LOG_ERR,
-				"timeout must be 1..60 s, cache_size 0..10000000, "
-				"lookup_limit 1..100, void_limit 0..100");
+		                "timeout must be 1..60 s, cache_size 0..10000000, "
+		                "lookup_limit 1..100, void_limit 0..100");
 		goto fail;
 	}
 	s->timeout_ms = (unsigned)timeout * 1000;
@@ -229,10 +226,9 @@ int pd_plugin_init(pd_instance *inst)
 		goto fail;
 	}
 	s->msgs = calloc(MSG_CACHE_MAX, sizeof(*s->msgs));
-	s->res = s->msgs ? pd_spf_resolver_new(cfg_str(cfg, "resolv_conf", NULL), (size_t)cache,
-					       (unsigned)maxttl, inst->host->now, err,
-					       sizeof(err))
-			 : NULL;
+	s->res = s->msgs ? pd_spf_resolver_new(cfg_str(cfg, "resolv_conf", NULL), (size_t)cache, (unsigned)maxttl,
+	                                       inst->host->now, err, sizeof(err))
+	                 : NULL;
 	if (!s->res) {
 		inst->host->log(inst, PD_LOG_ERR, "resolver: %s", err[0] ? err : "out of memory");
 		goto fail;
@@ -277,8 +273,7 @@ static int is_localhost(const char *ip)
 	if (inet_pton(AF_INET, ip, &a4) == 1)
 		return (ntohl(a4.s_addr) >> 24) == 127;
 	if (inet_pton(AF_INET6, ip, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) ||
-		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
 	return 0;
 }
 
@@ -304,11 +299,10 @@ static void clean_sp(char *out, size_t outlen, const char *in, int spaces)
 	size_t o = 0;
 
 	for (; *in && o + 1 < outlen && o < MAX_FIELD; in++)
-		out[o++] = (((unsigned char)*in > 0x20 || (spaces && *in == ' ')) &&
-			    (unsigned char)*in < 0x7f && *in != '"' && *in != '\\' && *in != ';' &&
-			    *in != '(' && *in != ')')
-				   ? *in
-				   : '?';
+		out[o++] = (((unsigned char)*in > 0x20 || (spaces && *in == ' ')) && (unsigned char)*in < 0x7f &&
+		            *in != '"' && *in != '\\' && *in != ';' && *in != '(' && *in != ')')
+		               ? *in
+		               : '?';
 	out[o] = 0;
 }
 
@@ -319,8 +313,8 @@ static void clean(char *out, size_t outlen, const char *in)
 }
 
 /* header_value - the RFC 7208 9.1 Received-SPF field body */
-static void header_value(struct spf *s, char *buf, size_t len, const struct pd_spf_outcome *o,
-			 const char *ip, const char *sender, const char *helo, int helo_identity)
+static void header_value(struct spf *s, char *buf, size_t len, const struct pd_spf_outcome *o, const char *ip,
+                         const char *sender, const char *helo, int helo_identity)
 {
 	char cs[MAX_FIELD + 1], ch[MAX_FIELD + 1], cip[64], cm[MAX_FIELD + 1];
 	size_t n;
@@ -333,23 +327,21 @@ static void header_value(struct spf *s, char *buf, size_t len, const struct pd_s
 	else
 		snprintf(cs, sizeof(cs), "%s", "<>");
 	n = (size_t)snprintf(buf, len,
-			     "%s (%s) receiver=%s; client-ip=%s; envelope-from=\"%s\"; helo=\"%s\";"
-			     " identity=%s;",
-			     pd_spf_result_name(o->result), cm, s->receiver, cip, cs, ch,
-			     helo_identity ? "helo" : "mailfrom");
+	                     "%s (%s) receiver=%s; client-ip=%s; envelope-from=\"%s\"; helo=\"%s\";"
+	                     " identity=%s;",
+	                     pd_spf_result_name(o->result), cm, s->receiver, cip, cs, ch,
+	                     helo_identity ? "helo" : "mailfrom");
 	if (n < len && o->mechanism[0])
 		n += (size_t)snprintf(buf + n, len - n, " mechanism=%s;", o->mechanism);
-	if (n < len && o->problem[0] &&
-	    (o->result == PD_SPF_PERMERROR || o->result == PD_SPF_TEMPERROR)) {
+	if (n < len && o->problem[0] && (o->result == PD_SPF_PERMERROR || o->result == PD_SPF_TEMPERROR)) {
 		clean_sp(cm, sizeof(cm), o->problem, 1);
 		snprintf(buf + n, len - n, " problem=\"%s\";", cm);
 	}
 }
 
 /* decide - the reply for outcome O under action A; 1 when decisive */
-static int decide(struct spf *s, enum act a, const struct pd_spf_outcome *o, const char *ip,
-		  const char *sender, const char *helo, int helo_identity, char *reply,
-		  size_t len)
+static int decide(struct spf *s, enum act a, const struct pd_spf_outcome *o, const char *ip, const char *sender,
+                  const char *helo, int helo_identity, char *reply, size_t len)
 {
 	char hv[PD_REPLY_MAX - 32], txt[MAX_FIELD + 1], dom[MAX_FIELD + 1];
 	const char *at = strrchr(sender, '@');
@@ -370,23 +362,19 @@ static int decide(struct spf *s, enum act a, const struct pd_spf_outcome *o, con
 			size_t k = 0;
 
 			for (const char *p = o->explanation; *p && k < MAX_FIELD; p++)
-				txt[k++] = ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f)
-						   ? *p
-						   : '?';
+				txt[k++] = ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f) ? *p : '?';
 			txt[k] = 0;
 			if (k)
-				snprintf(reply, len, "550 5.7.23 %s%s", helo_identity ? "HELO: " : "",
-					 txt);
+				snprintf(reply, len, "550 5.7.23 %s%s", helo_identity ? "HELO: " : "", txt);
 			else
-				snprintf(reply, len, "550 5.7.23 SPF %s for %s%s",
-					 pd_spf_result_name(o->result), helo_identity ? "HELO " : "",
-					 dom);
+				snprintf(reply, len, "550 5.7.23 SPF %s for %s%s", pd_spf_result_name(o->result),
+				         helo_identity ? "HELO " : "", dom);
 		}
 		return 1;
 	case ACT_DEFER:
 		clean_sp(txt, sizeof(txt), o->problem, 1);
-		snprintf(reply, len, "DEFER_IF_PERMIT 4.7.24 SPF %s for %s: %s",
-			 pd_spf_result_name(o->result), dom, txt[0] ? txt : "try again later");
+		snprintf(reply, len, "DEFER_IF_PERMIT 4.7.24 SPF %s for %s: %s", pd_spf_result_name(o->result), dom,
+		         txt[0] ? txt : "try again later");
 		return 1;
 	case ACT_HEADER:
 		header_value(s, hv, sizeof(hv), o, ip, sender, helo, helo_identity);
@@ -436,8 +424,7 @@ static unsigned key_hash(const char *k)
 }
 
 /* msg_lookup - the remembered reply for KEY: 1 found (REPLY filled), 0 not */
-static int msg_lookup(pd_instance *inst, struct spf *s, const char *key, char *reply,
-		      size_t len)
+static int msg_lookup(pd_instance *inst, struct spf *s, const char *key, char *reply, size_t len)
 {
 	time_t now = inst->host->now();
 	unsigned h = key_hash(key);
@@ -458,8 +445,7 @@ static int msg_lookup(pd_instance *inst, struct spf *s, const char *key, char *r
 }
 
 /* msg_store - remember the reply for the other recipients of the message */
-static void msg_store(pd_instance *inst, struct spf *s, const char *key, const char *reply,
-		      int repeat)
+static void msg_store(pd_instance *inst, struct spf *s, const char *key, const char *reply, int repeat)
 {
 	struct msg *m;
 
@@ -503,8 +489,7 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	deadline_in(&deadline, s->timeout_ms);
 	if (s->nwhitelist && whitelisted(s, ip, &deadline)) {
-		inst->host->log(inst, PD_LOG_INFO, "client %.46s authorised by a whitelisted domain",
-				ip);
+		inst->host->log(inst, PD_LOG_INFO, "client %.46s authorised by a whitelisted domain", ip);
 		if (*instance)
 			msg_store(inst, s, key, "", 0);
 		return PD_CHECK_OK;
@@ -518,9 +503,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 		decisive = decide(s, a, &o, ip, sender, helo, 1, out, sizeof(out));
 		if (a == ACT_HEADER)
 			snprintf(header, sizeof(header), "%s", out);
-		inst->host->log(inst, PD_LOG_INFO, "identity=helo helo=%.64s client=%.46s result=%s%s%.100s",
-				helo, ip, pd_spf_result_name(o.result), o.problem[0] ? " problem=" : "",
-				o.problem);
+		inst->host->log(inst, PD_LOG_INFO, "identity=helo helo=%.64s client=%.46s result=%s%s%.100s", helo, ip,
+		                pd_spf_result_name(o.result), o.problem[0] ? " problem=" : "", o.problem);
 	}
 	if (!decisive && s->mailfrom_check) {
 		char mf[PD_REPLY_MAX + 1];
@@ -531,10 +515,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 			snprintf(out, sizeof(out), "%s", mf);
 		else
 			snprintf(out, sizeof(out), "%s", header);
-		inst->host->log(inst, PD_LOG_INFO,
-				"identity=mailfrom sender=<%.64s> client=%.46s result=%s%s%.100s", sender,
-				ip, pd_spf_result_name(o.result), o.problem[0] ? " problem=" : "",
-				o.problem);
+		inst->host->log(inst, PD_LOG_INFO, "identity=mailfrom sender=<%.64s> client=%.46s result=%s%s%.100s",
+		                sender, ip, pd_spf_result_name(o.result), o.problem[0] ? " problem=" : "", o.problem);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	us = (deadline.tv_sec - t0.tv_sec) * 1000000L + (deadline.tv_nsec - t0.tv_nsec) / 1000;

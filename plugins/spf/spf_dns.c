@@ -20,15 +20,15 @@
 
 #include <spf2/spf_dns_rr.h>
 
-#define MAX_NS 3
-#define MAX_PKT 65535
-#define UDP_BUF 4096
+#define MAX_NS       3
+#define MAX_PKT      65535
+#define UDP_BUF      4096
 #define FIRST_TRY_MS 800
 
 /* One cached answer. */
 struct centry {
-	struct centry *hnext;           /* hash chain */
-	struct centry *older, *newer;   /* insertion order, for eviction */
+	struct centry *hnext;         /* hash chain */
+	struct centry *older, *newer; /* insertion order, for eviction */
 	unsigned hash;
 	ns_type type;
 	time_t expires;
@@ -56,8 +56,7 @@ long pd_spf_ms_left(const struct timespec *deadline)
 	long ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long)(deadline->tv_sec - now.tv_sec) * 1000 +
-	     (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	ms = (long)(deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
 	return ms > 0 ? ms : 0;
 }
 
@@ -93,8 +92,7 @@ static void read_resolv_conf(pd_spf_resolver *r, const char *path)
 		while (fgets(line, sizeof(line), f)) {
 			char kw[16], addr[64];
 
-			if (sscanf(line, "%15s %63s", kw, addr) == 2 &&
-			    strcmp(kw, "nameserver") == 0) {
+			if (sscanf(line, "%15s %63s", kw, addr) == 2 && strcmp(kw, "nameserver") == 0) {
 				char *pct = strchr(addr, '%');
 
 				if (pct)
@@ -109,9 +107,8 @@ static void read_resolv_conf(pd_spf_resolver *r, const char *path)
 }
 
 /* pd_spf_resolver_new - make a resolver with a cache of CACHE_SIZE answers */
-pd_spf_resolver *pd_spf_resolver_new(const char *resolv_conf, size_t cache_size,
-				     unsigned max_ttl, time_t (*now)(void),
-				     char *errbuf, size_t errlen)
+pd_spf_resolver *pd_spf_resolver_new(const char *resolv_conf, size_t cache_size, unsigned max_ttl, time_t (*now)(void),
+                                     char *errbuf, size_t errlen)
 {
 	pd_spf_resolver *r = calloc(1, sizeof(*r));
 
@@ -218,8 +215,7 @@ static SPF_dns_rr_t *cache_get(pd_spf_resolver *r, const char *name, ns_type typ
 }
 
 /* cache_put - remember a copy of RR for TTL seconds, evicting the oldest when full */
-static void cache_put(pd_spf_resolver *r, const char *name, ns_type type,
-		      const SPF_dns_rr_t *rr, unsigned ttl)
+static void cache_put(pd_spf_resolver *r, const char *name, ns_type type, const SPF_dns_rr_t *rr, unsigned ttl)
 {
 	size_t len = strlen(name);
 	struct centry *e, *old;
@@ -277,8 +273,7 @@ static unsigned rand16(void)
 }
 
 /* make_query - encode a recursive query with EDNS0 into BUF; length or -1 */
-static int make_query(unsigned char *buf, size_t len, const char *name, ns_type type,
-		      unsigned id)
+static int make_query(unsigned char *buf, size_t len, const char *name, ns_type type, unsigned id)
 {
 	unsigned char *p = buf + 12;
 	const char *s = name;
@@ -323,7 +318,7 @@ static int make_query(unsigned char *buf, size_t len, const char *name, ns_type 
 /* wait_fd - poll FD for EVENTS at most MS milliseconds; 1 ready, 0 timeout, -1 error */
 static int wait_fd(int fd, short events, long ms)
 {
-	struct pollfd pfd = { .fd = fd, .events = events };
+	struct pollfd pfd = {.fd = fd, .events = events};
 	int n;
 
 	if (ms > 0x7fffffffL)
@@ -339,8 +334,7 @@ static int reply_matches(const unsigned char *buf, int len, const unsigned char 
 {
 	int qd = qlen - 12 - 11; /* question section: after the header, before our OPT */
 
-	if (len < 12 + qd || buf[0] != q[0] || buf[1] != q[1] || !(buf[2] & 0x80) ||
-	    buf[4] != 0 || buf[5] != 1)
+	if (len < 12 + qd || buf[0] != q[0] || buf[1] != q[1] || !(buf[2] & 0x80) || buf[4] != 0 || buf[5] != 1)
 		return 0;
 	/* same name (ASCII case-insensitive, RFC 4343), type and class */
 	for (int i = 0; i < qd; i++) {
@@ -353,9 +347,8 @@ static int reply_matches(const unsigned char *buf, int len, const unsigned char 
 }
 
 /* query_udp - one UDP exchange with server NS; answer length, 0 timeout, -1 error */
-static int query_udp(pd_spf_resolver *r, int ns, const unsigned char *q, int qlen,
-		     unsigned char *ans, const char *name, ns_type type, unsigned id,
-		     long ms, struct timespec *deadline)
+static int query_udp(pd_spf_resolver *r, int ns, const unsigned char *q, int qlen, unsigned char *ans, const char *name,
+                     ns_type type, unsigned id, long ms, struct timespec *deadline)
 {
 	int fd = socket(r->ns[ns].ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct timespec until;
@@ -363,8 +356,7 @@ static int query_udp(pd_spf_resolver *r, int ns, const unsigned char *q, int qle
 
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&r->ns[ns], r->nslen[ns]) < 0 ||
-	    send(fd, q, (size_t)qlen, 0) != qlen)
+	if (connect(fd, (struct sockaddr *)&r->ns[ns], r->nslen[ns]) < 0 || send(fd, q, (size_t)qlen, 0) != qlen)
 		goto out;
 	pthread_mutex_lock(&r->lock);
 	r->st.queries++;
@@ -376,8 +368,7 @@ static int query_udp(pd_spf_resolver *r, int ns, const unsigned char *q, int qle
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000;
 	}
-	if (until.tv_sec > deadline->tv_sec ||
-	    (until.tv_sec == deadline->tv_sec && until.tv_nsec > deadline->tv_nsec))
+	if (until.tv_sec > deadline->tv_sec || (until.tv_sec == deadline->tv_sec && until.tv_nsec > deadline->tv_nsec))
 		until = *deadline;
 	for (;;) {
 		long left = pd_spf_ms_left(&until);
@@ -404,8 +395,7 @@ out:
 }
 
 /* io_all - send or receive exactly LEN bytes before DEADLINE; 0 or -1 */
-static int io_all(int fd, unsigned char *buf, size_t len, int sending,
-		  const struct timespec *deadline)
+static int io_all(int fd, unsigned char *buf, size_t len, int sending, const struct timespec *deadline)
 {
 	size_t done = 0;
 
@@ -414,8 +404,7 @@ static int io_all(int fd, unsigned char *buf, size_t len, int sending,
 
 		if (wait_fd(fd, sending ? POLLOUT : POLLIN, pd_spf_ms_left(deadline)) <= 0)
 			return -1;
-		n = sending ? send(fd, buf + done, len - done, MSG_NOSIGNAL)
-			    : recv(fd, buf + done, len - done, 0);
+		n = sending ? send(fd, buf + done, len - done, MSG_NOSIGNAL) : recv(fd, buf + done, len - done, 0);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0)
@@ -426,9 +415,8 @@ static int io_all(int fd, unsigned char *buf, size_t len, int sending,
 }
 
 /* query_tcp - the same query over TCP (after a truncated reply); length or -1 */
-static int query_tcp(pd_spf_resolver *r, int ns, const unsigned char *q, int qlen,
-		     unsigned char *ans, const char *name, ns_type type, unsigned id,
-		     const struct timespec *deadline)
+static int query_tcp(pd_spf_resolver *r, int ns, const unsigned char *q, int qlen, unsigned char *ans, const char *name,
+                     ns_type type, unsigned id, const struct timespec *deadline)
 {
 	int fd = socket(r->ns[ns].ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	unsigned char hdr[2];
@@ -437,8 +425,7 @@ static int query_tcp(pd_spf_resolver *r, int ns, const unsigned char *q, int qle
 
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&r->ns[ns], r->nslen[ns]) < 0 &&
-	    errno != EINPROGRESS)
+	if (connect(fd, (struct sockaddr *)&r->ns[ns], r->nslen[ns]) < 0 && errno != EINPROGRESS)
 		goto out;
 	qq = malloc((size_t)qlen + 2);
 	if (!qq)
@@ -446,8 +433,7 @@ static int query_tcp(pd_spf_resolver *r, int ns, const unsigned char *q, int qle
 	qq[0] = (unsigned char)(qlen >> 8);
 	qq[1] = (unsigned char)qlen;
 	memcpy(qq + 2, q, (size_t)qlen);
-	if (io_all(fd, qq, (size_t)qlen + 2, 1, deadline) < 0 ||
-	    io_all(fd, hdr, 2, 0, deadline) < 0)
+	if (io_all(fd, qq, (size_t)qlen + 2, 1, deadline) < 0 || io_all(fd, hdr, 2, 0, deadline) < 0)
 		goto out;
 	len = (hdr[0] << 8) | hdr[1];
 	if (io_all(fd, ans, (size_t)len, 0, deadline) < 0)
@@ -470,8 +456,8 @@ static unsigned soa_ttl(ns_msg *msg)
 			break;
 		if (ns_rr_type(rr) == ns_t_soa && ns_rr_rdlen(rr) >= 20) {
 			const unsigned char *min = ns_rr_rdata(rr) + ns_rr_rdlen(rr) - 4;
-			unsigned m = ((unsigned)min[0] << 24) | ((unsigned)min[1] << 16) |
-				     ((unsigned)min[2] << 8) | min[3];
+			unsigned m =
+			    ((unsigned)min[0] << 24) | ((unsigned)min[1] << 16) | ((unsigned)min[2] << 8) | min[3];
 
 			return m < ns_rr_ttl(rr) ? m : ns_rr_ttl(rr);
 		}
@@ -500,8 +486,8 @@ static int txt_join(const unsigned char *rd, size_t rdlen, char *out, size_t out
 }
 
 /* parse_answer - turn a reply into an SPF_dns_rr_t; *TTL gets its cache lifetime */
-static SPF_dns_rr_t *parse_answer(SPF_dns_server_t *layer, const unsigned char *buf, int len,
-				  const char *name, ns_type type, unsigned *ttl)
+static SPF_dns_rr_t *parse_answer(SPF_dns_server_t *layer, const unsigned char *buf, int len, const char *name,
+                                  ns_type type, unsigned *ttl)
 {
 	ns_msg msg;
 	ns_rr rr;
@@ -551,14 +537,12 @@ static SPF_dns_rr_t *parse_answer(SPF_dns_server_t *layer, const unsigned char *
 			break;
 		case ns_t_mx:
 			if (ns_rr_rdlen(rr) < 3 ||
-			    ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), rd + 2, text,
-					       sizeof(text)) < 0)
+			    ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), rd + 2, text, sizeof(text)) < 0)
 				continue;
 			need = strlen(text) + 1;
 			break;
 		case ns_t_ptr:
-			if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), rd, text,
-					       sizeof(text)) < 0)
+			if (ns_name_uncompress(ns_msg_base(msg), ns_msg_end(msg), rd, text, sizeof(text)) < 0)
 				continue;
 			need = strlen(text) + 1;
 			break;
@@ -610,9 +594,8 @@ static int valid_name(const char *name)
 }
 
 /* pd_spf_resolve - look NAME/TYPE up through the cache and the nameservers */
-SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer,
-			     const char *name, ns_type type,
-			     const struct timespec *deadline)
+SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const char *name, ns_type type,
+                             const struct timespec *deadline)
 {
 	char qname[256];
 	size_t len = strlen(name);
@@ -642,8 +625,7 @@ SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer,
 		qlen = make_query(q, sizeof(q), qname, type, id);
 		if (qlen < 0)
 			break;
-		n = query_udp(r, ns, q, qlen, ans, qname, type, id, try_ms,
-			      (struct timespec *)deadline);
+		n = query_udp(r, ns, q, qlen, ans, qname, type, id, try_ms, (struct timespec *)deadline);
 		if (n > 0 && (ans[2] & 0x02)) /* TC */
 			n = query_tcp(r, ns, q, qlen, ans, qname, type, id, deadline);
 		if (n < 0) {
@@ -657,8 +639,7 @@ SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer,
 		rr = parse_answer(layer, ans, n, name, type, &ttl);
 		if (rr && rr->herrno != TRY_AGAIN)
 			cache_put(r, qname, type, rr, ttl);
-		if (rr && rr->herrno == TRY_AGAIN && pd_spf_ms_left(deadline) > 0 &&
-		    attempt + 1 < r->nns) {
+		if (rr && rr->herrno == TRY_AGAIN && pd_spf_ms_left(deadline) > 0 && attempt + 1 < r->nns) {
 			SPF_dns_rr_free(rr); /* SERVFAIL: ask the next server */
 			continue;
 		}

@@ -13,8 +13,8 @@
 
 #include <spf2/spf_dns_rr.h>
 
-#define MAX_FOLLOW 10     /* MX names checked per mx term, PTR names per ptr term */
-#define MAX_RECORD 4096   /* longest SPF record we evaluate */
+#define MAX_FOLLOW 10   /* MX names checked per mx term, PTR names per ptr term */
+#define MAX_RECORD 4096 /* longest SPF record we evaluate */
 /* Appended to the domain of an a or mx term with a /0 prefix for the
  * client's family (libspf2 cannot express /0): any address matches. */
 #define ANY_MARKER ".pdspf-any.invalid"
@@ -32,8 +32,8 @@ struct ctx {
 	/* names an mx or ptr term is about to look up addresses for */
 	char follow[MAX_FOLLOW][256];
 	int nfollow, follow_pos;
-	int follow_any;           /* the mx term had a /0 prefix */
-	int v6;                   /* client family */
+	int follow_any; /* the mx term had a /0 prefix */
+	int v6;         /* client family */
 	struct in_addr ip4;
 	struct in6_addr ip6;
 };
@@ -48,7 +48,7 @@ struct pd_spf_engine {
 };
 
 static const char *const result_names[PD_SPF_NRESULTS] = {
-	"none", "neutral", "pass", "fail", "softfail", "temperror", "permerror",
+    "none", "neutral", "pass", "fail", "softfail", "temperror", "permerror",
 };
 
 /* pd_spf_result_name - the RFC 7208 name of a result */
@@ -58,7 +58,7 @@ const char *pd_spf_result_name(enum pd_spf_result r)
 }
 
 static void set_override(struct ctx *c, enum pd_spf_result r, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* set_override - fix the final result of this check (first one wins) */
 static void set_override(struct ctx *c, enum pd_spf_result r, const char *fmt, ...)
@@ -75,8 +75,8 @@ static void set_override(struct ctx *c, enum pd_spf_result r, const char *fmt, .
 }
 
 /* abort_check - stop the evaluation with result R: every later lookup fails */
-static SPF_dns_rr_t *abort_check(struct ctx *c, SPF_dns_server_t *s, const char *domain,
-				 ns_type type, enum pd_spf_result r, const char *why)
+static SPF_dns_rr_t *abort_check(struct ctx *c, SPF_dns_server_t *s, const char *domain, ns_type type,
+                                 enum pd_spf_result r, const char *why)
 {
 	set_override(c, r, "%s", why);
 	c->aborted = 1;
@@ -94,8 +94,7 @@ static int is_void(const SPF_dns_rr_t *rr)
 static int count_term(struct ctx *c)
 {
 	if (++c->terms > c->cfg->lookup_limit) {
-		set_override(c, PD_SPF_PERMERROR, "more than %u DNS lookups",
-			     c->cfg->lookup_limit);
+		set_override(c, PD_SPF_PERMERROR, "more than %u DNS lookups", c->cfg->lookup_limit);
 		c->aborted = 1;
 		return -1;
 	}
@@ -106,8 +105,7 @@ static int count_term(struct ctx *c)
 static int count_void(struct ctx *c)
 {
 	if (++c->voids > c->cfg->void_limit) {
-		set_override(c, PD_SPF_PERMERROR, "more than %u void lookups",
-			     c->cfg->void_limit);
+		set_override(c, PD_SPF_PERMERROR, "more than %u void lookups", c->cfg->void_limit);
 		c->aborted = 1;
 		return -1;
 	}
@@ -183,8 +181,7 @@ static SPF_dns_rr_t *spaces_to_macros(SPF_dns_rr_t *rr)
 }
 
 /* layer_lookup - libspf2's DNS entry point: count terms and void lookups, keep the deadline */
-static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *s, const char *domain, ns_type type,
-				  int should_cache)
+static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *s, const char *domain, ns_type type, int should_cache)
 {
 	struct ctx *c = cur;
 	pd_spf_engine *e = s->hook;
@@ -211,8 +208,7 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *s, const char *domain, ns_ty
 	case ns_t_aaaa:
 		if (!should_cache) {
 			term = 1; /* exists: libspf2 asks without caching */
-		} else if (c->follow_pos < c->nfollow &&
-			   same_name(name, c->follow[c->follow_pos])) {
+		} else if (c->follow_pos < c->nfollow && same_name(name, c->follow[c->follow_pos])) {
 			c->follow_pos++; /* an address of an MX or PTR name */
 			follow = 1;
 		} else {
@@ -236,8 +232,7 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *s, const char *domain, ns_ty
 		if (!term && !follow) /* exp=: no explanation, same result */
 			return SPF_dns_rr_new_init(s, domain, type, 0, TRY_AGAIN);
 		return abort_check(c, s, domain, type, PD_SPF_TEMPERROR,
-				   pd_spf_ms_left(c->deadline) > 0 ? "DNS server failure"
-								   : "DNS timeout");
+		                   pd_spf_ms_left(c->deadline) > 0 ? "DNS server failure" : "DNS timeout");
 	}
 	if (term && is_void(rr) && count_void(c) < 0) {
 		SPF_dns_rr_free(rr);
@@ -246,8 +241,7 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *s, const char *domain, ns_ty
 	if (type == ns_t_mx && term) {
 		if (rr->num_rr > MAX_FOLLOW) {
 			SPF_dns_rr_free(rr);
-			return abort_check(c, s, domain, type, PD_SPF_PERMERROR,
-					   "more than 10 MX names");
+			return abort_check(c, s, domain, type, PD_SPF_PERMERROR, "more than 10 MX names");
 		}
 		remember_follow(c, rr);
 		c->follow_any = any;
@@ -437,8 +431,7 @@ static int valid_ip4(const char *s, const char *end)
 }
 
 /* check_term - validate one term; appends its normalised form to OUT. 0 ok, -1 permerror */
-static int check_term(const char *t, size_t len, char *why, size_t whylen, int *nredirect,
-		      int *nexp, int *has_all)
+static int check_term(const char *t, size_t len, char *why, size_t whylen, int *nredirect, int *nexp, int *has_all)
 {
 	const char *end = t + len, *p = t, *name, *arg;
 	size_t nlen;
@@ -575,12 +568,10 @@ static size_t rewrite_term(const char *t, size_t len, int v6, char *out)
 		int is6 = name[2] == '6';
 
 		if (sl && cidr_value(sl, end) == 0) /* libspf2 cannot say /0: two halves */
-			return (size_t)sprintf(out, is6 ? " %sip6:::/1 %sip6:8000::/1"
-						       : " %sip4:0.0.0.0/1 %sip4:128.0.0.0/1",
-					       q, q);
+			return (size_t)sprintf(
+			    out, is6 ? " %sip6:::/1 %sip6:8000::/1" : " %sip4:0.0.0.0/1 %sip4:128.0.0.0/1", q, q);
 	}
-	if ((nlen == 1 && strncasecmp(name, "a", 1) == 0) ||
-	    (nlen == 2 && strncasecmp(name, "mx", 2) == 0)) {
+	if ((nlen == 1 && strncasecmp(name, "a", 1) == 0) || (nlen == 2 && strncasecmp(name, "mx", 2) == 0)) {
 		const char *dom = arg < end && *arg == ':' ? arg + 1 : NULL;
 		const char *c = cidr_start(dom ? dom : arg, end);
 		const char *c6 = NULL;
@@ -626,8 +617,7 @@ static size_t rewrite_term(const char *t, size_t len, int v6, char *out)
 }
 
 /* normalise_record - validate TXT as an SPF record; write the form libspf2 gets to OUT */
-static int normalise_record(const char *txt, int client_v6, char *out, size_t outlen, char *why,
-			    size_t whylen)
+static int normalise_record(const char *txt, int client_v6, char *out, size_t outlen, char *why, size_t whylen)
 {
 	const char *p = txt + 6; /* after "v=spf1" */
 	int nredirect = 0, nexp = 0, has_all = 0;
@@ -690,8 +680,7 @@ static int normalise_record(const char *txt, int client_v6, char *out, size_t ou
 }
 
 /* layer_get_spf - find, select, validate and compile the SPF record of cur_dom */
-static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req,
-				   SPF_response_t *resp, SPF_record_t **recp)
+static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req, SPF_response_t *resp, SPF_record_t **recp)
 {
 	struct ctx *c = cur;
 	pd_spf_engine *e = server->resolver->hook;
@@ -713,8 +702,8 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req,
 	if (!rr || rr->herrno == TRY_AGAIN) {
 		if (rr)
 			SPF_dns_rr_free(rr);
-		set_override(c, PD_SPF_TEMPERROR, "%s", pd_spf_ms_left(c->deadline) > 0
-			     ? "DNS server failure" : "DNS timeout");
+		set_override(c, PD_SPF_TEMPERROR, "%s",
+		             pd_spf_ms_left(c->deadline) > 0 ? "DNS server failure" : "DNS timeout");
 		c->aborted = 1;
 		return SPF_E_DNS_ERROR;
 	}
@@ -744,8 +733,8 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req,
 			set_override(c, PD_SPF_NONE, "%s", "no SPF record");
 			return SPF_E_NOT_SPF;
 		}
-		set_override(c, PD_SPF_PERMERROR, "%s", found ? "multiple SPF records"
-			     : "no SPF record at included domain");
+		set_override(c, PD_SPF_PERMERROR, "%s",
+		             found ? "multiple SPF records" : "no SPF record at included domain");
 		c->aborted = 1;
 		return found ? SPF_E_MULTIPLE_RECORDS : SPF_E_NOT_SPF;
 	}
@@ -756,8 +745,7 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req,
 		c->aborted = 1;
 		return SPF_E_NO_MEMORY;
 	}
-	if (normalise_record(rr->rr[idx]->txt, req->client_ver == AF_INET6, norm, MAX_RECORD, why,
-			     sizeof(why)) < 0) {
+	if (normalise_record(rr->rr[idx]->txt, req->client_ver == AF_INET6, norm, MAX_RECORD, why, sizeof(why)) < 0) {
 		SPF_dns_rr_free(rr);
 		free(norm);
 		set_override(c, PD_SPF_PERMERROR, "%s", why);
@@ -787,8 +775,7 @@ static void quiet(const char *file, int line, const char *msg)
 }
 
 /* pd_spf_engine_new - a libspf2 server using our DNS layer */
-pd_spf_engine *pd_spf_engine_new(pd_spf_resolver *r, const struct pd_spf_engine_cfg *cfg,
-				 char *errbuf, size_t errlen)
+pd_spf_engine *pd_spf_engine_new(pd_spf_resolver *r, const struct pd_spf_engine_cfg *cfg, char *errbuf, size_t errlen)
 {
 	pd_spf_engine *e = calloc(1, sizeof(*e));
 	SPF_response_t *resp = NULL;
@@ -897,9 +884,8 @@ static enum pd_spf_result map_result(SPF_result_t r)
 }
 
 /* pd_spf_engine_check - evaluate one identity */
-void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo,
-			 const char *sender, int helo_identity,
-			 const struct timespec *deadline, struct pd_spf_outcome *out)
+void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, const char *sender, int helo_identity,
+                         const struct timespec *deadline, struct pd_spf_outcome *out)
 {
 	struct ctx c;
 	SPF_request_t *req = NULL;
@@ -932,8 +918,8 @@ void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo,
 	domain = at ? at + 1 : from;
 	if (!valid_identity(domain)) {
 		snprintf(out->problem, sizeof(out->problem), "%s", "no valid domain to check");
-		snprintf(out->comment, sizeof(out->comment), "%s: %s has no checkable domain",
-			 e->cfg.receiver, helo_identity ? "HELO name" : "sender");
+		snprintf(out->comment, sizeof(out->comment), "%s: %s has no checkable domain", e->cfg.receiver,
+		         helo_identity ? "HELO name" : "sender");
 		return;
 	}
 	req = SPF_request_new(e->server);
@@ -967,50 +953,45 @@ void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo,
 	} else if (resp) {
 		out->result = map_result(SPF_response_result(resp));
 		if (out->result == PD_SPF_PERMERROR)
-			snprintf(out->problem, sizeof(out->problem), "%s",
-				 SPF_strerror(SPF_response_errcode(resp)));
+			snprintf(out->problem, sizeof(out->problem), "%s", SPF_strerror(SPF_response_errcode(resp)));
 		if (SPF_response_reason(resp) == SPF_REASON_DEFAULT)
 			snprintf(out->mechanism, sizeof(out->mechanism), "%s", "default");
 	} else {
 		out->result = PD_SPF_TEMPERROR;
 	}
 	if (out->result == PD_SPF_FAIL && resp && SPF_response_get_explanation(resp))
-		snprintf(out->explanation, sizeof(out->explanation), "%s",
-			 SPF_response_get_explanation(resp));
+		snprintf(out->explanation, sizeof(out->explanation), "%s", SPF_response_get_explanation(resp));
 	switch (out->result) {
 	case PD_SPF_PASS:
 		snprintf(out->comment, sizeof(out->comment),
-			 "%.64s: domain of %.100s designates %.46s as permitted sender", e->cfg.receiver,
-			 from, ip);
+		         "%.64s: domain of %.100s designates %.46s as permitted sender", e->cfg.receiver, from, ip);
 		break;
 	case PD_SPF_FAIL:
 		snprintf(out->comment, sizeof(out->comment),
-			 "%.64s: domain of %.100s does not designate %.46s as permitted sender",
-			 e->cfg.receiver, from, ip);
+		         "%.64s: domain of %.100s does not designate %.46s as permitted sender", e->cfg.receiver, from,
+		         ip);
 		break;
 	case PD_SPF_SOFTFAIL:
 		snprintf(out->comment, sizeof(out->comment),
-			 "%.64s: domain of transitioning %.100s does not designate %.46s as permitted sender",
-			 e->cfg.receiver, from, ip);
+		         "%.64s: domain of transitioning %.100s does not designate %.46s as permitted sender",
+		         e->cfg.receiver, from, ip);
 		break;
 	case PD_SPF_NEUTRAL:
 		snprintf(out->comment, sizeof(out->comment),
-			 "%.64s: %.46s is neither permitted nor denied by domain of %.100s", e->cfg.receiver,
-			 ip, from);
+		         "%.64s: %.46s is neither permitted nor denied by domain of %.100s", e->cfg.receiver, ip, from);
 		break;
 	case PD_SPF_NONE:
-		snprintf(out->comment, sizeof(out->comment),
-			 "%.64s: domain of %.100s does not provide an SPF record", e->cfg.receiver, from);
+		snprintf(out->comment, sizeof(out->comment), "%.64s: domain of %.100s does not provide an SPF record",
+		         e->cfg.receiver, from);
 		break;
 	case PD_SPF_TEMPERROR:
-		snprintf(out->comment, sizeof(out->comment),
-			 "%.64s: temporary error checking domain of %.100s: %s", e->cfg.receiver, from,
-			 out->problem[0] ? out->problem : "DNS error");
+		snprintf(out->comment, sizeof(out->comment), "%.64s: temporary error checking domain of %.100s: %s",
+		         e->cfg.receiver, from, out->problem[0] ? out->problem : "DNS error");
 		break;
 	default:
 		snprintf(out->comment, sizeof(out->comment),
-			 "%.64s: permanent error in SPF record of domain of %.100s: %s", e->cfg.receiver,
-			 from, out->problem[0] ? out->problem : "invalid record");
+		         "%.64s: permanent error in SPF record of domain of %.100s: %s", e->cfg.receiver, from,
+		         out->problem[0] ? out->problem : "invalid record");
 		break;
 	}
 	if (resp)

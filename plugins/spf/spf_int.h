@@ -31,9 +31,8 @@ typedef struct pd_spf_resolver pd_spf_resolver;
 /* Make a resolver for the nameservers in RESOLV_CONF (NULL: the system
  * file), caching up to CACHE_SIZE answers (0: no cache) for at most
  * MAX_TTL seconds. NOW is the clock. Returns NULL after logging to ERRBUF. */
-pd_spf_resolver *pd_spf_resolver_new(const char *resolv_conf, size_t cache_size,
-				     unsigned max_ttl, time_t (*now)(void),
-				     char *errbuf, size_t errlen);
+pd_spf_resolver *pd_spf_resolver_new(const char *resolv_conf, size_t cache_size, unsigned max_ttl, time_t (*now)(void),
+                                     char *errbuf, size_t errlen);
 void pd_spf_resolver_free(pd_spf_resolver *r);
 
 /* Counters for tests and logs. */
@@ -47,9 +46,8 @@ void pd_spf_resolver_stats(pd_spf_resolver *r, struct pd_spf_dns_stats *st);
 /* Look NAME/TYPE up, never past DEADLINE (CLOCK_MONOTONIC). Returns an
  * SPF_dns_rr_t owned by the caller (herrno: NETDB_SUCCESS, NO_DATA,
  * HOST_NOT_FOUND or TRY_AGAIN), or NULL when out of memory. */
-SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer,
-			     const char *name, ns_type type,
-			     const struct timespec *deadline);
+SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const char *name, ns_type type,
+                             const struct timespec *deadline);
 
 /* Milliseconds from now to DEADLINE (CLOCK_MONOTONIC), at least 0. */
 long pd_spf_ms_left(const struct timespec *deadline);
@@ -58,29 +56,27 @@ long pd_spf_ms_left(const struct timespec *deadline);
 typedef struct pd_spf_engine pd_spf_engine;
 
 struct pd_spf_engine_cfg {
-	const char *receiver;   /* our name in headers and %{r} */
-	unsigned lookup_limit;  /* DNS-mechanism terms, RFC 7208: 10 */
-	unsigned void_limit;    /* void lookups, RFC 7208: 2 */
+	const char *receiver;    /* our name in headers and %{r} */
+	unsigned lookup_limit;   /* DNS-mechanism terms, RFC 7208: 10 */
+	unsigned void_limit;     /* void lookups, RFC 7208: 2 */
 	const char *explanation; /* default explanation (macro string) or NULL */
 };
 
-pd_spf_engine *pd_spf_engine_new(pd_spf_resolver *r, const struct pd_spf_engine_cfg *cfg,
-				 char *errbuf, size_t errlen);
+pd_spf_engine *pd_spf_engine_new(pd_spf_resolver *r, const struct pd_spf_engine_cfg *cfg, char *errbuf, size_t errlen);
 void pd_spf_engine_free(pd_spf_engine *e);
 
 /* Outcome of one check. */
 struct pd_spf_outcome {
 	enum pd_spf_result result;
-	char mechanism[128];    /* the term that decided, or "default" */
-	char problem[128];      /* why an error result, or "" */
-	char explanation[256];  /* for fail: the explanation text, or "" */
-	char comment[512];      /* RFC 7208 9.1 comment */
+	char mechanism[128];   /* the term that decided, or "default" */
+	char problem[128];     /* why an error result, or "" */
+	char explanation[256]; /* for fail: the explanation text, or "" */
+	char comment[512];     /* RFC 7208 9.1 comment */
 };
 
 /* Check IDENTITY ("mailfrom" or "helo") for client IP (text), HELO name and
  * SENDER (the full address; "" for the null sender), before DEADLINE. */
-void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo,
-			 const char *sender, int helo_identity,
-			 const struct timespec *deadline, struct pd_spf_outcome *out);
+void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, const char *sender, int helo_identity,
+                         const struct timespec *deadline, struct pd_spf_outcome *out);
 
 #endif

@@ -130,7 +130,7 @@ static void *serve(void *arg)
 /* main - parse the section, init the plugin, accept connections */
 int main(int argc, char **argv)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	FILE *f;
 	char text[65536];
 	size_t n;

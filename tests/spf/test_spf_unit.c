@@ -39,8 +39,7 @@ static void stop(pd_instance *inst, cfg_t *cfg)
 }
 
 /* ask - run one check; returns the reply text (static buffer) */
-static const char *ask(pd_instance *inst, const char *ip, const char *helo, const char *sender,
-		       const char *instance)
+static const char *ask(pd_instance *inst, const char *ip, const char *helo, const char *sender, const char *instance)
 {
 	static char out[PD_REPLY_MAX + 1];
 	pd_request *req = mock_request_new("request=smtpd_access_policy", "protocol_state=RCPT", NULL);
@@ -101,8 +100,8 @@ int main(void)
 
 	/* skip lists and options */
 	CHECK(start(&inst, &cfg,
-		    BASE "skip_helo = { \"relay.example.net\", \".trusted.example\" }\n"
-			 "skip_localhost = false\nmailfrom_none = \"none\"\n") == 0);
+	            BASE "skip_helo = { \"relay.example.net\", \".trusted.example\" }\n"
+	                 "skip_localhost = false\nmailfrom_none = \"none\"\n") == 0);
 	CHECK_STR(ask(&inst, "192.0.2.1", "relay.example.net", "a@nodots", "j1"), "");
 	CHECK_STR(ask(&inst, "192.0.2.1", "MX1.Trusted.Example", "a@nodots", "j2"), "");
 	CHECK_STR(ask(&inst, "192.0.2.1", "other.example.net", "a@nodots", "j3"), "");
@@ -110,8 +109,7 @@ int main(void)
 	CHECK_STR(r, ""); /* checked (not skipped), result none, action none */
 	stop(&inst, cfg);
 
-	CHECK(start(&inst, &cfg, BASE "mailfrom_none = \"reject\"\nmailfrom_permerror = \"defer\"\n") ==
-	      0);
+	CHECK(start(&inst, &cfg, BASE "mailfrom_none = \"reject\"\nmailfrom_permerror = \"defer\"\n") == 0);
 	r = ask(&inst, "192.0.2.1", "x", "a@nodots", "k1");
 	CHECK(strncmp(r, "550 5.7.23 ", 11) == 0);
 	r = ask(&inst, "bogus", "x", "a@example.org", "k2");
