@@ -181,7 +181,6 @@ int main(int argc, char **argv)
 				continue;
 			break;
 		}
-		mock_clock = time(NULL);
 		if (pthread_create(&t, NULL, serve, (void *)(long)c) != 0)
 			close(c);
 		else
