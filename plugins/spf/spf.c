@@ -316,26 +316,36 @@ static void clean(char *out, size_t outlen, const char *in)
 static void header_value(struct spf *s, char *buf, size_t len, const struct pd_spf_outcome *o, const char *ip,
                          const char *sender, const char *helo, int helo_identity)
 {
-	char cs[MAX_FIELD + 1], ch[MAX_FIELD + 1], cip[64], cm[MAX_FIELD + 1];
-	size_t n;
+	char cs[101], ch[65], cip[47], cr[65], cm[MAX_FIELD + 1], kv[470];
+	const char *res = pd_spf_result_name(o->result);
+	size_t n, room;
 
+	/* the key-value pairs first, each field capped so that they always fit */
 	clean(cip, sizeof(cip), ip);
 	clean(ch, sizeof(ch), helo);
-	clean_sp(cm, sizeof(cm), o->comment, 1);
+	clean(cr, sizeof(cr), s->receiver);
 	if (*sender)
 		clean(cs, sizeof(cs), sender);
 	else
 		snprintf(cs, sizeof(cs), "%s", "<>");
-	n = (size_t)snprintf(buf, len,
-	                     "%s (%s) receiver=%s; client-ip=%s; envelope-from=\"%s\"; helo=\"%s\";"
-	                     " identity=%s;",
-	                     pd_spf_result_name(o->result), cm, s->receiver, cip, cs, ch,
-	                     helo_identity ? "helo" : "mailfrom");
-	if (n < len && o->mechanism[0])
-		n += (size_t)snprintf(buf + n, len - n, " mechanism=%s;", o->mechanism);
-	if (n < len && o->problem[0] && (o->result == PD_SPF_PERMERROR || o->result == PD_SPF_TEMPERROR)) {
-		clean_sp(cm, sizeof(cm), o->problem, 1);
-		snprintf(buf + n, len - n, " problem=\"%s\";", cm);
+	n = (size_t)snprintf(kv, sizeof(kv),
+	                     "receiver=%s; client-ip=%s; envelope-from=\"%s\"; helo=\"%s\"; identity=%s;", cr, cip, cs,
+	                     ch, helo_identity ? "helo" : "mailfrom");
+	if (n < sizeof(kv) && o->mechanism[0])
+		n += (size_t)snprintf(kv + n, sizeof(kv) - n, " mechanism=%.40s;", o->mechanism);
+	if (n < sizeof(kv) && o->problem[0] && (o->result == PD_SPF_PERMERROR || o->result == PD_SPF_TEMPERROR)) {
+		clean_sp(cm, 61, o->problem, 1);
+		n += (size_t)snprintf(kv + n, sizeof(kv) - n, " problem=\"%s\";", cm);
+	}
+	/* the comment (optional in RFC 7208 9.1) gets what room is left */
+	room = len > strlen(res) + n + 5 ? len - strlen(res) - n - 5 : 0;
+	if (room > MAX_FIELD + 1)
+		room = MAX_FIELD + 1;
+	if (room > 16) {
+		clean_sp(cm, room, o->comment, 1);
+		snprintf(buf, len, "%s (%.*s) %.*s", res, (int)room, cm, (int)n, kv);
+	} else {
+		snprintf(buf, len, "%s %.*s", res, (int)n, kv);
 	}
 }
 
@@ -343,7 +353,7 @@ static void header_value(struct spf *s, char *buf, size_t len, const struct pd_s
 static int decide(struct spf *s, enum act a, const struct pd_spf_outcome *o, const char *ip, const char *sender,
                   const char *helo, int helo_identity, char *reply, size_t len)
 {
-	char hv[PD_REPLY_MAX - 32], txt[MAX_FIELD + 1], dom[MAX_FIELD + 1];
+	char hv[PD_REPLY_MAX + 1 - sizeof("PREPEND Received-SPF: ")], txt[MAX_FIELD + 1], dom[MAX_FIELD + 1];
 	const char *at = strrchr(sender, '@');
 
 	clean(dom, sizeof(dom), helo_identity || !*sender ? helo : (at ? at + 1 : sender));

@@ -56,6 +56,7 @@ static const char *ask(pd_instance *inst, const char *ip, const char *helo, cons
 	return out;
 }
 
+/* main - init/option checks, then the DNS-free decisions */
 int main(void)
 {
 	pd_instance inst;
@@ -93,6 +94,20 @@ int main(void)
 	r = ask(&inst, "192.0.2.1", "h\"e;l(o", "us\"er;x@nodots", "i6");
 	CHECK(strstr(r, "helo=\"h?e?l?o\";") != NULL);
 	CHECK(strstr(r, "envelope-from=\"us?er?x@nodots\";") != NULL);
+	/* long client strings: the header still ends with its key-value pairs, within the limit */
+	{
+		char longh[300], longs[400];
+
+		memset(longh, 'h', sizeof(longh) - 1);
+		longh[sizeof(longh) - 1] = 0;
+		memset(longs, 's', sizeof(longs) - 1);
+		longs[sizeof(longs) - 1] = 0;
+		longs[200] = '@';
+		r = ask(&inst, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", longh, longs, "i8");
+		CHECK(strlen(r) <= PD_REPLY_MAX);
+		CHECK(strncmp(r, "PREPEND Received-SPF: none ", 27) == 0);
+		CHECK(strlen(r) > 20 && strcmp(r + strlen(r) - 19, " identity=mailfrom;") == 0);
+	}
 	/* an unusable client address is a permerror (header by default) */
 	r = ask(&inst, "not-an-ip", "mail.example.org", "a@example.org", "i7");
 	CHECK(strncmp(r, "PREPEND Received-SPF: permerror ", 32) == 0);
