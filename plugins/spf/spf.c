@@ -331,8 +331,10 @@ static void header_value(struct spf *s, char *buf, size_t len, const struct pd_s
 	n = (size_t)snprintf(kv, sizeof(kv),
 	                     "receiver=%s; client-ip=%s; envelope-from=\"%s\"; helo=\"%s\"; identity=%s;", cr, cip, cs,
 	                     ch, helo_identity ? "helo" : "mailfrom");
-	if (n < sizeof(kv) && o->mechanism[0])
-		n += (size_t)snprintf(kv + n, sizeof(kv) - n, " mechanism=%.40s;", o->mechanism);
+	if (n < sizeof(kv) && o->mechanism[0]) {
+		clean(cm, 61, o->mechanism); /* record text from DNS */
+		n += (size_t)snprintf(kv + n, sizeof(kv) - n, " mechanism=\"%s\";", cm);
+	}
 	if (n < sizeof(kv) && o->problem[0] && (o->result == PD_SPF_PERMERROR || o->result == PD_SPF_TEMPERROR)) {
 		clean_sp(cm, 61, o->problem, 1);
 		n += (size_t)snprintf(kv + n, sizeof(kv) - n, " problem=\"%s\";", cm);

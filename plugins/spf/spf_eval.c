@@ -32,13 +32,19 @@ struct ctx {
 	/* names an mx or ptr term is about to look up addresses for */
 	char follow[MAX_FOLLOW][256];
 	int nfollow, follow_pos;
-	int follow_any; /* the mx term had a /0 prefix */
-	int v6;         /* client family */
+	int follow_any;        /* the mx term had a /0 prefix */
+	int capture_redirect;  /* the next get_spf is a redirect eval_domain follows */
+	char redirect_to[256]; /* ... its expanded target */
+	char sender[512];      /* the identity, local@domain, for our macro expansion */
+	char helo[256];
+	int v6; /* client family */
 	struct in_addr ip4;
 	struct in6_addr ip6;
 };
 
 static __thread struct ctx *cur;
+
+static enum pd_spf_result map_result(SPF_result_t r);
 
 struct pd_spf_engine {
 	pd_spf_resolver *res;
@@ -616,28 +622,145 @@ static size_t rewrite_term(const char *t, size_t len, int v6, char *out)
 	return o;
 }
 
-/* normalise_record - validate TXT as an SPF record; write the form libspf2 gets to OUT */
-static int normalise_record(const char *txt, int client_v6, char *out, size_t outlen, char *why, size_t whylen)
+/* macro_value - the raw value of macro LETTER (lower case) for domain DOMAIN; 0, or -1 if we leave it */
+static int macro_value(const struct ctx *c, int letter, const char *domain, char *out, size_t len)
+{
+	const char *at = strrchr(c->sender, '@');
+
+	switch (letter) {
+	case 's':
+		snprintf(out, len, "%s", c->sender);
+		return 0;
+	case 'l':
+		snprintf(out, len, "%.*s", at ? (int)(at - c->sender) : 0, c->sender);
+		return 0;
+	case 'o':
+		snprintf(out, len, "%s", at ? at + 1 : c->sender);
+		return 0;
+	case 'd':
+		snprintf(out, len, "%s", domain);
+		return 0;
+	case 'h':
+		snprintf(out, len, "%s", c->helo);
+		return 0;
+	case 'v':
+		snprintf(out, len, "%s", c->v6 ? "ip6" : "in-addr");
+		return 0;
+	case 'i':
+		if (!c->v6) {
+			const unsigned char *b = (const unsigned char *)&c->ip4;
+
+			snprintf(out, len, "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+		} else {
+			size_t o = 0;
+
+			for (int k = 0; k < 16 && o + 4 < len; k++)
+				o += (size_t)snprintf(out + o, len - o, "%s%x.%x", k ? "." : "", c->ip6.s6_addr[k] >> 4,
+				                      c->ip6.s6_addr[k] & 15);
+		}
+		return 0;
+	default:
+		return -1; /* p (needs DNS) and the exp-only letters: libspf2's */
+	}
+}
+
+/* expand_digit_macros - expand every %{xN...} of IN ourselves (libspf2 loses a character when N
+ * is at least the number of parts); the result, escaped for libspf2, goes to OUT; its length */
+static size_t expand_digit_macros(const struct ctx *c, const char *domain, const char *in, size_t inlen, char *out,
+                                  size_t outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < inlen && o + 1 < outlen;) {
+		char val[1100], *parts[256], joined[1100];
+		const char *p = in + i + 2, *end = in + inlen;
+		int letter, upper, n = 0, reverse = 0, nparts = 0;
+		char delims[16] = "";
+		size_t nd = 0, j = 0, mlen;
+
+		if (!(in[i] == '%' && i + 2 < inlen && in[i + 1] == '{')) {
+			if (in[i] == '%' && i + 1 < inlen) /* %%, %_, %- */
+				out[o++] = in[i++];
+			out[o++] = in[i++];
+			continue;
+		}
+		letter = tolower((unsigned char)*p);
+		upper = isupper((unsigned char)*p);
+		for (p++; p < end && isdigit((unsigned char)*p); p++)
+			n = n * 10 + (*p - '0');
+		if (p < end && (*p == 'r' || *p == 'R')) {
+			reverse = 1;
+			p++;
+		}
+		while (p < end && *p != '}' && nd + 1 < sizeof(delims))
+			delims[nd++] = *p++;
+		delims[nd] = 0;
+		mlen = (size_t)(p + 1 - (in + i));
+		if (n == 0 || p >= end || macro_value(c, letter, domain, val, sizeof(val)) < 0) {
+			if (o + mlen >= outlen)
+				break;
+			memcpy(out + o, in + i, mlen); /* libspf2 gets it right */
+			o += mlen;
+			i += mlen;
+			continue;
+		}
+		/* split on the delimiters (default "."), reverse, keep the rightmost N, join with "." */
+		for (char *s = val; nparts < 256;) {
+			parts[nparts++] = s;
+			s += strcspn(s, nd ? delims : ".");
+			if (!*s)
+				break;
+			*s++ = 0;
+		}
+		if (reverse)
+			for (int a = 0, b = nparts - 1; a < b; a++, b--) {
+				char *t = parts[a];
+
+				parts[a] = parts[b];
+				parts[b] = t;
+			}
+		joined[0] = 0;
+		for (int k = nparts > n ? nparts - n : 0; k < nparts; k++)
+			j += (size_t)snprintf(joined + j, j < sizeof(joined) ? sizeof(joined) - j : 0, "%s%s",
+			                      j ? "." : "", parts[k]);
+		for (const char *s = joined; *s && o + 4 < outlen; s++) {
+			unsigned char ch = (unsigned char)*s;
+
+			if (upper && !(isalnum(ch) || strchr("-._~", ch)))
+				o += (size_t)snprintf(out + o, outlen - o, "%%%%%02X", ch); /* "%%XX" for libspf2 */
+			else if (ch == '%')
+				o += (size_t)snprintf(out + o, outlen - o, "%%%%");
+			else if (ch == ' ')
+				o += (size_t)snprintf(out + o, outlen - o, "%%_");
+			else
+				out[o++] = (char)ch;
+		}
+		i += mlen;
+	}
+	out[o] = 0;
+	return o;
+}
+
+/* normalise_record - validate TXT as an SPF record; write one "original\tfor-libspf2\n" line per
+ * term to OUT (mechanisms in order, then exp=, then redirect= unless "all" is present) */
+static int normalise_record(const struct ctx *c, const char *domain, const char *txt, char *out, size_t outlen,
+                            char *why, size_t whylen)
 {
 	const char *p = txt + 6; /* after "v=spf1" */
 	int nredirect = 0, nexp = 0, has_all = 0;
-	size_t o;
-	const char *redirect = NULL;
-	size_t redirect_len = 0;
+	size_t o = 0;
+	const char *redirect = NULL, *exp = NULL;
+	size_t redirect_len = 0, exp_len = 0;
 
 	for (const char *s = txt; *s; s++)
 		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) {
 			snprintf(why, whylen, "invalid character in record");
 			return -1;
 		}
-	if (strlen(txt) >= outlen) {
-		snprintf(why, whylen, "record too long");
-		return -1;
-	}
-	o = (size_t)snprintf(out, outlen, "v=spf1");
+	out[0] = 0;
 	while (*p) {
 		const char *t;
-		size_t len;
+		size_t len, w;
 
 		while (*p == ' ')
 			p++;
@@ -652,72 +775,111 @@ static int normalise_record(const char *txt, int client_v6, char *out, size_t ou
 		if (len > 9 && strncasecmp(t, "redirect=", 9) == 0) {
 			redirect = t;
 			redirect_len = len;
-			continue; /* moved to the end below */
+			continue; /* evaluated last */
+		}
+		if (len > 4 && strncasecmp(t, "exp=", 4) == 0) {
+			exp = t;
+			exp_len = len;
+			continue;
 		}
 		{
 			const char *eq = memchr(t, '=', len);
 			const char *colon = memchr(t, ':', len);
 
 			/* unknown modifiers are ignored (RFC 7208 6) */
-			if (eq && (!colon || eq < colon) && !(len > 4 && strncasecmp(t, "exp=", 4) == 0))
+			if (eq && (!colon || eq < colon))
 				continue;
 		}
-		if (o + 2 * len + 64 >= outlen) {
+		if (o + 3 * len + 64 >= outlen) {
 			snprintf(why, whylen, "record too long");
 			return -1;
 		}
-		o += rewrite_term(t, len, client_v6, out + o);
+		memcpy(out + o, t, len);
+		o += len;
+		out[o++] = '\t';
+		{
+			char tmp[MAX_RECORD];
+
+			w = rewrite_term(t, len, c->v6, tmp); /* " term" */
+			w = expand_digit_macros(c, domain, tmp + 1, w - 1, out + o, outlen - o - 2);
+			o += w;
+		}
+		out[o++] = '\n';
+		out[o] = 0;
+	}
+	if (exp) {
+		if (o + 2 * exp_len + 8 >= outlen) {
+			snprintf(why, whylen, "record too long");
+			return -1;
+		}
+		o += (size_t)sprintf(out + o, "exp=%.*s\texp=", (int)exp_len - 4, exp + 4);
+		o += expand_digit_macros(c, domain, exp + 4, exp_len - 4, out + o, outlen - o - 2);
+		out[o++] = '\n';
 		out[o] = 0;
 	}
 	if (redirect && !has_all) { /* redirect is ignored when "all" is present */
-		out[o++] = ' ';
-		memcpy(out + o, "redirect", 8);
-		memcpy(out + o + 8, redirect + 8, redirect_len - 8);
-		o += redirect_len;
+		if (o + 2 * redirect_len + 8 >= outlen) {
+			snprintf(why, whylen, "record too long");
+			return -1;
+		}
+		o += (size_t)sprintf(out + o, "redirect=%.*s\tredirect=", (int)redirect_len - 9, redirect + 9);
+		o += expand_digit_macros(c, domain, redirect + 9, redirect_len - 9, out + o, outlen - o - 2);
+		out[o++] = '\n';
 		out[o] = 0;
 	}
 	return 0;
 }
 
-/* layer_get_spf - find, select, validate and compile the SPF record of cur_dom */
-static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req, SPF_response_t *resp, SPF_record_t **recp)
+/* flatten - the record libspf2 compiles, from normalise_record's lines, into OUT */
+static void flatten(const char *lines, char *out, size_t outlen)
 {
-	struct ctx *c = cur;
-	pd_spf_engine *e = server->resolver->hook;
-	const char *domain = req->cur_dom;
-	SPF_dns_rr_t *rr;
-	int top, found = 0, idx = -1;
-	char why[128];
-	char *norm;
-	SPF_errcode_t err;
+	size_t o = (size_t)snprintf(out, outlen, "v=spf1");
 
-	*recp = NULL;
-	if (!c || c->aborted)
-		return SPF_E_DNS_ERROR;
-	top = c->get_spf_calls++ == 0;
-	if (!top && count_term(c) < 0)
-		return SPF_E_DNS_ERROR;
+	for (const char *l = lines; *l;) {
+		const char *tab = strchr(l, '\t'), *nl = strchr(l, '\n');
+		size_t n;
+
+		if (!tab || !nl || tab > nl)
+			break;
+		n = (size_t)(nl - tab - 1);
+		if (o + n + 2 >= outlen)
+			break;
+		out[o++] = ' ';
+		memcpy(out + o, tab + 1, n);
+		o += n;
+		out[o] = 0;
+		l = nl + 1;
+	}
+}
+
+/* fetch_record - look up, select and validate DOMAIN's record into LINES (normalise_record form).
+ * On failure sets the override (TOP: no record is "none", else permerror) and returns -1. */
+static int fetch_record(pd_spf_engine *e, struct ctx *c, const char *domain, int top, char *lines, size_t len)
+{
+	SPF_dns_rr_t *rr;
+	int found = 0, idx = -1;
+	char why[128];
+
 	c->nfollow = c->follow_pos = 0;
-	rr = pd_spf_resolve(e->res, server->resolver, domain, ns_t_txt, c->deadline);
+	rr = pd_spf_resolve(e->res, e->layer, domain, ns_t_txt, c->deadline);
 	if (!rr || rr->herrno == TRY_AGAIN) {
 		if (rr)
 			SPF_dns_rr_free(rr);
 		set_override(c, PD_SPF_TEMPERROR, "%s",
 		             pd_spf_ms_left(c->deadline) > 0 ? "DNS server failure" : "DNS timeout");
 		c->aborted = 1;
-		return SPF_E_DNS_ERROR;
+		return -1;
 	}
 	if (is_void(rr)) {
 		SPF_dns_rr_free(rr);
 		if (top) {
 			set_override(c, PD_SPF_NONE, "%s", "no SPF record");
-			return SPF_E_NOT_SPF;
+			return -1;
 		}
-		if (count_void(c) < 0)
-			return SPF_E_DNS_ERROR;
-		set_override(c, PD_SPF_PERMERROR, "no SPF record at included domain");
+		if (count_void(c) == 0)
+			set_override(c, PD_SPF_PERMERROR, "%s", "no SPF record at included domain");
 		c->aborted = 1;
-		return SPF_E_NOT_SPF;
+		return -1;
 	}
 	for (int i = 0; i < rr->num_rr; i++) {
 		const char *t = rr->rr[i]->txt;
@@ -729,31 +891,53 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req, SPF
 	}
 	if (found != 1) {
 		SPF_dns_rr_free(rr);
-		if (found == 0 && top) {
+		if (found == 0 && top)
 			set_override(c, PD_SPF_NONE, "%s", "no SPF record");
-			return SPF_E_NOT_SPF;
-		}
-		set_override(c, PD_SPF_PERMERROR, "%s",
-		             found ? "multiple SPF records" : "no SPF record at included domain");
+		else
+			set_override(c, PD_SPF_PERMERROR, "%s",
+			             found ? "multiple SPF records" : "no SPF record at included domain");
 		c->aborted = 1;
-		return found ? SPF_E_MULTIPLE_RECORDS : SPF_E_NOT_SPF;
+		return -1;
 	}
-	norm = malloc(MAX_RECORD);
-	if (!norm) {
+	if (normalise_record(c, domain, rr->rr[idx]->txt, lines, len, why, sizeof(why)) < 0) {
 		SPF_dns_rr_free(rr);
-		set_override(c, PD_SPF_TEMPERROR, "out of memory");
+		set_override(c, PD_SPF_PERMERROR, "%s", why);
+		c->aborted = 1;
+		return -1;
+	}
+	SPF_dns_rr_free(rr);
+	return 0;
+}
+
+/* layer_get_spf - libspf2 wants the record of an include (or of a redirect we follow ourselves) */
+static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req, SPF_response_t *resp, SPF_record_t **recp)
+{
+	struct ctx *c = cur;
+	pd_spf_engine *e = server->resolver->hook;
+	char *lines, *flat;
+	SPF_errcode_t err;
+
+	*recp = NULL;
+	if (!c || c->aborted || count_term(c) < 0)
+		return SPF_E_DNS_ERROR;
+	if (c->capture_redirect) { /* eval_domain evaluates the redirect's target itself */
+		snprintf(c->redirect_to, sizeof(c->redirect_to), "%s", req->cur_dom);
+		c->capture_redirect = 0;
+		return SPF_E_DNS_ERROR;
+	}
+	lines = malloc(2 * MAX_RECORD);
+	if (!lines) {
+		set_override(c, PD_SPF_TEMPERROR, "%s", "out of memory");
 		c->aborted = 1;
 		return SPF_E_NO_MEMORY;
 	}
-	if (normalise_record(rr->rr[idx]->txt, req->client_ver == AF_INET6, norm, MAX_RECORD, why, sizeof(why)) < 0) {
-		SPF_dns_rr_free(rr);
-		free(norm);
-		set_override(c, PD_SPF_PERMERROR, "%s", why);
-		c->aborted = 1;
-		return SPF_E_SYNTAX;
+	flat = lines + MAX_RECORD;
+	if (fetch_record(e, c, req->cur_dom, 0, lines, MAX_RECORD) < 0) {
+		free(lines);
+		return SPF_E_DNS_ERROR;
 	}
-	SPF_dns_rr_free(rr);
-	err = SPF_record_compile(server, resp, recp, norm);
+	flatten(lines, flat, MAX_RECORD);
+	err = SPF_record_compile(server, resp, recp, flat);
 	if (err != SPF_E_SUCCESS) {
 		set_override(c, PD_SPF_PERMERROR, "libspf2 cannot compile: %s", SPF_strerror(err));
 		c->aborted = 1;
@@ -762,8 +946,109 @@ static SPF_errcode_t layer_get_spf(SPF_server_t *server, SPF_request_t *req, SPF
 			*recp = NULL;
 		}
 	}
-	free(norm);
+	free(lines);
 	return err;
+}
+
+/* eval_term - one term (with the record's exp=) through libspf2 at DOMAIN; 1 when it decided */
+static int eval_term(pd_spf_engine *e, struct ctx *c, SPF_request_t *req, const char *domain, const char *orig,
+                     size_t olen, const char *norm, size_t nlen, const char *exp, int depth, struct pd_spf_outcome *out)
+{
+	char rec[MAX_RECORD + 600];
+	SPF_response_t *resp = SPF_response_new(req);
+	SPF_record_t *r = NULL;
+	int decided = 1;
+
+	if (!resp) {
+		set_override(c, PD_SPF_TEMPERROR, "%s", "out of memory");
+		return 1;
+	}
+	snprintf(rec, sizeof(rec), "v=spf1 %.*s%s%.512s", (int)nlen, norm, exp ? " " : "", exp ? exp : "");
+	if (SPF_record_compile(e->server, resp, &r, rec) != SPF_E_SUCCESS || !r) {
+		set_override(c, PD_SPF_PERMERROR, "libspf2 cannot compile '%.*s'", (int)(olen > 60 ? 60 : olen), orig);
+	} else {
+		req->cur_dom = domain;
+		resp->spf_record_exp = r;
+		SPF_record_interpret(r, req, resp, depth);
+		if (c->has_override || c->redirect_to[0]) {
+			/* decided by a limit, the deadline, an include's record; or a redirect caught */
+		} else if (SPF_response_reason(resp) == SPF_REASON_DEFAULT) {
+			decided = 0; /* no match: on to the next term */
+		} else {
+			out->result = map_result(SPF_response_result(resp));
+			if (SPF_response_reason(resp) == SPF_REASON_MECH)
+				snprintf(out->mechanism, sizeof(out->mechanism), "%.*s", (int)olen, orig);
+			else
+				snprintf(out->problem, sizeof(out->problem), "%s",
+				         SPF_strerror(SPF_response_errcode(resp)));
+			if (out->result == PD_SPF_FAIL && SPF_response_get_explanation(resp))
+				snprintf(out->explanation, sizeof(out->explanation), "%s",
+				         SPF_response_get_explanation(resp));
+		}
+	}
+	if (r)
+		SPF_record_free(r);
+	SPF_response_free(resp);
+	return decided;
+}
+
+/* eval_domain - evaluate FIRST's record term by term (so we know the matching term), following
+ * redirect= ourselves; sets OUT, or leaves the decision to the override */
+static void eval_domain(pd_spf_engine *e, struct ctx *c, SPF_request_t *req, const char *first,
+                        struct pd_spf_outcome *out)
+{
+	char *lines = malloc(MAX_RECORD), domain[300], expbuf[520];
+
+	if (!lines) {
+		set_override(c, PD_SPF_TEMPERROR, "%s", "out of memory");
+		return;
+	}
+	snprintf(domain, sizeof(domain), "%s", first);
+	for (int depth = 0;; depth++) {
+		const char *redirect = NULL, *l;
+		size_t redirect_len = 0;
+		int have_exp = 0;
+
+		if (fetch_record(e, c, domain, depth == 0, lines, MAX_RECORD) < 0)
+			break;
+		for (l = lines; *l;) {
+			const char *tab = strchr(l, '\t'), *nl = strchr(l, '\n');
+
+			if (strncmp(l, "exp=", 4) == 0) {
+				snprintf(expbuf, sizeof(expbuf), "%.*s", (int)(nl - tab - 1), tab + 1);
+				have_exp = 1;
+			} else if (strncmp(l, "redirect=", 9) == 0) {
+				redirect = tab + 1;
+				redirect_len = (size_t)(nl - tab - 1);
+			}
+			l = nl + 1;
+		}
+		for (l = lines; *l;) {
+			const char *tab = strchr(l, '\t'), *nl = strchr(l, '\n');
+
+			if (strncmp(l, "exp=", 4) != 0 && strncmp(l, "redirect=", 9) != 0 &&
+			    eval_term(e, c, req, domain, l, (size_t)(tab - l), tab + 1, (size_t)(nl - tab - 1),
+			              have_exp ? expbuf : NULL, depth, out))
+				goto done;
+			l = nl + 1;
+		}
+		if (!redirect) {
+			out->result = PD_SPF_NEUTRAL;
+			snprintf(out->mechanism, sizeof(out->mechanism), "%s", "default");
+			break;
+		}
+		/* libspf2 expands the redirect's domain-spec; our get_spf hook catches the name */
+		c->capture_redirect = 1;
+		c->redirect_to[0] = 0;
+		eval_term(e, c, req, domain, redirect, redirect_len, redirect, redirect_len, NULL, depth, out);
+		c->capture_redirect = 0;
+		if (c->has_override || !c->redirect_to[0])
+			break; /* a limit, or libspf2 decided itself (a redirect to the same domain) */
+		snprintf(domain, sizeof(domain), "%s", c->redirect_to);
+		c->redirect_to[0] = 0;
+	}
+done:
+	free(lines);
 }
 
 /* quiet - libspf2 info/warning/debug output goes nowhere */
@@ -889,7 +1174,6 @@ void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, con
 {
 	struct ctx c;
 	SPF_request_t *req = NULL;
-	SPF_response_t *resp = NULL;
 	char from[512];
 	const char *domain, *at;
 	struct in6_addr a6;
@@ -944,23 +1228,16 @@ void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, con
 		goto temp;
 	if (SPF_request_set_env_from(req, from) != 0)
 		goto temp;
+	snprintf(c.sender, sizeof(c.sender), "%s", from);
+	snprintf(c.helo, sizeof(c.helo), "%s", helo ? helo : "");
 	cur = &c;
-	SPF_request_query_mailfrom(req, &resp);
+	eval_domain(e, &c, req, domain, out);
 	cur = NULL;
 	if (c.has_override) {
 		out->result = c.override;
+		out->mechanism[0] = 0;
 		snprintf(out->problem, sizeof(out->problem), "%s", c.problem);
-	} else if (resp) {
-		out->result = map_result(SPF_response_result(resp));
-		if (out->result == PD_SPF_PERMERROR)
-			snprintf(out->problem, sizeof(out->problem), "%s", SPF_strerror(SPF_response_errcode(resp)));
-		if (SPF_response_reason(resp) == SPF_REASON_DEFAULT)
-			snprintf(out->mechanism, sizeof(out->mechanism), "%s", "default");
-	} else {
-		out->result = PD_SPF_TEMPERROR;
 	}
-	if (out->result == PD_SPF_FAIL && resp && SPF_response_get_explanation(resp))
-		snprintf(out->explanation, sizeof(out->explanation), "%s", SPF_response_get_explanation(resp));
 	switch (out->result) {
 	case PD_SPF_PASS:
 		snprintf(out->comment, sizeof(out->comment),
@@ -994,8 +1271,6 @@ void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, con
 		         out->problem[0] ? out->problem : "invalid record");
 		break;
 	}
-	if (resp)
-		SPF_response_free(resp);
 	SPF_request_free(req);
 	return;
 temp:

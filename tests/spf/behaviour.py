@@ -13,6 +13,9 @@ ZONE = {
     'why.fail.example': [{'TXT': '%{i} may not send for %{d}'}],
     'soft.example': [{'TXT': 'v=spf1 ~all'}],
     'neutral.example': [{'TXT': 'v=spf1 ?all'}],
+    'redir.example': [{'TXT': 'v=spf1 ip4:203.0.113.1 redirect=%{d2}.target.example'}],
+    'redir.example.target.example': [{'TXT': 'v=spf1 ip4:192.0.2.0/28 a:nothing.example ~all'}],
+    'falloff.example': [{'TXT': 'v=spf1 ip4:203.0.113.1'}],
     'broken.example': [{'TXT': 'v=spf1 ip4:192.0.2.300 -all'}],
     'timeout.example': [{'TXT': 'v=spf1 include:t.timeout.example -all'}],
     't.timeout.example': ['TIMEOUT'],
@@ -73,6 +76,7 @@ def test_pass_header_rfc7208_form():
         assert kv['envelope-from'] == '"bob@pass.example"', kv
         assert kv['helo'] == '"mail.pass.example"', kv
         assert kv['identity'] == 'mailfrom', kv
+        assert kv['mechanism'] == '"ip4:192.0.2.0/24"', kv
         assert 'designates 192.0.2.1' in m.group(1), m.group(1)
     finally:
         s.stop()
@@ -103,6 +107,22 @@ def test_softfail_neutral_none_headers():
                           ('nospf.example', 'none'), ('nxdomain.example', 'none')):
             a = ask(s, sender='x@' + dom, client_address='192.0.2.1')
             assert a.startswith('PREPEND Received-SPF: %s ' % want), (dom, a)
+            mech = {'softfail': ' mechanism="~all";', 'neutral': ' mechanism="?all";'}.get(want)
+            assert mech is None or mech in a, (dom, a)
+    finally:
+        s.stop()
+
+
+def test_mechanism_through_redirect():
+    """The matching term is named, also in a redirect target; "default" when none matched."""
+    s = server('helo_check = false\n')
+    try:
+        a = ask(s, sender='x@redir.example', client_address='192.0.2.3')
+        assert a.startswith('PREPEND Received-SPF: pass') and ' mechanism="ip4:192.0.2.0/28";' in a, a
+        a = ask(s, sender='x@redir.example', client_address='192.0.2.200')
+        assert a.startswith('PREPEND Received-SPF: softfail') and ' mechanism="~all";' in a, a
+        a = ask(s, sender='x@falloff.example', client_address='192.0.2.200')
+        assert a.startswith('PREPEND Received-SPF: neutral') and ' mechanism="default";' in a, a
     finally:
         s.stop()
 
@@ -238,7 +258,9 @@ def test_skips():
         s.stop()
     s = server('skip_localhost = false\n')
     try:
-        assert ask(s, sender='bob@fail.example', client_address='127.0.0.1').startswith('PREPEND')
+        # checked like any client (libspf2's own "localhost always passes" is not used)
+        a = ask(s, sender='bob@fail.example', client_address='127.0.0.1')
+        assert a.startswith('550 5.7.23'), a
     finally:
         s.stop()
 
