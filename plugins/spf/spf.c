@@ -365,10 +365,10 @@ static int decide(struct spf *s, enum act a, const struct pd_spf_outcome *o, con
 	case ACT_REJECT:
 		if (o->result == PD_SPF_PERMERROR) {
 			clean_sp(txt, sizeof(txt), o->problem, 1);
-			snprintf(reply, len, "550 5.7.24 SPF permerror for %s: %s", dom, txt);
+			snprintf(reply, len, "550 5.7.24 SPF permerror for %.200s: %.200s", dom, txt);
 		} else if (o->result == PD_SPF_TEMPERROR) {
 			clean_sp(txt, sizeof(txt), o->problem, 1);
-			snprintf(reply, len, "550 5.7.24 SPF temperror for %s: %s", dom, txt);
+			snprintf(reply, len, "550 5.7.24 SPF temperror for %.200s: %.200s", dom, txt);
 		} else {
 			/* the explanation comes from DNS: keep it printable, spaces allowed */
 			size_t k = 0;
@@ -379,14 +379,14 @@ static int decide(struct spf *s, enum act a, const struct pd_spf_outcome *o, con
 			if (k)
 				snprintf(reply, len, "550 5.7.23 %s%s", helo_identity ? "HELO: " : "", txt);
 			else
-				snprintf(reply, len, "550 5.7.23 SPF %s for %s%s", pd_spf_result_name(o->result),
+				snprintf(reply, len, "550 5.7.23 SPF %s for %s%.200s", pd_spf_result_name(o->result),
 				         helo_identity ? "HELO " : "", dom);
 		}
 		return 1;
 	case ACT_DEFER:
 		clean_sp(txt, sizeof(txt), o->problem, 1);
-		snprintf(reply, len, "DEFER_IF_PERMIT 4.7.24 SPF %s for %s: %s", pd_spf_result_name(o->result), dom,
-		         txt[0] ? txt : "try again later");
+		snprintf(reply, len, "DEFER_IF_PERMIT 4.7.24 SPF %s for %.200s: %.200s", pd_spf_result_name(o->result),
+		         dom, txt[0] ? txt : "try again later");
 		return 1;
 	case ACT_HEADER:
 		header_value(s, hv, sizeof(hv), o, ip, sender, helo, helo_identity);

@@ -1003,7 +1003,7 @@ static void eval_domain(pd_spf_engine *e, struct ctx *c, SPF_request_t *req, con
 		set_override(c, PD_SPF_TEMPERROR, "%s", "out of memory");
 		return;
 	}
-	snprintf(domain, sizeof(domain), "%s", first);
+	snprintf(domain, sizeof(domain), "%.255s", first);
 	for (int depth = 0;; depth++) {
 		const char *redirect = NULL, *l;
 		size_t redirect_len = 0;
