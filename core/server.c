@@ -23,6 +23,8 @@
 #include "server.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "util.h"
 
 #include <errno.h>
@@ -36,6 +38,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_LOOPS 64
@@ -45,6 +48,7 @@
 
 typedef struct listener {
 	int fd;
+	int close_after_reply;
 	char *text;
 	char *chain;
 	char *unix_path; /* removed at stop */
@@ -62,6 +66,8 @@ typedef struct conn {
 	char out[PD_REPLY_MAX + 16];
 	size_t out_len, out_off;
 	int busy;       /* a worker owns the request */
+	int orphaned;   /* answered on timeout and closed; freed when the worker is done */
+	int closing;    /* close as soon as the pending reply is out */
 	int eof;        /* the client sent everything it will send */
 	int want_out;   /* EPOLLOUT armed */
 	uint64_t last_us;
@@ -101,7 +107,6 @@ static pd_conf *retired[16];
 static size_t n_retired;
 
 static atomic_int stopping;
-static atomic_ulong st_requests, st_conns, st_accepted, st_closed_bounds, st_garbage;
 
 /* gen_acquire - the current generation, referenced */
 static pd_conf *gen_acquire(void)
@@ -121,9 +126,36 @@ static void gen_release(pd_conf *g)
 	atomic_fetch_sub_explicit(&g->refs, 1, memory_order_release);
 }
 
+/* adopt_systemd - listeners passed by socket activation; -1 if none */
+static int adopt_systemd(const pd_conf *c)
+{
+	const char *names[MAX_LISTENERS];
+	int n = pd_listen_fds(names, MAX_LISTENERS);
+
+	if (n <= 0)
+		return -1;
+	if (c->n_listen)
+		pd_log(PD_LOG_INFO, "socket activation: using %d socket(s) from systemd instead of listen", n);
+	for (int i = 0; i < n; i++) {
+		const char *chain = names[i] && pd_conf_chain(c, names[i]) ? names[i] : "default";
+		char text[96];
+
+		snprintf(text, sizeof(text), "systemd:%d(%s)", 3 + i, names[i] ? names[i] : "-");
+		listeners[n_listeners].fd = 3 + i;
+		listeners[n_listeners].text = pd_xstrdup(text);
+		listeners[n_listeners].chain = pd_xstrdup(chain);
+		listeners[n_listeners].unix_path = NULL; /* systemd owns the socket file */
+		n_listeners++;
+		pd_log(PD_LOG_INFO, "listening on %s (chain %s)", text, chain);
+	}
+	return 0;
+}
+
 /* pd_server_bind - bind all listeners before privileges go */
 int pd_server_bind(const pd_conf *c)
 {
+	if (adopt_systemd(c) == 0)
+		return 0;
 	if (c->n_listen == 0) {
 		pd_log(PD_LOG_ERR, "%s: no listen address configured (listen = { \"inet:127.0.0.1:10023\" })", c->file);
 		return -1;
@@ -145,6 +177,7 @@ int pd_server_bind(const pd_conf *c)
 		if (fd < 0)
 			return -1;
 		listeners[n_listeners].fd = fd;
+		listeners[n_listeners].close_after_reply = ep.close_after_reply;
 		listeners[n_listeners].text = pd_xstrdup(c->listen[i].text);
 		listeners[n_listeners].chain = pd_xstrdup(c->listen[i].chain);
 		listeners[n_listeners].unix_path = ep.is_unix ? pd_xstrdup(ep.path) : NULL;
@@ -256,18 +289,31 @@ static void list_remove(conn *c)
 	c->prev = c->next = NULL;
 }
 
+/* conn_free - release a connection's memory */
+static void conn_free(conn *c)
+{
+	pd_req_free(&c->req);
+	free(c->in);
+	free(c);
+	pd_metric_add(PD_M_CONN_OPEN, -1);
+}
+
+/* conn_detach - take a connection off its loop and close its socket */
+static void conn_detach(conn *c)
+{
+	list_remove(c);
+	c->lp->n_conns--;
+	close(c->fd);
+	c->fd = -1;
+}
+
 /* conn_close - close and free a connection that no worker holds */
 static void conn_close(conn *c, const char *why)
 {
 	if (why)
 		pd_log(PD_LOG_DEBUG, "connection %d closed: %s", c->fd, why);
-	list_remove(c);
-	c->lp->n_conns--;
-	close(c->fd);
-	pd_req_free(&c->req);
-	free(c->in);
-	free(c);
-	atomic_fetch_sub_explicit(&st_conns, 1, memory_order_relaxed);
+	conn_detach(c);
+	conn_free(c);
 }
 
 /* conn_arm_out - ask for EPOLLOUT while a reply is pending, or stop */
@@ -349,7 +395,9 @@ static int finish_request(conn *c)
 	c->chain = NULL;
 	pd_req_reset(&c->req);
 	pd_req_trim(&c->req);
-	atomic_fetch_add_explicit(&st_requests, 1, memory_order_relaxed);
+	pd_metrics_request(c->res.reply.text, us);
+	if (c->ls->close_after_reply)
+		c->closing = 1; /* one request per connection: close once the reply is out */
 	return conn_flush(c);
 }
 
@@ -379,6 +427,10 @@ static void conn_process(conn *c)
 
 		if (c->busy || c->out_len)
 			return; /* wait for the worker or for the socket */
+		if (c->closing) {
+			conn_close(c, "close_after_reply");
+			return;
+		}
 		g = gen_acquire();
 		rc = conn_read(c, &g->limits);
 		if (rc < 0) {
@@ -390,13 +442,13 @@ static void conn_process(conn *c)
 		memmove(c->in, c->in + used, c->in_len - used);
 		c->in_len -= used;
 		if (f == PD_FEED_GARBAGE) {
-			atomic_fetch_add_explicit(&st_garbage, 1, memory_order_relaxed);
+			pd_metric_add(PD_M_GARBAGE_LINES, 1);
 			pd_log(PD_LOG_WARNING, "connection %d: %s", c->fd, why);
 			gen_release(g);
 			continue;
 		}
 		if (f == PD_FEED_ERROR) {
-			atomic_fetch_add_explicit(&st_closed_bounds, 1, memory_order_relaxed);
+			pd_metric_add(PD_M_CONN_OVER_LIMIT, 1);
 			pd_log(PD_LOG_WARNING, "connection %d: %s (limit %zu line, %zu attributes, %zu bytes); closing",
 			       c->fd, why, g->limits.max_line, g->limits.max_attrs, g->limits.max_request);
 			gen_release(g);
@@ -415,6 +467,7 @@ static void conn_process(conn *c)
 		}
 		/* PD_FEED_DONE: a complete request */
 		if (!request_ok(&c->req)) {
+			pd_metric_add(PD_M_BAD_REQUESTS, 1);
 			gen_release(g);
 			conn_close(c, NULL);
 			return;
@@ -483,6 +536,11 @@ static void loop_done(loop *lp)
 
 		list = c->qnext;
 		c->busy = 0;
+		if (c->orphaned) { /* answered on timeout and closed already */
+			gen_release(c->gen);
+			conn_free(c);
+			continue;
+		}
 		if (finish_request(c) < 0) {
 			conn_close(c, "write error");
 			continue;
@@ -524,8 +582,8 @@ static void loop_accept(loop *lp, const listener *l)
 		}
 		lp->n_conns++;
 		list_touch(c);
-		atomic_fetch_add_explicit(&st_conns, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&st_accepted, 1, memory_order_relaxed);
+		pd_metric_add(PD_M_CONN_OPEN, 1);
+		pd_metric_add(PD_M_CONN_ACCEPTED, 1);
 	}
 }
 
@@ -543,6 +601,41 @@ static void loop_idle(loop *lp, int idle_timeout)
 			pd_log(PD_LOG_INFO, "connection %d idle for %d s%s; closing", c->fd, idle_timeout,
 			       c->req.lines ? " in the middle of a request" : "");
 			conn_close(c, NULL);
+		}
+		c = next;
+	}
+}
+
+/* loop_timeouts - answer on_error for requests over request_timeout */
+static void loop_timeouts(loop *lp, int request_timeout)
+{
+	uint64_t limit = (uint64_t)request_timeout * 1000000u;
+	uint64_t now = pd_now_us();
+	conn *c = lp->head;
+
+	while (c && now - c->last_us > limit) {
+		conn *next = c->next;
+
+		if (c->busy && now - c->t0 > limit) {
+			pd_result res = {.plugin = "timeout"};
+			const char *hung = atomic_load(&c->res.running);
+			char hname[80];
+
+			snprintf(hname, sizeof(hname), "%s", hung ? hung : "(queue)");
+			pd_log(PD_LOG_ERR,
+			       "connection %d: no answer within request_timeout %d s (plugin %s); on_error \"%s\" "
+			       "applies and the connection is closed",
+			       c->fd, request_timeout, hname, c->gen->on_error);
+			pd_reply_set(&res.reply, c->gen->on_error);
+			res.plugin = hung ? hung : "timeout";
+			c->out_len = pd_proto_reply(c->out, sizeof(c->out), res.reply.text);
+			c->out_off = 0;
+			(void)send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			log_decision(&c->req, c->chain, &res, now - c->t0);
+			pd_metrics_request(res.reply.text, now - c->t0);
+			pd_metric_add(PD_M_TIMEOUTS, 1);
+			c->orphaned = 1;
+			conn_detach(c);
 		}
 		c = next;
 	}
@@ -566,7 +659,7 @@ static void *loop_main(void *arg)
 
 	for (;;) {
 		int n = epoll_wait(lp->ep, evs, 256, 500);
-		int idle;
+		int idle, rto;
 
 		if (atomic_load(&stopping)) {
 			if (listening) {
@@ -608,8 +701,10 @@ static void *loop_main(void *arg)
 			pd_conf *g = gen_acquire();
 
 			idle = g->idle_timeout;
+			rto = g->request_timeout;
 			gen_release(g);
 		}
+		loop_timeouts(lp, rto);
 		loop_idle(lp, idle);
 		if (!listening) {
 			/* stopping: idle connections go now, busy ones when done */
@@ -670,6 +765,8 @@ int pd_server_start(pd_conf *c)
 			pd_log(PD_LOG_ERR, "cannot start network thread");
 			return -1;
 		}
+	if (*c->metrics_listen && pd_metrics_start(c->metrics_listen) < 0)
+		return -1;
 	pd_log(PD_LOG_INFO, "serving with %zu network threads and %zu worker threads", n_loops, n_workers);
 	return 0;
 }
@@ -713,8 +810,11 @@ void pd_server_reap(void)
 }
 
 /* pd_server_stop - graceful stop */
-void pd_server_stop(int grace_ms)
+int pd_server_stop(int grace_ms)
 {
+	struct timespec deadline;
+	int stuck = 0;
+
 	atomic_store(&stopping, grace_ms > 0 ? grace_ms : 1);
 	for (size_t i = 0; i < n_loops; i++)
 		pthread_join(loops[i].tid, NULL);
@@ -722,10 +822,28 @@ void pd_server_stop(int grace_ms)
 	work_stop = 1;
 	pthread_cond_broadcast(&work_cond);
 	pthread_mutex_unlock(&work_lock);
-	/* a worker stuck in a plugin past the grace period is not waited for */
+	/* a worker stuck in a plugin is not waited for past a short delay */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 2;
 	for (size_t i = 0; i < n_workers; i++)
-		pthread_join(workers[i], NULL);
+		if (pthread_timedjoin_np(workers[i], NULL, &deadline) != 0)
+			stuck++;
+	if (stuck) {
+		pd_log(PD_LOG_ERR, "%d worker thread(s) still inside a plugin; exiting without running fini", stuck);
+		return -1;
+	}
 	for (size_t i = 0; i < n_loops; i++) {
+		/* requests finished after their loop stopped, orphans included */
+		while (loops[i].done) {
+			conn *c = loops[i].done;
+
+			loops[i].done = c->qnext;
+			c->busy = 0;
+			if (c->orphaned) {
+				gen_release(c->gen);
+				conn_free(c);
+			}
+		}
 		while (loops[i].head) {
 			conn *c = loops[i].head;
 
@@ -746,24 +864,26 @@ void pd_server_stop(int grace_ms)
 	}
 	n_listeners = 0;
 	free(workers);
+	pd_metrics_stop();
 	pd_server_reap();
 	for (size_t i = 0; i < n_retired; i++)
 		pd_conf_free(retired[i]);
 	n_retired = 0;
 	pd_conf_free(current);
 	current = NULL;
+	return 0;
 }
 
-/* pd_server_stats - counters to the log */
+/* pd_server_stats - SIGUSR1: every metric to the log, one per line */
 void pd_server_stats(void)
 {
-	pd_log(PD_LOG_INFO, "stats: requests=%lu connections=%lu accepted=%lu closed_over_limits=%lu garbage_lines=%lu",
-	       atomic_load(&st_requests), atomic_load(&st_conns), atomic_load(&st_accepted),
-	       atomic_load(&st_closed_bounds), atomic_load(&st_garbage));
-	if (current)
-		for (size_t i = 0; i < current->n_insts; i++)
-			pd_log(PD_LOG_INFO, "stats: plugin %s calls=%lu errors=%lu", current->insts[i]->pub.name,
-			       atomic_load(&current->insts[i]->calls), atomic_load(&current->insts[i]->errors));
+	size_t len;
+	char *text = pd_metrics_render(&len), *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (line[0] != '#')
+			pd_log(PD_LOG_INFO, "stats: %s", line);
+	free(text);
 }
 
 /* ----------------------------------------------------------- spawn mode */

@@ -183,7 +183,9 @@ def test_sample_config_runs():
     assert p.returncode == 0, p
     d.start()
     assert d.ask(req(recipient="policyblock@example.test")).startswith("REJECT")
-    assert d.ask(req()) == "DUNNO"
+    a = d.ask(req())
+    assert a.startswith("DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in "), a
+    assert os.path.exists(os.path.join(d.state_dir, "greylist.db"))
 
 
 if __name__ == "__main__":

@@ -80,6 +80,35 @@ def test_sigterm_finishes_in_flight_and_runs_fini():
     assert "example: rejected 0 request(s)" in log and log.rstrip().endswith("stopped"), log[-1500:]
 
 
+def test_sigterm_with_a_hung_plugin_still_exits():
+    d = pdtest.daemon('plugins = { "fake" }\nfake {\n  trigger = "hang"\n  sleep_ms = 60000\n}\n')
+    c = d.client()
+    c.send(pdtest.encode(req(recipient="hang@x")))
+    time.sleep(0.3)
+    t0 = time.time()
+    d.proc.send_signal(signal.SIGTERM)
+    d.proc.wait(timeout=30 * pdtest.SLOW)
+    assert d.proc.returncode == 1, d.proc.returncode
+    assert time.time() - t0 < 30 * pdtest.SLOW
+    assert "worker thread(s) still inside a plugin" in d.log_text()
+
+
+def test_request_timeout_answers_on_error():
+    d = pdtest.daemon('request_timeout = 2\non_error = "DEFER_IF_PERMIT 4.3.0 policy timeout"\n'
+                      'plugins = { "fake" }\nfake {\n  trigger = "hang"\n  sleep_ms = 5000\n}\n')
+    c = d.client()
+    t0 = time.time()
+    assert c.ask(req(recipient="hang@x")) == "DEFER_IF_PERMIT 4.3.0 policy timeout"
+    assert time.time() - t0 < 4.5 * pdtest.SLOW  # the 2 s budget, well before the plugin returns
+    assert c.closed_by_peer()
+    log = d.wait_log("no answer within request_timeout 2 s (plugin fake)")
+    assert 'plugin=fake' in [l for l in log.splitlines() if "decision:" in l and "hang@x" in l][0]
+    # others are served meanwhile and afterwards; the late answer is dropped quietly
+    assert d.ask(req(recipient="ok@x")) == "DUNNO"
+    time.sleep(3.5)
+    assert d.ask(req(recipient="ok@x")) == "DUNNO"
+
+
 def test_background_pidfile_and_stop():
     d = pdtest.Daemon(EXAMPLE)
     pdtest._daemons.append(d)
@@ -122,7 +151,7 @@ def test_privilege_drop_and_socket_owner():
                       global_config='user = "nobody"\nsocket_mode = "0660"\nsocket_owner = "nobody"\n')
     pdtest._daemons.append(d)
     d.start()
-    status = open("/proc/%d/status" % d.proc.pid).read()
+    status = open("/proc/%d/status" % d.worker_pid()).read()
     uid_line = [l for l in status.splitlines() if l.startswith("Uid:")][0]
     assert uid_line.split()[1:] == [str(nobody.pw_uid)] * 4, uid_line
     st = os.stat(d.sock)
@@ -136,8 +165,8 @@ def test_sigusr1_stats():
     d = pdtest.daemon(EXAMPLE)
     d.ask(req())
     d.proc.send_signal(signal.SIGUSR1)
-    log = d.wait_log("stats: plugin example calls=1")
-    assert "stats: requests=1" in log
+    log = d.wait_log('stats: policyd_plugin_calls_total{plugin="example"} 1')
+    assert "stats: policyd_requests_total 1" in log and 'stats: policyd_actions_total{action="DUNNO"} 1' in log
 
 
 if __name__ == "__main__":
