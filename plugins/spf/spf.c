@@ -48,7 +48,7 @@ struct spf {
 };
 
 static cfg_opt_t spf_opts[] = {
-    CFG_INT("timeout", 5, CFGF_NONE),
+    CFG_INT("dns_timeout", 5, CFGF_NONE),
     CFG_INT("lookup_limit", 10, CFGF_NONE),
     CFG_INT("void_limit", 2, CFGF_NONE),
     CFG_STR("receiver", "", CFGF_NONE),
@@ -194,7 +194,7 @@ int pd_plugin_init(pd_instance *inst)
 	cfg_t *cfg = inst->cfg;
 	struct pd_spf_engine_cfg ec;
 	char err[256] = "";
-	long timeout = cfg_int(cfg, "timeout", 5), cache = cfg_int(cfg, "cache_size", 10000);
+	long timeout = cfg_int(cfg, "dns_timeout", 5), cache = cfg_int(cfg, "cache_size", 10000);
 	long maxttl = cfg_int(cfg, "cache_max_ttl", 3600);
 	long limit = cfg_int(cfg, "lookup_limit", 10), voids = cfg_int(cfg, "void_limit", 2);
 
@@ -206,7 +206,7 @@ int pd_plugin_init(pd_instance *inst)
 	if (timeout < 1 || timeout > 60 || cache < 0 || cache > 10000000 || maxttl < 0 || limit < 1 || limit > 100 ||
 	    voids < 0 || voids > 100) {
 		inst->host->log(inst, PD_LOG_ERR,
-		                "timeout must be 1..60 s, cache_size 0..10000000, "
+		                "dns_timeout must be 1..60 s, cache_size 0..10000000, "
 		                "lookup_limit 1..100, void_limit 0..100");
 		goto fail;
 	}

@@ -29,7 +29,7 @@ ZONE = {
     + [{'TXT': 'v=spf1 ip4:192.0.2.1 -all'}],
 }
 
-BASE = 'receiver = "mx.receiver.example"\ntimeout = 3\n'
+BASE = 'receiver = "mx.receiver.example"\ndns_timeout = 3\n'
 DNS = None
 
 
@@ -205,13 +205,13 @@ def test_permerror_default_and_reject_option():
 
 
 def test_temperror_default_and_header_option():
-    s = server('timeout = 1\n')
+    s = server('dns_timeout = 1\n')
     try:
         a = ask(s, sender='x@timeout.example', client_address='192.0.2.1')
         assert a.startswith('DEFER_IF_PERMIT 4.7.24'), a
     finally:
         s.stop()
-    s = server('timeout = 1\nmailfrom_temperror = "header"\n')
+    s = server('dns_timeout = 1\nmailfrom_temperror = "header"\n')
     try:
         a = ask(s, sender='x@timeout.example', client_address='192.0.2.1')
         assert a.startswith('PREPEND Received-SPF: temperror'), a
@@ -334,7 +334,7 @@ def test_concurrent_checks():
 
 
 def test_bad_options_refused():
-    for bad in ('mailfrom_fail = "bounce"\n', 'timeout = 0\n'):
+    for bad in ('mailfrom_fail = "bounce"\n', 'dns_timeout = 0\n', 'timeout = 200\n'):
         try:
             s = server(bad)
         except (SystemExit, AssertionError):

@@ -27,7 +27,7 @@ def main():
     import spfzone
     rnd = random.Random(seed)
     dns = spfzone.ZoneServer()
-    srv = spftest.Server('receiver = "mx.test"\ntimeout = 2\n')
+    srv = spftest.Server('receiver = "mx.test"\ndns_timeout = 2\n')
     status = 0
     try:
         c = srv.client()

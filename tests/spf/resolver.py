@@ -1,7 +1,7 @@
 # resolver.py - spf checks against a dead, silent or failing resolver stay within their deadline
 # SPDX-License-Identifier: BSD-2-Clause
 """Each request must be answered (temperror: DEFER_IF_PERMIT 4.7.24) no later
-than the configured per-check timeout plus 2 s of slack: a correctness bound
+than the configured per-check dns_timeout plus 2 s of slack: a correctness bound
 (the plugin promises the deadline), generous enough for a loaded machine."""
 import os
 import sys
@@ -13,7 +13,7 @@ import spftest  # noqa: E402
 
 TIMEOUT = 2          # the plugin's per-check deadline in these tests (s)
 BOUND = TIMEOUT + 2  # the longest any answer may take (s)
-SECTION = 'timeout = %d\nskip_localhost = false\nreceiver = "receiver.example"\n' % TIMEOUT
+SECTION = 'dns_timeout = %d\nskip_localhost = false\nreceiver = "receiver.example"\n' % TIMEOUT
 
 
 def ask_timed(srv, sender, results, i):
@@ -105,7 +105,7 @@ def test_other_clients_not_stalled():
     import spfzone
     dns = spfzone.ZoneServer()
     dns.mode = 'silent'
-    srv = spftest.Server('timeout = %d\nreceiver = "receiver.example"\n' % TIMEOUT)
+    srv = spftest.Server('dns_timeout = %d\nreceiver = "receiver.example"\n' % TIMEOUT)
     try:
         results = [None] * 4
         ts = [threading.Thread(target=ask_timed, args=(srv, 'x%d@silent.example' % i, results, i))

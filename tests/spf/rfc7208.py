@@ -23,7 +23,7 @@ MIN_PASS = 203
 
 SECTION = '''
 receiver = "receiver.example"
-timeout = 3
+dns_timeout = 3
 helo_check = false
 skip_localhost = false
 mailfrom_permerror = "reject"

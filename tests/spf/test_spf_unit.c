@@ -70,8 +70,8 @@ int main(void)
 	/* bad options are refused at init */
 	stderr_begin();
 	CHECK(start(&inst, &cfg, BASE "mailfrom_fail = \"bounce\"\n") < 0);
-	CHECK(start(&inst, &cfg, BASE "timeout = 0\n") < 0);
-	CHECK(start(&inst, &cfg, BASE "timeout = 61\n") < 0);
+	CHECK(start(&inst, &cfg, BASE "dns_timeout = 0\n") < 0);
+	CHECK(start(&inst, &cfg, BASE "dns_timeout = 61\n") < 0);
 	CHECK(start(&inst, &cfg, BASE "lookup_limit = 0\n") < 0);
 	free(stderr_end());
 
