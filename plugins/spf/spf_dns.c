@@ -347,8 +347,8 @@ static int reply_matches(const unsigned char *buf, int len, const unsigned char 
 }
 
 /* query_udp - one UDP exchange with server NS; answer length, 0 timeout, -1 error */
-static int query_udp(pd_spf_resolver *r, int ns, const unsigned char *q, int qlen, unsigned char *ans, const char *name,
-                     ns_type type, unsigned id, long ms, struct timespec *deadline)
+static int query_udp(pd_spf_resolver *r, int ns, const unsigned char *q, int qlen, unsigned char *ans, long ms,
+                     const struct timespec *deadline)
 {
 	int fd = socket(r->ns[ns].ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct timespec until;
@@ -415,8 +415,8 @@ static int io_all(int fd, unsigned char *buf, size_t len, int sending, const str
 }
 
 /* query_tcp - the same query over TCP (after a truncated reply); length or -1 */
-static int query_tcp(pd_spf_resolver *r, int ns, const unsigned char *q, int qlen, unsigned char *ans, const char *name,
-                     ns_type type, unsigned id, const struct timespec *deadline)
+static int query_tcp(pd_spf_resolver *r, int ns, const unsigned char *q, int qlen, unsigned char *ans,
+                     const struct timespec *deadline)
 {
 	int fd = socket(r->ns[ns].ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	unsigned char hdr[2];
@@ -625,9 +625,9 @@ SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const 
 		qlen = make_query(q, sizeof(q), qname, type, id);
 		if (qlen < 0)
 			break;
-		n = query_udp(r, ns, q, qlen, ans, qname, type, id, try_ms, (struct timespec *)deadline);
+		n = query_udp(r, ns, q, qlen, ans, try_ms, deadline);
 		if (n > 0 && (ans[2] & 0x02)) /* TC */
-			n = query_tcp(r, ns, q, qlen, ans, qname, type, id, deadline);
+			n = query_tcp(r, ns, q, qlen, ans, deadline);
 		if (n < 0) {
 			/* refused (nothing listens) or broken: give up once every server did */
 			if (++refused >= r->nns)
