@@ -41,6 +41,7 @@ def concurrent(srv, n, sender):
 
 
 def check_bounded(results, what):
+    print('%s: %d answers, slowest %.2f s (bound %d s)' % (what, len(results), max(r[0] for r in results), BOUND))
     for secs, action in results:
         assert action.startswith('DEFER_IF_PERMIT 4.7.24'), '%s: %r' % (what, action)
         assert secs <= BOUND, '%s: answered after %.2f s > %d s' % (what, secs, BOUND)
