@@ -179,6 +179,13 @@ typedef void pd_plugin_fini_fn(pd_instance *inst);
 #define pd_plugin_fini PD__LTX(PD_PLUGIN_MODULE, pd_plugin_fini)
 #endif
 
+/* The exports, declared so that the compiler checks a plugin's definitions. */
+extern const unsigned pd_plugin_abi;
+extern const pd_plugin_info pd_plugin;
+pd_plugin_init_fn pd_plugin_init;
+pd_plugin_check_fn pd_plugin_check;
+pd_plugin_fini_fn pd_plugin_fini;
+
 #ifdef __cplusplus
 }
 #endif

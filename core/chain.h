@@ -1,0 +1,70 @@
+/* chain.h - plugin instances, the core's per-plugin filters, and running a chain */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#ifndef PD_CHAIN_H
+#define PD_CHAIN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "cidr.h"
+#include "loader.h"
+#include "proto.h"
+
+/* Protocol states a plugin can run in (Postfix's protocol_state). */
+#define PD_ST_CONNECT (1u << 0)
+#define PD_ST_HELO (1u << 1) /* HELO and EHLO */
+#define PD_ST_MAIL (1u << 2)
+#define PD_ST_RCPT (1u << 3)
+#define PD_ST_DATA (1u << 4)
+#define PD_ST_EOM (1u << 5) /* END-OF-MESSAGE */
+#define PD_ST_VRFY (1u << 6)
+#define PD_ST_ETRN (1u << 7)
+#define PD_ST_OTHER (1u << 8) /* a state this version does not know */
+#define PD_ST_ALL 0x1ffu
+
+/* The bit of a state name ("RCPT", "END-OF-MESSAGE", "ALL" ...), 0 if unknown. */
+unsigned pd_state_bit(const char *name);
+/* The bit of a request's protocol_state (unknown or missing: PD_ST_OTHER). */
+unsigned pd_request_state(const char *value);
+
+/* One configured plugin: the public pd_instance plus the core's filters. */
+typedef struct pd_inst {
+	pd_instance pub; /* what the plugin sees */
+	pd_module *mod;
+	unsigned states;  /* PD_ST_* bits it runs in */
+	int skip_sasl;    /* skip clients with sasl_username */
+	pd_cidr *nets;    /* skip_networks */
+	size_t n_nets;
+	int optional;     /* init failure disables instead of stopping */
+	int started;      /* init succeeded: check and fini may run */
+	pthread_mutex_t lock; /* for PD_PLUGIN_SERIAL plugins */
+	atomic_ulong calls, errors;
+} pd_inst;
+
+/* An ordered list of instances. */
+typedef struct pd_chain {
+	char *name;
+	pd_inst **insts;
+	size_t n;
+	int inline_ok; /* every plugin is PD_PLUGIN_NONBLOCKING */
+} pd_chain;
+
+/* What a chain decided. */
+typedef struct pd_result {
+	pd_reply reply;     /* the action sent to the client */
+	const char *plugin; /* deciding plugin, or "default" */
+} pd_result;
+
+/* Kinds of action, for the chain. */
+enum pd_kind { PD_KIND_CONTINUE, PD_KIND_PREPEND, PD_KIND_DECISIVE };
+enum pd_kind pd_action_kind(const char *action);
+
+/* Ask the chain's plugins in order; see plugin.h for the semantics. */
+void pd_chain_run(const pd_chain *chain, const pd_request *req, const char *default_action, const char *on_error,
+		  pd_result *res);
+
+/* The host services given to plugins running in the daemon. */
+extern const pd_host pd_core_host;
+
+#endif

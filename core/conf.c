@@ -1,0 +1,714 @@
+/* conf.c - policyd.conf: parse, load the plugins it names, build the chains */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include "config.h"
+#include "conf.h"
+#include "conf_scan.h"
+#include "listen.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_CHAIN "default"
+
+/* State of one load, for libconfuse callbacks (config loads run on the
+ * main thread only). */
+typedef struct load_ctx {
+	const char *file;
+	int errors;
+} load_ctx;
+
+static load_ctx *ctx;
+
+/* conf_errfunc - every libconfuse error as "file:line: message" */
+static void conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (cfg && cfg->filename)
+		pd_log(PD_LOG_ERR, "%s:%d: %s", cfg->filename, cfg->line, msg);
+	else if (cfg && cfg->line > 0 && ctx)
+		pd_log(PD_LOG_ERR, "%s:%d: %s", ctx->file, cfg->line, msg);
+	else
+		pd_log(PD_LOG_ERR, "%s: %s", ctx ? ctx->file : "config", msg);
+	if (ctx)
+		ctx->errors++;
+}
+
+/* validate_listen - every listen entry parses as an endpoint */
+static int validate_listen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+		pd_endpoint ep;
+		const char *why;
+		const char *v = cfg_opt_getnstr(opt, i);
+
+		if (pd_endpoint_parse(v, &ep, &why) < 0) {
+			cfg_error(cfg, "listen \"%s\": %s", v, why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* valid_plugin_name - plugin names are plain words */
+static int valid_plugin_name(const char *v)
+{
+	return *v && strlen(v) <= 64 &&
+	       strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == strlen(v);
+}
+
+/* validate_plugins - plugin names are words */
+static int validate_plugins(cfg_t *cfg, cfg_opt_t *opt)
+{
+	for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+		const char *v = cfg_opt_getnstr(opt, i);
+
+		if (!valid_plugin_name(v)) {
+			cfg_error(cfg, "plugins: \"%s\" is not a plugin name", v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* validate_action - default_action/on_error: one line of text */
+static int validate_action(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (!v || !*v || strlen(v) > PD_REPLY_MAX || strpbrk(v, "\r\n\t")) {
+		cfg_error(cfg, "%s: must be one line of action text, e.g. DUNNO", opt->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* validate_mode - socket_mode is octal */
+static int validate_mode(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	char *end;
+	long m = strtol(v, &end, 8);
+
+	if (!*v || *end || m < 0 || m > 07777) {
+		cfg_error(cfg, "socket_mode \"%s\": expected an octal mode such as 0660", v);
+		return -1;
+	}
+	return 0;
+}
+
+/* validate_facility - syslog facility by name */
+static int validate_facility(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (pd_log_facility(v) < 0) {
+		cfg_error(cfg, "syslog_facility \"%s\": expected mail, daemon, user or local0..local7", v);
+		return -1;
+	}
+	return 0;
+}
+
+/* validate_user - user names must exist */
+static int validate_user(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (*v && !getpwnam(v)) {
+		cfg_error(cfg, "%s \"%s\": no such user", opt->name, v);
+		return -1;
+	}
+	return 0;
+}
+
+/* validate_group - group names must exist */
+static int validate_group(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (*v && !getgrnam(v)) {
+		cfg_error(cfg, "group \"%s\": no such group", v);
+		return -1;
+	}
+	return 0;
+}
+
+/* parse_owner - "user[:group]" to ids; -1 if unknown */
+static int parse_owner(const char *v, uid_t *uid, gid_t *gid)
+{
+	char buf[256];
+	char *colon;
+	struct passwd *pw;
+
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (!*v)
+		return 0;
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	strcpy(buf, v);
+	colon = strchr(buf, ':');
+	if (colon)
+		*colon++ = 0;
+	if (*buf) {
+		if (!(pw = getpwnam(buf)))
+			return -1;
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+	}
+	if (colon && *colon) {
+		struct group *gr = getgrnam(colon);
+
+		if (!gr)
+			return -1;
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/* validate_owner - socket_owner "user[:group]" */
+static int validate_owner(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	uid_t u;
+	gid_t g;
+
+	if (parse_owner(v, &u, &g) < 0) {
+		cfg_error(cfg, "socket_owner \"%s\": expected an existing user[:group]", v);
+		return -1;
+	}
+	return 0;
+}
+
+/* validate_range - integer options within their bounds */
+static int validate_range(cfg_t *cfg, cfg_opt_t *opt)
+{
+	static const struct {
+		const char *name;
+		long lo, hi;
+	} r[] = {
+	    {"idle_timeout", 1, 86400},         {"threads", 1, 1024},
+	    {"io_threads", 0, 64},              {"max_line_length", 256, 1048576},
+	    {"max_attributes", 8, 100000},      {"max_request_size", 1024, 16 * 1048576},
+	};
+	long v = cfg_opt_getnint(opt, 0);
+
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+		if (strcmp(r[i].name, opt->name) == 0 && (v < r[i].lo || v > r[i].hi)) {
+			cfg_error(cfg, "%s = %ld: must be between %ld and %ld", opt->name, v, r[i].lo, r[i].hi);
+			return -1;
+		}
+	return 0;
+}
+
+/* validate_states - protocol_state names Postfix uses */
+static int validate_states(cfg_t *cfg, cfg_opt_t *opt)
+{
+	for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+		const char *v = cfg_opt_getnstr(opt, i);
+
+		if (!pd_state_bit(v)) {
+			cfg_error(cfg,
+				  "protocol_state \"%s\": expected CONNECT, HELO, EHLO, MAIL, RCPT, DATA, "
+				  "END-OF-MESSAGE, VRFY, ETRN or ALL",
+				  v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* validate_networks - skip_networks entries are CIDR networks */
+static int validate_networks(cfg_t *cfg, cfg_opt_t *opt)
+{
+	for (unsigned i = 0; i < cfg_opt_size(opt); i++) {
+		pd_cidr c;
+		const char *v = cfg_opt_getnstr(opt, i);
+
+		if (pd_cidr_parse(v, &c) < 0) {
+			cfg_error(cfg, "skip_networks \"%s\": expected an IPv4 or IPv6 address or network", v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static cfg_opt_t chain_opts[] = {
+    CFG_STR_LIST("plugins", "{}", CFGF_NONE),
+    CFG_STR_LIST("listen", "{}", CFGF_NONE),
+    CFG_END(),
+};
+
+/* The core's options; the plugin sections are appended in pass 2. */
+static cfg_opt_t global_opts[] = {
+    CFG_STR_LIST("listen", "{}", CFGF_NONE),
+    CFG_STR("socket_mode", "0666", CFGF_NONE),
+    CFG_STR("socket_owner", "", CFGF_NONE),
+    CFG_STR("user", "", CFGF_NONE),
+    CFG_STR("group", "", CFGF_NONE),
+    CFG_STR("pidfile", PD_RUN_DIR "/policyd.pid", CFGF_NONE),
+    CFG_STR("plugin_dir", PD_PLUGIN_DIR, CFGF_NONE),
+    CFG_STR("state_dir", PD_STATE_DIR, CFGF_NONE),
+    CFG_STR("default_action", "DUNNO", CFGF_NONE),
+    CFG_STR("on_error", "DUNNO", CFGF_NONE),
+    CFG_INT("idle_timeout", 300, CFGF_NONE),
+    CFG_STR("syslog_facility", "mail", CFGF_NONE),
+    CFG_INT("threads", 8, CFGF_NONE),
+    CFG_INT("io_threads", 0, CFGF_NONE),
+    CFG_INT("max_line_length", 4096, CFGF_NONE),
+    CFG_INT("max_attributes", 256, CFGF_NONE),
+    CFG_INT("max_request_size", 65536, CFGF_NONE),
+    CFG_STR_LIST("plugins", "{}", CFGF_NONE),
+    CFG_SEC("chain", chain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_END(),
+};
+
+/* The core's filters, valid in every plugin section. */
+static cfg_opt_t filter_opts[] = {
+    CFG_STR_LIST("protocol_state", NULL, CFGF_NODEFAULT),
+    CFG_BOOL("skip_sasl", cfg_false, CFGF_NODEFAULT),
+    CFG_STR_LIST("skip_networks", "{}", CFGF_NONE),
+    CFG_BOOL("optional", cfg_false, CFGF_NONE),
+    CFG_END(),
+};
+
+/* count_opts - entries before CFG_END */
+static size_t count_opts(const cfg_opt_t *o)
+{
+	size_t n = 0;
+
+	while (o && o[n].name)
+		n++;
+	return n;
+}
+
+/* plugin_section_opts - the core's filters plus the plugin's own options */
+static cfg_opt_t *plugin_section_opts(const pd_module *m, char *err, size_t errlen)
+{
+	size_t nf = count_opts(filter_opts), np = count_opts(m->info->options);
+	cfg_opt_t *o = pd_xcalloc(nf + np + 1, sizeof(*o));
+
+	for (size_t i = 0; i < np; i++)
+		for (size_t k = 0; k < nf; k++)
+			if (strcmp(m->info->options[i].name, filter_opts[k].name) == 0) {
+				snprintf(err, errlen, "%s: option \"%s\" clashes with the core's filter of that name",
+					 m->path, filter_opts[k].name);
+				free(o);
+				return NULL;
+			}
+	memcpy(o, filter_opts, nf * sizeof(*o));
+	if (np)
+		memcpy(o + nf, m->info->options, np * sizeof(*o));
+	return o; /* zeroed tail is CFG_END() */
+}
+
+/* new_cfg - a parser over OPTS with our error function and validators */
+static cfg_t *new_cfg(cfg_opt_t *opts, int flags)
+{
+	cfg_t *cfg = cfg_init(opts, flags);
+
+	if (!cfg)
+		return NULL;
+	cfg_set_error_function(cfg, conf_errfunc);
+	cfg_set_validate_func(cfg, "listen", validate_listen);
+	cfg_set_validate_func(cfg, "chain|listen", validate_listen);
+	cfg_set_validate_func(cfg, "plugins", validate_plugins);
+	cfg_set_validate_func(cfg, "chain|plugins", validate_plugins);
+	cfg_set_validate_func(cfg, "default_action", validate_action);
+	cfg_set_validate_func(cfg, "on_error", validate_action);
+	cfg_set_validate_func(cfg, "socket_mode", validate_mode);
+	cfg_set_validate_func(cfg, "socket_owner", validate_owner);
+	cfg_set_validate_func(cfg, "user", validate_user);
+	cfg_set_validate_func(cfg, "group", validate_group);
+	cfg_set_validate_func(cfg, "syslog_facility", validate_facility);
+	cfg_set_validate_func(cfg, "idle_timeout", validate_range);
+	cfg_set_validate_func(cfg, "threads", validate_range);
+	cfg_set_validate_func(cfg, "io_threads", validate_range);
+	cfg_set_validate_func(cfg, "max_line_length", validate_range);
+	cfg_set_validate_func(cfg, "max_attributes", validate_range);
+	cfg_set_validate_func(cfg, "max_request_size", validate_range);
+	return cfg;
+}
+
+/* parse_file - run libconfuse over the file; 0 or -1 (errors logged) */
+static int parse_file(cfg_t *cfg, const char *file)
+{
+	int rc = cfg_parse(cfg, file);
+
+	if (rc == CFG_FILE_ERROR) {
+		pd_log(PD_LOG_ERR, "%s: cannot read: %s", file, strerror(errno));
+		return -1;
+	}
+	return rc == CFG_SUCCESS && ctx->errors == 0 ? 0 : -1;
+}
+
+/* resolve_search_path - make each directory of a colon list absolute */
+static char *resolve_search_path(const char *dir, const char *list)
+{
+	char *copy = pd_xstrdup(list), *save = NULL;
+	size_t cap = strlen(list) * 2 + strlen(dir) * 8 + 16, len = 0;
+	char *out = pd_xmalloc(cap);
+
+	out[0] = 0;
+	for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char *abs = pd_path_resolve(dir, d);
+		size_t al = strlen(abs);
+
+		if (len + al + 2 > cap) {
+			cap = (len + al + 2) * 2;
+			out = pd_xrealloc(out, cap);
+		}
+		if (len)
+			out[len++] = ':';
+		memcpy(out + len, abs, al + 1);
+		len += al;
+		free(abs);
+	}
+	free(copy);
+	return out;
+}
+
+/* add_listeners - collect a list of listeners for CHAIN */
+static void add_listeners(pd_conf *c, cfg_t *sec, const char *chain)
+{
+	for (unsigned i = 0; i < cfg_size(sec, "listen"); i++) {
+		const char *v = cfg_getnstr(sec, "listen", i);
+		pd_endpoint ep;
+		const char *why;
+		pd_listen_conf *l;
+
+		c->listen = pd_xrealloc(c->listen, (c->n_listen + 1) * sizeof(*c->listen));
+		l = &c->listen[c->n_listen++];
+		l->chain = pd_xstrdup(chain);
+		if (pd_endpoint_parse(v, &ep, &why) == 0 && ep.is_unix && ep.path[0] != '/') {
+			char *abs = pd_path_resolve(c->dir, ep.path);
+
+			l->text = pd_xmalloc(strlen(abs) + 6);
+			sprintf(l->text, "unix:%s", abs);
+			free(abs);
+		} else {
+			l->text = pd_xstrdup(v);
+		}
+	}
+}
+
+/* build_instance - one instance with the core's filters from its section */
+static pd_inst *build_instance(pd_conf *c, pd_module *m, int verbose)
+{
+	pd_inst *in = pd_xcalloc(1, sizeof(*in));
+	cfg_t *sec = cfg_getsec(c->cfg, m->name);
+
+	in->mod = m;
+	in->pub.host = &pd_core_host;
+	in->pub.name = m->name;
+	in->pub.cfg = sec;
+	in->pub.state_dir = c->state_dir;
+	in->pub.verbose = verbose;
+	pthread_mutex_init(&in->lock, NULL);
+	if (sec && cfg_size(sec, "protocol_state") > 0) {
+		for (unsigned i = 0; i < cfg_size(sec, "protocol_state"); i++)
+			in->states |= pd_state_bit(cfg_getnstr(sec, "protocol_state", i));
+	} else {
+		char buf[128], *save = NULL;
+
+		snprintf(buf, sizeof(buf), "%s", m->info->default_states ? m->info->default_states : "RCPT");
+		for (char *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save))
+			in->states |= pd_state_bit(w);
+		if (!in->states)
+			in->states = PD_ST_RCPT;
+	}
+	in->skip_sasl = sec && cfg_size(sec, "skip_sasl") ? cfg_getbool(sec, "skip_sasl")
+							   : !!(m->info->flags & PD_PLUGIN_SKIP_SASL);
+	in->optional = sec ? cfg_getbool(sec, "optional") : 0;
+	in->n_nets = sec ? cfg_size(sec, "skip_networks") : 0;
+	if (in->n_nets) {
+		in->nets = pd_xcalloc(in->n_nets, sizeof(*in->nets));
+		for (size_t i = 0; i < in->n_nets; i++)
+			pd_cidr_parse(cfg_getnstr(sec, "skip_networks", (unsigned)i), &in->nets[i]);
+	}
+	return in;
+}
+
+/* find_inst - the instance of plugin NAME */
+static pd_inst *find_inst(pd_conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_insts; i++)
+		if (strcmp(c->insts[i]->pub.name, name) == 0)
+			return c->insts[i];
+	return NULL;
+}
+
+/* build_chain - NAME's plugins, in order */
+static pd_chain *build_chain(pd_conf *c, const char *name, cfg_t *sec)
+{
+	pd_chain *ch = pd_xcalloc(1, sizeof(*ch));
+
+	ch->name = pd_xstrdup(name);
+	ch->n = cfg_size(sec, "plugins");
+	ch->insts = pd_xcalloc(ch->n, sizeof(*ch->insts));
+	ch->inline_ok = 1;
+	for (size_t i = 0; i < ch->n; i++) {
+		ch->insts[i] = find_inst(c, cfg_getnstr(sec, "plugins", (unsigned)i));
+		if (!(ch->insts[i]->mod->info->flags & PD_PLUGIN_NONBLOCKING))
+			ch->inline_ok = 0;
+	}
+	return ch;
+}
+
+/* conf_dir - absolute directory of the config file */
+static char *conf_dir(const char *file)
+{
+	char buf[PATH_MAX];
+	char *slash;
+
+	if (file[0] == '/') {
+		snprintf(buf, sizeof(buf), "%s", file);
+	} else {
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof(cwd)))
+			strcpy(cwd, "/");
+		snprintf(buf, sizeof(buf), "%s/%s", cwd, file);
+	}
+	slash = strrchr(buf, '/');
+	if (slash == buf)
+		slash[1] = 0;
+	else
+		*slash = 0;
+	return pd_xstrdup(buf);
+}
+
+/* load_modules - load every named plugin; errors carry file:line */
+static int load_modules(pd_conf *c, const pd_scan *sc)
+{
+	char err[1024];
+
+	c->mods = pd_xcalloc(sc->n, sizeof(*c->mods));
+	for (size_t i = 0; i < sc->n; i++) {
+		pd_module *m;
+
+		if (!valid_plugin_name(sc->names[i])) {
+			pd_log(PD_LOG_ERR, "%s:%d: plugins: \"%s\" is not a plugin name", c->file, sc->lines[i],
+			       sc->names[i]);
+			return -1;
+		}
+		m = pd_module_open(c->plugin_dir, sc->names[i], err, sizeof(err));
+		if (!m) {
+			pd_log(PD_LOG_ERR, "%s:%d: plugin \"%s\": %s", c->file, sc->lines[i], sc->names[i], err);
+			return -1;
+		}
+		c->mods[c->n_mods++] = m;
+	}
+	return 0;
+}
+
+/* full_options - global options plus one section per loaded plugin */
+static cfg_opt_t *full_options(pd_conf *c, cfg_opt_t ***sub, const pd_scan *sc)
+{
+	size_t ng = count_opts(global_opts);
+	cfg_opt_t *o = pd_xcalloc(ng + c->n_mods + 1, sizeof(*o));
+	char err[512];
+
+	memcpy(o, global_opts, ng * sizeof(*o));
+	*sub = pd_xcalloc(c->n_mods + 1, sizeof(**sub));
+	for (size_t i = 0; i < c->n_mods; i++) {
+		cfg_opt_t sec[] = {CFG_SEC("x", NULL, CFGF_NONE)};
+
+		(*sub)[i] = plugin_section_opts(c->mods[i], err, sizeof(err));
+		if (!(*sub)[i]) {
+			pd_log(PD_LOG_ERR, "%s:%d: plugin \"%s\": %s", c->file, sc->lines[i], c->mods[i]->name, err);
+			free(o);
+			return NULL;
+		}
+		sec[0].name = c->mods[i]->name;
+		sec[0].subopts = (*sub)[i];
+		o[ng + i] = sec[0];
+	}
+	return o;
+}
+
+/* pd_conf_load - both passes, modules, instances, chains */
+pd_conf *pd_conf_load(const char *file, int verbose)
+{
+	load_ctx lc = {.file = file};
+	pd_conf *c = pd_xcalloc(1, sizeof(*c));
+	cfg_opt_t *opts, **sub = NULL;
+	pd_scan sc;
+	int ok = 0;
+
+	ctx = &lc;
+	c->file = pd_xstrdup(file);
+	c->dir = conf_dir(file);
+
+	/* pass 1: which plugins, and plugin_dir (see conf_scan.c) */
+	if (pd_conf_scan(file, &sc) < 0) {
+		pd_conf_free(c);
+		return NULL;
+	}
+	c->plugin_dir = resolve_search_path(c->dir, sc.plugin_dir ? sc.plugin_dir : PD_PLUGIN_DIR);
+	if (load_modules(c, &sc) < 0)
+		goto out;
+
+	/* pass 2: strict, with every plugin's section; a typo anywhere is an error */
+	opts = c->opts = full_options(c, &sub, &sc);
+	c->sub = sub;
+	if (!opts)
+		goto out;
+	c->cfg = new_cfg(opts, CFGF_NONE);
+	if (!c->cfg)
+		goto out;
+	for (size_t i = 0; i < c->n_mods; i++) {
+		char path[160];
+
+		snprintf(path, sizeof(path), "%s|protocol_state", c->mods[i]->name);
+		cfg_set_validate_func(c->cfg, path, validate_states);
+		snprintf(path, sizeof(path), "%s|skip_networks", c->mods[i]->name);
+		cfg_set_validate_func(c->cfg, path, validate_networks);
+	}
+	if (parse_file(c->cfg, file) < 0)
+		goto out;
+
+	/* settings */
+	c->socket_mode = (unsigned)strtol(cfg_getstr(c->cfg, "socket_mode"), NULL, 8);
+	parse_owner(cfg_getstr(c->cfg, "socket_owner"), &c->socket_uid, &c->socket_gid);
+	c->user = pd_xstrdup(cfg_getstr(c->cfg, "user"));
+	c->group = pd_xstrdup(cfg_getstr(c->cfg, "group"));
+	c->pidfile = *cfg_getstr(c->cfg, "pidfile") ? pd_path_resolve(c->dir, cfg_getstr(c->cfg, "pidfile"))
+						     : pd_xstrdup("");
+	c->state_dir = pd_path_resolve(c->dir, cfg_getstr(c->cfg, "state_dir"));
+	c->default_action = pd_xstrdup(cfg_getstr(c->cfg, "default_action"));
+	c->on_error = pd_xstrdup(cfg_getstr(c->cfg, "on_error"));
+	c->idle_timeout = (int)cfg_getint(c->cfg, "idle_timeout");
+	c->facility = pd_log_facility(cfg_getstr(c->cfg, "syslog_facility"));
+	c->threads = (int)cfg_getint(c->cfg, "threads");
+	c->io_threads = (int)cfg_getint(c->cfg, "io_threads");
+	c->limits.max_line = (size_t)cfg_getint(c->cfg, "max_line_length");
+	c->limits.max_attrs = (size_t)cfg_getint(c->cfg, "max_attributes");
+	c->limits.max_request = (size_t)cfg_getint(c->cfg, "max_request_size");
+
+	/* instances, then chains: the default one first */
+	c->insts = pd_xcalloc(c->n_mods, sizeof(*c->insts));
+	for (size_t i = 0; i < c->n_mods; i++)
+		c->insts[c->n_insts++] = build_instance(c, c->mods[i], verbose);
+	c->n_chains = 1 + cfg_size(c->cfg, "chain");
+	c->chains = pd_xcalloc(c->n_chains, sizeof(*c->chains));
+	c->chains[0] = build_chain(c, DEFAULT_CHAIN, c->cfg);
+	add_listeners(c, c->cfg, DEFAULT_CHAIN);
+	for (size_t i = 1; i < c->n_chains; i++) {
+		cfg_t *sec = cfg_getnsec(c->cfg, "chain", (unsigned)i - 1);
+
+		if (strcmp(cfg_title(sec), DEFAULT_CHAIN) == 0) {
+			pd_log(PD_LOG_ERR, "%s:%d: chain \"default\" is reserved: the global plugins list is the default chain",
+			       file, sec->line);
+			goto out;
+		}
+		c->chains[i] = build_chain(c, cfg_title(sec), sec);
+		add_listeners(c, sec, cfg_title(sec));
+	}
+	ok = 1;
+out:
+	pd_conf_scan_free(&sc);
+	ctx = NULL;
+	if (!ok) {
+		pd_conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* pd_conf_start - state directory, then every plugin's init */
+int pd_conf_start(pd_conf *c, uid_t uid, gid_t gid)
+{
+	if (pd_mkdir_p(c->state_dir, 0750) < 0) {
+		pd_log(PD_LOG_ERR, "state_dir %s: cannot create: %s", c->state_dir, strerror(errno));
+		return -1;
+	}
+	if (uid != (uid_t)-1 && chown(c->state_dir, uid, gid) < 0) {
+		pd_log(PD_LOG_ERR, "state_dir %s: cannot change owner: %s", c->state_dir, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_insts; i++) {
+		pd_inst *in = c->insts[i];
+
+		if (in->mod->init(&in->pub) == 0) {
+			in->started = 1;
+			continue;
+		}
+		if (in->optional) {
+			pd_log(PD_LOG_WARNING, "plugin \"%s\" (%s): init failed; disabled because it is optional",
+			       in->pub.name, in->mod->path);
+			continue;
+		}
+		pd_log(PD_LOG_ERR, "plugin \"%s\" (%s): init failed; not starting", in->pub.name, in->mod->path);
+		return -1;
+	}
+	return 0;
+}
+
+/* pd_conf_chain - chain by name */
+const pd_chain *pd_conf_chain(const pd_conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_chains; i++)
+		if (c->chains[i] && strcmp(c->chains[i]->name, name) == 0)
+			return c->chains[i];
+	return NULL;
+}
+
+/* pd_conf_free - fini, unload, free */
+void pd_conf_free(pd_conf *c)
+{
+	if (!c)
+		return;
+	for (size_t i = c->n_insts; i-- > 0;) {
+		pd_inst *in = c->insts[i];
+
+		if (in->started)
+			in->mod->fini(&in->pub);
+		pthread_mutex_destroy(&in->lock);
+		free(in->nets);
+		free(in);
+	}
+	for (size_t i = 0; i < c->n_chains; i++)
+		if (c->chains[i]) {
+			free(c->chains[i]->name);
+			free(c->chains[i]->insts);
+			free(c->chains[i]);
+		}
+	if (c->cfg)
+		cfg_free(c->cfg);
+	for (size_t i = 0; i < c->n_mods; i++)
+		pd_module_close(c->mods[i]);
+	if (c->sub)
+		for (size_t i = 0; i < c->n_mods; i++)
+			free(c->sub[i]);
+	free(c->sub);
+	free(c->opts);
+	for (size_t i = 0; i < c->n_listen; i++) {
+		free(c->listen[i].text);
+		free(c->listen[i].chain);
+	}
+	free(c->listen);
+	free(c->chains);
+	free(c->insts);
+	free(c->mods);
+	free(c->file);
+	free(c->dir);
+	free(c->user);
+	free(c->group);
+	free(c->pidfile);
+	free(c->plugin_dir);
+	free(c->state_dir);
+	free(c->default_action);
+	free(c->on_error);
+	free(c);
+}

@@ -1,0 +1,396 @@
+/* main.c - policyd: command line, start-up, privileges, signals, reload */
+/* SPDX-License-Identifier: BSD-2-Clause */
+
+/*
+ * NAME
+ *	policyd - Postfix SMTPD access policy server with plugins
+ * SYNOPSIS
+ *	policyd [-c FILE] [-f] [-t] [-s] [-v]... [-V]
+ * DESCRIPTION
+ *	Start-up order: parse the config and load the plugins (-t stops
+ *	here), bind the listeners, go to the background (the parent waits
+ *	until the child is ready or has failed, and exits accordingly),
+ *	write the pidfile, drop privileges, run the plugins' init, serve.
+ *	SIGHUP builds a new configuration beside the running one and swaps
+ *	it in only on success. SIGTERM/SIGINT finish in-flight requests and
+ *	run every plugin's fini. SIGUSR1 logs counters.
+ */
+#include "config.h"
+#include "conf.h"
+#include "loader.h"
+#include "log.h"
+#include "server.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GRACE_MS 10000
+
+static void usage(int rc)
+{
+	fprintf(rc ? stderr : stdout,
+		"usage: policyd [-c FILE] [-f] [-t] [-s] [-v]... [-V]\n"
+		"  -c FILE  configuration file (default %s/policyd.conf)\n"
+		"  -f       stay in the foreground and log to stderr too\n"
+		"  -t       check the configuration and load every plugin, then exit\n"
+		"  -s       serve one connection on stdin/stdout (master.cf spawn)\n"
+		"  -v       more logging (repeat for more)\n"
+		"  -V       print the version and exit\n",
+		PD_SYSCONFDIR);
+	exit(rc);
+}
+
+/* absolute_path - the config path, made absolute before we chdir("/") */
+static char *absolute_path(const char *file)
+{
+	char buf[PATH_MAX];
+
+	if (realpath(file, buf))
+		return pd_xstrdup(buf);
+	return pd_xstrdup(file); /* the load will report why it cannot be read */
+}
+
+/* lookup_ids - uid/gid to drop to; -1 when the config names no user */
+static int lookup_ids(const pd_conf *c, uid_t *uid, gid_t *gid)
+{
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
+	if (*c->user) {
+		struct passwd *pw = getpwnam(c->user);
+
+		if (!pw) {
+			pd_log(PD_LOG_ERR, "user \"%s\": no such user", c->user);
+			return -1;
+		}
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+	}
+	if (*c->group) {
+		struct group *gr = getgrnam(c->group);
+
+		if (!gr) {
+			pd_log(PD_LOG_ERR, "group \"%s\": no such group", c->group);
+			return -1;
+		}
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/* drop_privileges - become the configured user for good */
+static int drop_privileges(const pd_conf *c, uid_t uid, gid_t gid)
+{
+	if (uid == (uid_t)-1 && gid == (gid_t)-1) {
+		if (geteuid() == 0)
+			pd_log(PD_LOG_WARNING, "running as root: set user = \"...\" in %s", c->file);
+		return 0;
+	}
+	if (geteuid() != 0) {
+		if ((uid == (uid_t)-1 || uid == geteuid()) && (gid == (gid_t)-1 || gid == getegid()))
+			return 0;
+		pd_log(PD_LOG_ERR, "cannot switch to user \"%s\": policyd is not running as root", c->user);
+		return -1;
+	}
+	if (gid != (gid_t)-1 &&
+	    ((*c->user ? initgroups(c->user, gid) : setgroups(1, &gid)) < 0 || setgid(gid) < 0)) {
+		pd_log(PD_LOG_ERR, "cannot switch to group %ld: %s", (long)gid, strerror(errno));
+		return -1;
+	}
+	if (uid != (uid_t)-1 && setuid(uid) < 0) {
+		pd_log(PD_LOG_ERR, "cannot switch to user \"%s\": %s", c->user, strerror(errno));
+		return -1;
+	}
+	if (uid != 0 && uid != (uid_t)-1 && setuid(0) == 0) {
+		pd_log(PD_LOG_ERR, "privileges could be regained after dropping them; refusing to run");
+		return -1;
+	}
+	pd_log(PD_LOG_INFO, "running as uid %ld gid %ld", (long)getuid(), (long)getgid());
+	return 0;
+}
+
+/* write_pidfile - refuse to start twice; 0 or -1 */
+static int write_pidfile(const char *path, uid_t uid, gid_t gid)
+{
+	char buf[32];
+	int fd, n;
+	FILE *f;
+
+	if (!*path)
+		return 0;
+	if ((f = fopen(path, "r"))) {
+		long pid = 0;
+
+		if (fscanf(f, "%ld", &pid) == 1 && pid > 0 && pid != getpid() && kill((pid_t)pid, 0) == 0) {
+			fclose(f);
+			pd_log(PD_LOG_ERR, "pidfile %s: policyd already runs as pid %ld", path, pid);
+			return -1;
+		}
+		fclose(f);
+	}
+	{
+		char *dir = pd_xstrdup(path);
+		char *slash = strrchr(dir, '/');
+
+		if (slash && slash != dir) {
+			*slash = 0;
+			pd_mkdir_p(dir, 0755);
+		}
+		free(dir);
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		pd_log(PD_LOG_ERR, "pidfile %s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n) {
+		pd_log(PD_LOG_ERR, "pidfile %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (uid != (uid_t)-1 && fchown(fd, uid, gid) < 0)
+		pd_log(PD_LOG_WARNING, "pidfile %s: cannot change owner: %s", path, strerror(errno));
+	close(fd);
+	return 0;
+}
+
+/* daemonize - fork; the parent exits with the child's start-up status */
+static int daemonize(void)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe(p) < 0 || (pid = fork()) < 0) {
+		pd_log(PD_LOG_ERR, "cannot go to the background: %s", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		char st = 1;
+
+		close(p[1]);
+		if (read(p[0], &st, 1) != 1)
+			st = 1;
+		_exit(st);
+	}
+	close(p[0]);
+	setsid();
+	if (chdir("/") < 0)
+		pd_log(PD_LOG_WARNING, "chdir /: %s", strerror(errno));
+	{
+		int fd = open("/dev/null", O_RDWR);
+
+		if (fd >= 0) {
+			dup2(fd, STDIN_FILENO);
+			dup2(fd, STDOUT_FILENO);
+			if (fd > 2)
+				close(fd);
+		}
+	}
+	return p[1];
+}
+
+/* tell_parent - report start-up status and detach stderr */
+static void tell_parent(int fd, char status, int foreground)
+{
+	if (fd < 0)
+		return;
+	(void)!write(fd, &status, 1);
+	close(fd);
+	if (!foreground) {
+		int nul = open("/dev/null", O_WRONLY);
+
+		pd_log_set_stderr(0);
+		if (nul >= 0) {
+			dup2(nul, STDERR_FILENO);
+			close(nul);
+		}
+	}
+}
+
+/* raise_nofile - many smtpd processes keep connections open */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* same_listeners - reload cannot rebind after privileges are gone */
+static int same_listeners(const pd_conf *a, const pd_conf *b)
+{
+	if (a->n_listen != b->n_listen)
+		return 0;
+	for (size_t i = 0; i < a->n_listen; i++)
+		if (strcmp(a->listen[i].text, b->listen[i].text) || strcmp(a->listen[i].chain, b->listen[i].chain))
+			return 0;
+	return 1;
+}
+
+/* reload - SIGHUP: new generation beside the old, swapped only on success */
+static void reload(const char *file, int verbose)
+{
+	pd_conf *n;
+	const pd_conf *old = pd_server_conf();
+
+	pd_log(PD_LOG_INFO, "SIGHUP: reloading %s", file);
+	n = pd_conf_load(file, verbose);
+	if (!n) {
+		pd_log(PD_LOG_ERR, "reload failed; the previous configuration stays in use");
+		return;
+	}
+	if (!same_listeners(old, n))
+		pd_log(PD_LOG_WARNING, "listen addresses changed: that takes a restart; keeping the current ones");
+	if (n->threads != old->threads || n->io_threads != old->io_threads)
+		pd_log(PD_LOG_WARNING, "threads/io_threads changed: that takes a restart");
+	if (pd_conf_start(n, (uid_t)-1, (gid_t)-1) < 0) {
+		pd_log(PD_LOG_ERR, "reload failed; the previous configuration stays in use");
+		pd_conf_free(n);
+		return;
+	}
+	pd_log_set_facility(n->facility);
+	pd_server_swap(n);
+	pd_log(PD_LOG_INFO, "reloaded %s", file);
+}
+
+/* run_spawn - -s: one connection on stdin/stdout */
+static int run_spawn(pd_conf *c)
+{
+	int rc;
+
+	if (pd_conf_start(c, (uid_t)-1, (gid_t)-1) < 0) {
+		pd_conf_free(c);
+		return 1;
+	}
+	rc = pd_spawn_serve(c, STDIN_FILENO, STDOUT_FILENO);
+	pd_conf_free(c);
+	return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *file = PD_SYSCONFDIR "/policyd.conf";
+	int foreground = 0, check = 0, spawn = 0, verbose = 0, opt, notify = -1;
+	char *conf_file;
+	pd_conf *c;
+	uid_t uid;
+	gid_t gid;
+	sigset_t sigs;
+
+	while ((opt = getopt(argc, argv, "c:ftsvVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 't':
+			check = 1;
+			break;
+		case 's':
+			spawn = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'V':
+			printf("policyd %s (plugin ABI %d, API %d)\n", PACKAGE_VERSION, PD_PLUGIN_ABI, PD_PLUGIN_API);
+			return 0;
+		case 'h':
+			usage(0);
+			break;
+		default:
+			usage(2);
+		}
+	}
+	if (optind != argc)
+		usage(2);
+
+	/* signals are taken synchronously by the main thread; every thread
+	 * started later inherits this mask */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* stderr carries errors until start-up is done (or always with -f);
+	 * in spawn mode stdout is the protocol, and stderr only with -f */
+	pd_log_open("policyd", LOG_MAIL, !spawn || foreground, verbose);
+	if (pd_loader_init() < 0)
+		return 1;
+	conf_file = absolute_path(file);
+	c = pd_conf_load(conf_file, verbose);
+	if (!c)
+		return 1;
+	pd_log_set_facility(c->facility);
+	if (check) {
+		printf("%s: configuration OK, %zu plugin(s), %zu chain(s)\n", conf_file, c->n_mods, c->n_chains);
+		for (size_t i = 0; i < c->n_mods; i++)
+			printf("  plugin %s %s (%s)%s%s\n", c->mods[i]->name,
+			       c->mods[i]->info->version ? c->mods[i]->info->version : "", c->mods[i]->path,
+			       verbose && c->mods[i]->info->description ? ": " : "",
+			       verbose && c->mods[i]->info->description ? c->mods[i]->info->description : "");
+		pd_conf_free(c);
+		free(conf_file);
+		return 0;
+	}
+	if (spawn)
+		return run_spawn(c);
+
+	raise_nofile();
+	if (lookup_ids(c, &uid, &gid) < 0 || pd_server_bind(c) < 0)
+		return 1;
+	if (!foreground)
+		notify = daemonize();
+	if (write_pidfile(c->pidfile, uid, gid) < 0 || drop_privileges(c, uid, gid) < 0 ||
+	    pd_conf_start(c, uid, gid) < 0 || pd_server_start(c) < 0) {
+		tell_parent(notify, 1, foreground);
+		return 1;
+	}
+	pd_log(PD_LOG_INFO, "policyd %s ready (%s)", PACKAGE_VERSION, conf_file);
+	tell_parent(notify, 0, foreground);
+
+	for (;;) {
+		struct timespec tick = {0, 200 * 1000 * 1000};
+		int sig = sigtimedwait(&sigs, NULL, &tick);
+
+		if (sig == SIGHUP) {
+			reload(conf_file, verbose);
+		} else if (sig == SIGUSR1) {
+			pd_server_stats();
+		} else if (sig == SIGTERM || sig == SIGINT) {
+			pd_log(PD_LOG_INFO, "%s: finishing in-flight requests", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+		pd_server_reap();
+	}
+	{
+		char *pidfile = pd_xstrdup(pd_server_conf()->pidfile);
+
+		pd_server_stop(GRACE_MS);
+		if (*pidfile)
+			unlink(pidfile);
+		free(pidfile);
+	}
+	pd_log(PD_LOG_INFO, "stopped");
+	free(conf_file);
+	return 0;
+}

@@ -1,0 +1,228 @@
+/* proto.c - the Postfix policy delegation protocol: bounded request parser, replies */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include "config.h"
+#include "proto.h"
+#include "util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_START 1024
+#define OFF_START 64
+
+/* pd_req_init - an empty request with no buffers yet */
+void pd_req_init(pd_request *req)
+{
+	memset(req, 0, sizeof(*req));
+}
+
+/* pd_req_reset - forget the attributes, keep the buffers */
+void pd_req_reset(pd_request *req)
+{
+	req->alen = 0;
+	req->n = 0;
+	req->bytes = 0;
+	req->lines = 0;
+}
+
+/* pd_req_free - release the buffers */
+void pd_req_free(pd_request *req)
+{
+	free(req->arena);
+	free(req->off);
+	pd_req_init(req);
+}
+
+/* pd_req_trim - give back memory a large request made us grow */
+void pd_req_trim(pd_request *req)
+{
+	if (req->acap > 4 * ARENA_START) {
+		req->arena = pd_xrealloc(req->arena, ARENA_START);
+		req->acap = ARENA_START;
+	}
+	if (req->ncap > 4 * OFF_START) {
+		req->off = pd_xrealloc(req->off, 2 * OFF_START * sizeof(uint32_t));
+		req->ncap = OFF_START;
+	}
+}
+
+/* pd_req_get - value of the last attribute called NAME */
+const char *pd_req_get(const pd_request *req, const char *name)
+{
+	for (size_t i = req->n; i-- > 0;)
+		if (strcmp(req->arena + req->off[2 * i], name) == 0)
+			return req->arena + req->off[2 * i + 1];
+	return NULL;
+}
+
+/* pd_req_count - number of attributes */
+size_t pd_req_count(const pd_request *req)
+{
+	return req->n;
+}
+
+/* pd_req_at - the I-th attribute */
+int pd_req_at(const pd_request *req, size_t i, const char **name, const char **value)
+{
+	if (i >= req->n)
+		return -1;
+	*name = req->arena + req->off[2 * i];
+	*value = req->arena + req->off[2 * i + 1];
+	return 0;
+}
+
+/* pd_req_add - append name and value to the arena */
+int pd_req_add(pd_request *req, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+	size_t need = req->alen + nlen + vlen + 2;
+
+	if (need > UINT32_MAX)
+		return -1;
+	if (need > req->acap) {
+		size_t cap = req->acap ? req->acap : ARENA_START;
+
+		while (cap < need)
+			cap *= 2;
+		req->arena = pd_xrealloc(req->arena, cap);
+		req->acap = cap;
+	}
+	if (req->n >= req->ncap) {
+		size_t cap = req->ncap ? req->ncap * 2 : OFF_START;
+
+		req->off = pd_xrealloc(req->off, 2 * cap * sizeof(uint32_t));
+		req->ncap = cap;
+	}
+	req->off[2 * req->n] = (uint32_t)req->alen;
+	memcpy(req->arena + req->alen, name, nlen);
+	req->alen += nlen;
+	req->arena[req->alen++] = 0;
+	req->off[2 * req->n + 1] = (uint32_t)req->alen;
+	memcpy(req->arena + req->alen, value, vlen);
+	req->alen += vlen;
+	req->arena[req->alen++] = 0;
+	req->n++;
+	return 0;
+}
+
+/* valid_name - attribute names are printable words without '=' */
+static int valid_name(const char *s, size_t n)
+{
+	if (n == 0 || n > 128)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c >= 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+/* pd_proto_feed - consume complete lines into REQ, within the limits */
+enum pd_feed pd_proto_feed(pd_request *req, const char *buf, size_t len, size_t *used, const pd_limits *lim,
+			   const char **why)
+{
+	size_t pos = 0;
+
+	*used = 0;
+	while (pos < len) {
+		const char *line = buf + pos;
+		size_t avail = len - pos;
+		size_t scan = avail < lim->max_line + 2 ? avail : lim->max_line + 2;
+		const char *nl = memchr(line, '\n', scan);
+		size_t ll;
+		const char *eq;
+
+		if (!nl) {
+			if (avail > lim->max_line + 1) {
+				*why = "line too long";
+				return PD_FEED_ERROR;
+			}
+			break; /* incomplete line: wait for more */
+		}
+		ll = (size_t)(nl - line);
+		pos += ll + 1;
+		*used = pos;
+		req->bytes += ll + 1;
+		if (ll && line[ll - 1] == '\r')
+			ll--;
+		if (ll > lim->max_line) {
+			*why = "line too long";
+			return PD_FEED_ERROR;
+		}
+		if (req->bytes > lim->max_request) {
+			*why = "request too large";
+			return PD_FEED_ERROR;
+		}
+		if (ll == 0) {
+			if (req->lines == 0)
+				continue; /* stray empty line between requests */
+			return PD_FEED_DONE;
+		}
+		if (++req->lines > lim->max_attrs) {
+			*why = "too many attributes";
+			return PD_FEED_ERROR;
+		}
+		eq = memchr(line, '=', ll);
+		if (memchr(line, 0, ll)) {
+			*why = "line with a NUL byte ignored";
+			return PD_FEED_GARBAGE;
+		}
+		if (!eq || !valid_name(line, (size_t)(eq - line))) {
+			*why = "line without name=value ignored";
+			return PD_FEED_GARBAGE;
+		}
+		if (pd_req_add(req, line, (size_t)(eq - line), eq + 1, ll - (size_t)(eq - line) - 1) < 0) {
+			*why = "request too large";
+			return PD_FEED_ERROR;
+		}
+	}
+	return PD_FEED_MORE;
+}
+
+/* clean_copy - copy with control characters replaced by spaces */
+static size_t clean_copy(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0;
+
+	for (; src[i] && i + 1 < cap; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		dst[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+	}
+	dst[i] = 0;
+	return i;
+}
+
+/* pd_proto_reply - "action=TEXT\n\n" */
+size_t pd_proto_reply(char *out, size_t cap, const char *text)
+{
+	size_t n = 7;
+	size_t room = cap - 7 - 3;
+
+	memcpy(out, "action=", 7);
+	if (room > PD_REPLY_MAX + 1)
+		room = PD_REPLY_MAX + 1;
+	n += clean_copy(out + 7, room, text && *text ? text : "DUNNO");
+	out[n++] = '\n';
+	out[n++] = '\n';
+	out[n] = 0;
+	return n;
+}
+
+/* pd_reply_set - set a reply from plain text */
+void pd_reply_set(pd_reply *reply, const char *text)
+{
+	clean_copy(reply->text, sizeof(reply->text), text);
+}
+
+/* pd_reply_vformat - set a reply printf-style (plugins' host->reply) */
+void pd_reply_vformat(pd_reply *reply, const char *fmt, va_list ap)
+{
+	char tmp[PD_REPLY_MAX + 1];
+
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	clean_copy(reply->text, sizeof(reply->text), tmp);
+}

@@ -1,0 +1,864 @@
+/* server.c - serve the policy protocol: event loops, worker pool, spawn mode */
+/* SPDX-License-Identifier: BSD-2-Clause */
+
+/*
+ * DESIGN
+ *	A few network threads ("loops", one per core by default) each run
+ *	an epoll loop over their own connections; every loop also watches
+ *	all listening sockets (EPOLLEXCLUSIVE), so accepts spread across
+ *	them. A loop reads, parses and answers. A complete request runs
+ *	right on the loop when every plugin of its chain declared
+ *	PD_PLUGIN_NONBLOCKING; otherwise it goes to a pool of worker
+ *	threads, and the loop goes on serving other connections: a plugin
+ *	waiting on DNS never stalls anybody else. The worker hands the
+ *	result back through the loop's done list and eventfd. A connection
+ *	has at most one request in flight (as Postfix sends them).
+ *
+ *	Configuration generations are reference counted: each request holds
+ *	the generation it started on, so SIGHUP can swap in a new one
+ *	without dropping connections, and the old one is freed when its last
+ *	request is done.
+ */
+#include "config.h"
+#include "server.h"
+#include "listen.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MAX_LOOPS 64
+#define MAX_LISTENERS 64
+#define ACCEPT_BURST 64
+#define DONE_TAG ((void *)1) /* epoll data of the eventfd */
+
+typedef struct listener {
+	int fd;
+	char *text;
+	char *chain;
+	char *unix_path; /* removed at stop */
+} listener;
+
+typedef struct loop loop;
+
+typedef struct conn {
+	int fd;
+	loop *lp;
+	const listener *ls;
+	char *in;
+	size_t in_len, in_cap;
+	pd_request req;
+	char out[PD_REPLY_MAX + 16];
+	size_t out_len, out_off;
+	int busy;       /* a worker owns the request */
+	int eof;        /* the client sent everything it will send */
+	int want_out;   /* EPOLLOUT armed */
+	uint64_t last_us;
+	uint64_t t0;
+	pd_conf *gen;           /* generation of the request in flight */
+	const pd_chain *chain;  /* its chain */
+	pd_result res;
+	struct conn *prev, *next; /* the loop's list, oldest activity first */
+	struct conn *qnext;       /* work queue or done list */
+} conn;
+
+struct loop {
+	pthread_t tid;
+	int ep;
+	int efd;
+	pthread_mutex_t done_lock;
+	conn *done; /* finished by workers */
+	conn *head, *tail;
+	size_t n_conns;
+};
+
+static listener listeners[MAX_LISTENERS];
+static size_t n_listeners;
+static loop loops[MAX_LOOPS];
+static size_t n_loops;
+
+static pthread_t *workers;
+static size_t n_workers;
+static pthread_mutex_t work_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t work_cond = PTHREAD_COND_INITIALIZER;
+static conn *work_head, *work_tail;
+static int work_stop;
+
+static pthread_rwlock_t gen_lock = PTHREAD_RWLOCK_INITIALIZER;
+static pd_conf *current;
+static pd_conf *retired[16];
+static size_t n_retired;
+
+static atomic_int stopping;
+static atomic_ulong st_requests, st_conns, st_accepted, st_closed_bounds, st_garbage;
+
+/* gen_acquire - the current generation, referenced */
+static pd_conf *gen_acquire(void)
+{
+	pd_conf *g;
+
+	pthread_rwlock_rdlock(&gen_lock);
+	g = current;
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	pthread_rwlock_unlock(&gen_lock);
+	return g;
+}
+
+/* gen_release - drop a request's reference */
+static void gen_release(pd_conf *g)
+{
+	atomic_fetch_sub_explicit(&g->refs, 1, memory_order_release);
+}
+
+/* pd_server_bind - bind all listeners before privileges go */
+int pd_server_bind(const pd_conf *c)
+{
+	if (c->n_listen == 0) {
+		pd_log(PD_LOG_ERR, "%s: no listen address configured (listen = { \"inet:127.0.0.1:10023\" })", c->file);
+		return -1;
+	}
+	if (c->n_listen > MAX_LISTENERS) {
+		pd_log(PD_LOG_ERR, "%s: more than %d listen addresses", c->file, MAX_LISTENERS);
+		return -1;
+	}
+	for (size_t i = 0; i < c->n_listen; i++) {
+		pd_endpoint ep;
+		const char *why;
+		int fd;
+
+		if (pd_endpoint_parse(c->listen[i].text, &ep, &why) < 0) {
+			pd_log(PD_LOG_ERR, "listen %s: %s", c->listen[i].text, why);
+			return -1;
+		}
+		fd = pd_endpoint_listen(&ep, c->listen[i].text, c->socket_mode, c->socket_uid, c->socket_gid);
+		if (fd < 0)
+			return -1;
+		listeners[n_listeners].fd = fd;
+		listeners[n_listeners].text = pd_xstrdup(c->listen[i].text);
+		listeners[n_listeners].chain = pd_xstrdup(c->listen[i].chain);
+		listeners[n_listeners].unix_path = ep.is_unix ? pd_xstrdup(ep.path) : NULL;
+		n_listeners++;
+		pd_log(PD_LOG_INFO, "listening on %s (chain %s)", c->listen[i].text, c->listen[i].chain);
+	}
+	return 0;
+}
+
+/* select_chain - policy_context names a chain, else the listener's */
+static const pd_chain *select_chain(const pd_conf *g, const pd_request *req, const char *listener_chain)
+{
+	const char *ctxname = pd_req_get(req, "policy_context");
+	const pd_chain *ch = NULL;
+
+	if (ctxname && *ctxname) {
+		ch = pd_conf_chain(g, ctxname);
+		if (!ch && pd_log_verbose()) {
+			char buf[80];
+
+			pd_str_loggable(buf, sizeof(buf), ctxname);
+			pd_log(PD_LOG_DEBUG, "policy_context \"%s\" names no chain; using chain %s", buf, listener_chain);
+		}
+	}
+	if (!ch)
+		ch = pd_conf_chain(g, listener_chain);
+	return ch ? ch : g->chains[0];
+}
+
+/* log_decision - one line per request with what an admin greps for */
+static void log_decision(const pd_request *req, const pd_chain *ch, const pd_result *res, uint64_t us)
+{
+	char qid[40], cn[128], ca[64], helo[128], from[256], rcpt[256], act[256];
+	const char *state = pd_req_get(req, "protocol_state");
+	char st[24];
+
+	pd_str_loggable(qid, sizeof(qid), pd_req_get(req, "queue_id"));
+	pd_str_loggable(cn, sizeof(cn), pd_req_get(req, "client_name"));
+	pd_str_loggable(ca, sizeof(ca), pd_req_get(req, "client_address"));
+	pd_str_loggable(helo, sizeof(helo), pd_req_get(req, "helo_name"));
+	pd_str_loggable(from, sizeof(from), pd_req_get(req, "sender"));
+	pd_str_loggable(rcpt, sizeof(rcpt), pd_req_get(req, "recipient"));
+	pd_str_loggable(act, sizeof(act), res->reply.text);
+	pd_str_loggable(st, sizeof(st), state);
+	pd_log(PD_LOG_INFO,
+	       "decision: queue_id=%s client=%s[%s] helo=%s sender=<%s> recipient=<%s> state=%s chain=%s "
+	       "action=\"%s\" plugin=%s time=%lluus",
+	       *qid ? qid : "-", *cn ? cn : "unknown", ca, *helo ? helo : "-", from, rcpt, *st ? st : "-", ch->name,
+	       act, res->plugin, (unsigned long long)us);
+}
+
+/* request_ok - only smtpd_access_policy requests are served */
+static int request_ok(const pd_request *req)
+{
+	const char *r = pd_req_get(req, "request");
+
+	if (r && strcmp(r, "smtpd_access_policy") == 0)
+		return 1;
+	{
+		char buf[80];
+
+		pd_str_loggable(buf, sizeof(buf), r ? r : "(none)");
+		pd_log(PD_LOG_WARNING, "unknown request type \"%s\"; closing the connection", buf);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- loops */
+
+static void conn_close(conn *c, const char *why);
+static void conn_process(conn *c);
+
+/* list_touch - move C to the tail of its loop's activity list */
+static void list_touch(conn *c)
+{
+	loop *lp = c->lp;
+
+	c->last_us = pd_now_us();
+	if (lp->tail == c)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (lp->head == c)
+		lp->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = lp->tail;
+	c->next = NULL;
+	if (lp->tail)
+		lp->tail->next = c;
+	lp->tail = c;
+	if (!lp->head)
+		lp->head = c;
+}
+
+/* list_remove - take C off its loop's list */
+static void list_remove(conn *c)
+{
+	loop *lp = c->lp;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		lp->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		lp->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+/* conn_close - close and free a connection that no worker holds */
+static void conn_close(conn *c, const char *why)
+{
+	if (why)
+		pd_log(PD_LOG_DEBUG, "connection %d closed: %s", c->fd, why);
+	list_remove(c);
+	c->lp->n_conns--;
+	close(c->fd);
+	pd_req_free(&c->req);
+	free(c->in);
+	free(c);
+	atomic_fetch_sub_explicit(&st_conns, 1, memory_order_relaxed);
+}
+
+/* conn_arm_out - ask for EPOLLOUT while a reply is pending, or stop */
+static void conn_arm_out(conn *c, int on)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET | (on ? EPOLLOUT : 0), .data.ptr = c};
+
+	if (c->want_out == on)
+		return;
+	c->want_out = on;
+	epoll_ctl(c->lp->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* conn_flush - send what is pending; 1 done, 0 would block, -1 error */
+static int conn_flush(conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			conn_arm_out(c, 1);
+			return 0;
+		}
+		return -1;
+	}
+	c->out_len = c->out_off = 0;
+	conn_arm_out(c, 0);
+	return 1;
+}
+
+/* conn_read - read what the socket has; -1 on a hard error */
+static int conn_read(conn *c, const pd_limits *lim)
+{
+	size_t want = lim->max_line + 64;
+
+	if (want < 1024)
+		want = 1024;
+	if (c->in_cap < want) {
+		c->in = pd_xrealloc(c->in, want);
+		c->in_cap = want;
+	}
+	while (!c->eof && c->in_len < c->in_cap) {
+		ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+
+		if (n > 0) {
+			c->in_len += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			c->eof = 1;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+		return -1;
+	}
+	list_touch(c);
+	return 0;
+}
+
+/* finish_request - reply, log, and get ready for the next request */
+static int finish_request(conn *c)
+{
+	uint64_t us = pd_now_us() - c->t0;
+
+	c->out_len = pd_proto_reply(c->out, sizeof(c->out), c->res.reply.text);
+	c->out_off = 0;
+	log_decision(&c->req, c->chain, &c->res, us);
+	gen_release(c->gen);
+	c->gen = NULL;
+	c->chain = NULL;
+	pd_req_reset(&c->req);
+	pd_req_trim(&c->req);
+	atomic_fetch_add_explicit(&st_requests, 1, memory_order_relaxed);
+	return conn_flush(c);
+}
+
+/* queue_work - hand a request to the worker pool */
+static void queue_work(conn *c)
+{
+	c->qnext = NULL;
+	pthread_mutex_lock(&work_lock);
+	if (work_tail)
+		work_tail->qnext = c;
+	else
+		work_head = c;
+	work_tail = c;
+	pthread_cond_signal(&work_cond);
+	pthread_mutex_unlock(&work_lock);
+}
+
+/* conn_process - parse buffered input, run or queue complete requests */
+static void conn_process(conn *c)
+{
+	for (;;) {
+		pd_conf *g;
+		size_t used = 0;
+		const char *why = "";
+		enum pd_feed f;
+		int rc;
+
+		if (c->busy || c->out_len)
+			return; /* wait for the worker or for the socket */
+		g = gen_acquire();
+		rc = conn_read(c, &g->limits);
+		if (rc < 0) {
+			gen_release(g);
+			conn_close(c, "read error");
+			return;
+		}
+		f = pd_proto_feed(&c->req, c->in, c->in_len, &used, &g->limits, &why);
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
+		if (f == PD_FEED_GARBAGE) {
+			atomic_fetch_add_explicit(&st_garbage, 1, memory_order_relaxed);
+			pd_log(PD_LOG_WARNING, "connection %d: %s", c->fd, why);
+			gen_release(g);
+			continue;
+		}
+		if (f == PD_FEED_ERROR) {
+			atomic_fetch_add_explicit(&st_closed_bounds, 1, memory_order_relaxed);
+			pd_log(PD_LOG_WARNING, "connection %d: %s (limit %zu line, %zu attributes, %zu bytes); closing",
+			       c->fd, why, g->limits.max_line, g->limits.max_attrs, g->limits.max_request);
+			gen_release(g);
+			conn_close(c, NULL);
+			return;
+		}
+		if (f == PD_FEED_MORE) {
+			gen_release(g);
+			if (c->eof) {
+				if (c->req.lines)
+					pd_log(PD_LOG_WARNING, "connection %d: client closed in the middle of a request",
+					       c->fd);
+				conn_close(c, "end of input");
+			}
+			return;
+		}
+		/* PD_FEED_DONE: a complete request */
+		if (!request_ok(&c->req)) {
+			gen_release(g);
+			conn_close(c, NULL);
+			return;
+		}
+		c->t0 = pd_now_us();
+		c->gen = g;
+		c->chain = select_chain(g, &c->req, c->ls->chain);
+		if (!c->chain->inline_ok) {
+			c->busy = 1;
+			queue_work(c);
+			return;
+		}
+		pd_chain_run(c->chain, &c->req, g->default_action, g->on_error, &c->res);
+		if (finish_request(c) < 0) {
+			conn_close(c, "write error");
+			return;
+		}
+	}
+}
+
+/* worker_main - run chains that may block */
+static void *worker_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		conn *c;
+		loop *lp;
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&work_lock);
+		while (!work_head && !work_stop)
+			pthread_cond_wait(&work_cond, &work_lock);
+		if (!work_head) {
+			pthread_mutex_unlock(&work_lock);
+			return NULL;
+		}
+		c = work_head;
+		work_head = c->qnext;
+		if (!work_head)
+			work_tail = NULL;
+		pthread_mutex_unlock(&work_lock);
+
+		pd_chain_run(c->chain, &c->req, c->gen->default_action, c->gen->on_error, &c->res);
+		lp = c->lp;
+		pthread_mutex_lock(&lp->done_lock);
+		c->qnext = lp->done;
+		lp->done = c;
+		pthread_mutex_unlock(&lp->done_lock);
+		(void)!write(lp->efd, &one, sizeof(one));
+	}
+}
+
+/* loop_done - answer requests the workers finished */
+static void loop_done(loop *lp)
+{
+	uint64_t v;
+	conn *list;
+
+	(void)!read(lp->efd, &v, sizeof(v));
+	pthread_mutex_lock(&lp->done_lock);
+	list = lp->done;
+	lp->done = NULL;
+	pthread_mutex_unlock(&lp->done_lock);
+	while (list) {
+		conn *c = list;
+
+		list = c->qnext;
+		c->busy = 0;
+		if (finish_request(c) < 0) {
+			conn_close(c, "write error");
+			continue;
+		}
+		conn_process(c); /* more input may have come meanwhile */
+	}
+}
+
+/* loop_accept - take new connections from listener L */
+static void loop_accept(loop *lp, const listener *l)
+{
+	for (int i = 0; i < ACCEPT_BURST; i++) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		conn *c;
+		struct epoll_event ev;
+
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE) {
+				static atomic_ulong warned;
+
+				if (atomic_fetch_add(&warned, 1) % 1000 == 0)
+					pd_log(PD_LOG_ERR, "accept on %s: %s (raise the file descriptor limit)", l->text,
+					       strerror(errno));
+			}
+			return;
+		}
+		c = pd_xcalloc(1, sizeof(*c));
+		c->fd = fd;
+		c->lp = lp;
+		c->ls = l;
+		pd_req_init(&c->req);
+		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+		ev.data.ptr = c;
+		if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			pd_log(PD_LOG_ERR, "epoll_ctl: %s", strerror(errno));
+			close(fd);
+			free(c);
+			continue;
+		}
+		lp->n_conns++;
+		list_touch(c);
+		atomic_fetch_add_explicit(&st_conns, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&st_accepted, 1, memory_order_relaxed);
+	}
+}
+
+/* loop_idle - close connections idle longer than idle_timeout */
+static void loop_idle(loop *lp, int idle_timeout)
+{
+	uint64_t limit = (uint64_t)idle_timeout * 1000000u;
+	uint64_t now = pd_now_us();
+	conn *c = lp->head;
+
+	while (c && now - c->last_us > limit) {
+		conn *next = c->next;
+
+		if (!c->busy) {
+			pd_log(PD_LOG_INFO, "connection %d idle for %d s%s; closing", c->fd, idle_timeout,
+			       c->req.lines ? " in the middle of a request" : "");
+			conn_close(c, NULL);
+		}
+		c = next;
+	}
+}
+
+/* is_listener - epoll data pointing into the listener table */
+static const listener *is_listener(void *p)
+{
+	if ((char *)p >= (char *)listeners && (char *)p < (char *)(listeners + MAX_LISTENERS))
+		return p;
+	return NULL;
+}
+
+/* loop_main - one network thread */
+static void *loop_main(void *arg)
+{
+	loop *lp = arg;
+	struct epoll_event evs[256];
+	int listening = 1;
+	uint64_t stop_deadline = 0;
+
+	for (;;) {
+		int n = epoll_wait(lp->ep, evs, 256, 500);
+		int idle;
+
+		if (atomic_load(&stopping)) {
+			if (listening) {
+				for (size_t i = 0; i < n_listeners; i++)
+					epoll_ctl(lp->ep, EPOLL_CTL_DEL, listeners[i].fd, NULL);
+				listening = 0;
+				stop_deadline = pd_now_us() + (uint64_t)atomic_load(&stopping) * 1000u;
+			}
+		}
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			const listener *l;
+
+			if (p == DONE_TAG) {
+				loop_done(lp);
+			} else if ((l = is_listener(p))) {
+				if (listening)
+					loop_accept(lp, l);
+			} else {
+				conn *c = p;
+
+				if (c->busy)
+					continue; /* looked at again when the worker is done */
+				if (c->out_len && (evs[i].events & EPOLLOUT)) {
+					int rc = conn_flush(c);
+
+					if (rc < 0) {
+						conn_close(c, "write error");
+						continue;
+					}
+					if (rc == 0)
+						continue;
+				}
+				if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					conn_process(c);
+			}
+		}
+		{
+			pd_conf *g = gen_acquire();
+
+			idle = g->idle_timeout;
+			gen_release(g);
+		}
+		loop_idle(lp, idle);
+		if (!listening) {
+			/* stopping: idle connections go now, busy ones when done */
+			conn *c = lp->head;
+
+			while (c) {
+				conn *next = c->next;
+
+				if (!c->busy && !c->out_len)
+					conn_close(c, NULL);
+				c = next;
+			}
+			if (!lp->head || pd_now_us() > stop_deadline)
+				break;
+		}
+	}
+	return NULL;
+}
+
+/* pd_server_start - loops and workers */
+int pd_server_start(pd_conf *c)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	current = c;
+	n_loops = c->io_threads > 0 ? (size_t)c->io_threads : (size_t)(ncpu > 0 ? ncpu : 1);
+	if (n_loops > MAX_LOOPS)
+		n_loops = MAX_LOOPS;
+	for (size_t i = 0; i < n_loops; i++) {
+		loop *lp = &loops[i];
+		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = DONE_TAG};
+
+		lp->ep = epoll_create1(EPOLL_CLOEXEC);
+		lp->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		pthread_mutex_init(&lp->done_lock, NULL);
+		if (lp->ep < 0 || lp->efd < 0 || epoll_ctl(lp->ep, EPOLL_CTL_ADD, lp->efd, &ev) < 0) {
+			pd_log(PD_LOG_ERR, "epoll: %s", strerror(errno));
+			return -1;
+		}
+		for (size_t k = 0; k < n_listeners; k++) {
+			struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &listeners[k]};
+
+			if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, listeners[k].fd, &lev) < 0) {
+				pd_log(PD_LOG_ERR, "epoll: %s", strerror(errno));
+				return -1;
+			}
+		}
+	}
+	n_workers = (size_t)c->threads;
+	workers = pd_xcalloc(n_workers, sizeof(*workers));
+	for (size_t i = 0; i < n_workers; i++)
+		if (pthread_create(&workers[i], NULL, worker_main, NULL) != 0) {
+			pd_log(PD_LOG_ERR, "cannot start worker thread");
+			return -1;
+		}
+	for (size_t i = 0; i < n_loops; i++)
+		if (pthread_create(&loops[i].tid, NULL, loop_main, &loops[i]) != 0) {
+			pd_log(PD_LOG_ERR, "cannot start network thread");
+			return -1;
+		}
+	pd_log(PD_LOG_INFO, "serving with %zu network threads and %zu worker threads", n_loops, n_workers);
+	return 0;
+}
+
+/* pd_server_conf - the generation in use */
+const pd_conf *pd_server_conf(void)
+{
+	return current;
+}
+
+/* pd_server_swap - serve NEWC; retire the old generation */
+void pd_server_swap(pd_conf *newc)
+{
+	pd_conf *old;
+
+	pthread_rwlock_wrlock(&gen_lock);
+	old = current;
+	current = newc;
+	pthread_rwlock_unlock(&gen_lock);
+	if (n_retired < sizeof(retired) / sizeof(retired[0])) {
+		retired[n_retired++] = old;
+	} else {
+		while (atomic_load(&old->refs) > 0)
+			usleep(1000);
+		pd_conf_free(old);
+	}
+	pd_server_reap();
+}
+
+/* pd_server_reap - free retired generations with no request left */
+void pd_server_reap(void)
+{
+	for (size_t i = 0; i < n_retired;) {
+		if (atomic_load_explicit(&retired[i]->refs, memory_order_acquire) == 0) {
+			pd_conf_free(retired[i]);
+			retired[i] = retired[--n_retired];
+		} else {
+			i++;
+		}
+	}
+}
+
+/* pd_server_stop - graceful stop */
+void pd_server_stop(int grace_ms)
+{
+	atomic_store(&stopping, grace_ms > 0 ? grace_ms : 1);
+	for (size_t i = 0; i < n_loops; i++)
+		pthread_join(loops[i].tid, NULL);
+	pthread_mutex_lock(&work_lock);
+	work_stop = 1;
+	pthread_cond_broadcast(&work_cond);
+	pthread_mutex_unlock(&work_lock);
+	/* a worker stuck in a plugin past the grace period is not waited for */
+	for (size_t i = 0; i < n_workers; i++)
+		pthread_join(workers[i], NULL);
+	for (size_t i = 0; i < n_loops; i++) {
+		while (loops[i].head) {
+			conn *c = loops[i].head;
+
+			if (c->gen)
+				gen_release(c->gen);
+			conn_close(c, NULL);
+		}
+		close(loops[i].ep);
+		close(loops[i].efd);
+	}
+	for (size_t i = 0; i < n_listeners; i++) {
+		close(listeners[i].fd);
+		if (listeners[i].unix_path)
+			unlink(listeners[i].unix_path);
+		free(listeners[i].text);
+		free(listeners[i].chain);
+		free(listeners[i].unix_path);
+	}
+	n_listeners = 0;
+	free(workers);
+	pd_server_reap();
+	for (size_t i = 0; i < n_retired; i++)
+		pd_conf_free(retired[i]);
+	n_retired = 0;
+	pd_conf_free(current);
+	current = NULL;
+}
+
+/* pd_server_stats - counters to the log */
+void pd_server_stats(void)
+{
+	pd_log(PD_LOG_INFO, "stats: requests=%lu connections=%lu accepted=%lu closed_over_limits=%lu garbage_lines=%lu",
+	       atomic_load(&st_requests), atomic_load(&st_conns), atomic_load(&st_accepted),
+	       atomic_load(&st_closed_bounds), atomic_load(&st_garbage));
+	if (current)
+		for (size_t i = 0; i < current->n_insts; i++)
+			pd_log(PD_LOG_INFO, "stats: plugin %s calls=%lu errors=%lu", current->insts[i]->pub.name,
+			       atomic_load(&current->insts[i]->calls), atomic_load(&current->insts[i]->errors));
+}
+
+/* ----------------------------------------------------------- spawn mode */
+
+/* write_all - blocking write of a whole buffer */
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* pd_spawn_serve - one connection on stdin/stdout (master.cf spawn) */
+int pd_spawn_serve(pd_conf *g, int in, int out)
+{
+	size_t cap = g->limits.max_line + 64 < 1024 ? 1024 : g->limits.max_line + 64;
+	char *buf = pd_xmalloc(cap);
+	size_t len = 0;
+	int eof = 0, rc = 0;
+	pd_request req;
+	pd_result res;
+	char reply[PD_REPLY_MAX + 16];
+
+	pd_req_init(&req);
+	for (;;) {
+		size_t used = 0;
+		const char *why = "";
+		enum pd_feed f = pd_proto_feed(&req, buf, len, &used, &g->limits, &why);
+
+		memmove(buf, buf + used, len - used);
+		len -= used;
+		if (f == PD_FEED_GARBAGE) {
+			pd_log(PD_LOG_WARNING, "stdin: %s", why);
+			continue;
+		}
+		if (f == PD_FEED_ERROR) {
+			pd_log(PD_LOG_WARNING, "stdin: %s; closing", why);
+			rc = -1;
+			break;
+		}
+		if (f == PD_FEED_DONE) {
+			uint64_t t0 = pd_now_us();
+			const pd_chain *ch;
+			size_t n;
+
+			if (!request_ok(&req)) {
+				rc = -1;
+				break;
+			}
+			ch = select_chain(g, &req, "default");
+			pd_chain_run(ch, &req, g->default_action, g->on_error, &res);
+			n = pd_proto_reply(reply, sizeof(reply), res.reply.text);
+			log_decision(&req, ch, &res, pd_now_us() - t0);
+			pd_req_reset(&req);
+			if (write_all(out, reply, n) < 0) {
+				rc = -1;
+				break;
+			}
+			continue;
+		}
+		/* PD_FEED_MORE */
+		if (eof) {
+			if (req.lines)
+				pd_log(PD_LOG_WARNING, "stdin: end of input in the middle of a request");
+			break;
+		}
+		{
+			struct pollfd pfd = {.fd = in, .events = POLLIN};
+			int pr = poll(&pfd, 1, g->idle_timeout * 1000);
+			ssize_t r;
+
+			if (pr == 0) {
+				pd_log(PD_LOG_INFO, "stdin: idle for %d s; exiting", g->idle_timeout);
+				break;
+			}
+			if (pr < 0 && errno == EINTR)
+				continue;
+			r = read(in, buf + len, cap - len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				eof = 1;
+			else
+				len += (size_t)r;
+		}
+	}
+	pd_req_free(&req);
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,121 @@
+/* util.c - allocators that never return NULL, clocks and small string helpers */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include "config.h"
+#include "util.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* pd_oom - out of memory is not survivable: say so and abort */
+static void pd_oom(size_t size)
+{
+	pd_log(PD_LOG_CRIT, "out of memory allocating %zu bytes", size);
+	abort();
+}
+
+/* pd_xmalloc - malloc or die */
+void *pd_xmalloc(size_t size)
+{
+	void *p = malloc(size ? size : 1);
+
+	if (!p)
+		pd_oom(size);
+	return p;
+}
+
+/* pd_xcalloc - calloc or die */
+void *pd_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		pd_oom(n * size);
+	return p;
+}
+
+/* pd_xrealloc - realloc or die */
+void *pd_xrealloc(void *ptr, size_t size)
+{
+	void *p = realloc(ptr, size ? size : 1);
+
+	if (!p)
+		pd_oom(size);
+	return p;
+}
+
+/* pd_xstrdup - strdup or die */
+char *pd_xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(pd_xmalloc(n), s, n);
+}
+
+/* pd_now_us - monotonic microseconds */
+uint64_t pd_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* pd_str_loggable - capped copy with control characters replaced */
+void pd_str_loggable(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0;
+
+	if (!src)
+		src = "";
+	for (; src[i] && i + 1 < cap; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	dst[i] = 0;
+	if (src[i] && cap > 4)
+		memcpy(dst + cap - 4, "...", 4);
+}
+
+/* pd_path_resolve - DIR/PATH unless PATH is absolute */
+char *pd_path_resolve(const char *dir, const char *path)
+{
+	size_t dl, pl;
+	char *out;
+
+	if (path[0] == '/' || !dir || !*dir)
+		return pd_xstrdup(path);
+	dl = strlen(dir);
+	pl = strlen(path);
+	out = pd_xmalloc(dl + pl + 2);
+	memcpy(out, dir, dl);
+	out[dl] = '/';
+	memcpy(out + dl + 1, path, pl + 1);
+	return out;
+}
+
+/* pd_mkdir_p - create a directory and its parents */
+int pd_mkdir_p(const char *dir, unsigned mode)
+{
+	char *p = pd_xstrdup(dir);
+	int rc = 0;
+
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, mode) < 0 && errno != EEXIST) {
+			rc = -1;
+			break;
+		}
+		*s = '/';
+	}
+	if (rc == 0 && mkdir(p, mode) < 0 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
+}

@@ -1,0 +1,29 @@
+/* util.h - allocators that never return NULL, clocks and small string helpers */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#ifndef PD_UTIL_H
+#define PD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Allocate or die: on failure these log and abort, so callers never see NULL. */
+void *pd_xmalloc(size_t size);
+void *pd_xcalloc(size_t n, size_t size);
+void *pd_xrealloc(void *ptr, size_t size);
+char *pd_xstrdup(const char *s);
+
+/* Monotonic clock in microseconds. */
+uint64_t pd_now_us(void);
+
+/* Copy SRC into DST (capacity CAP > 0) for logging: control characters
+ * become '?', and the result is cut at CAP-1 bytes (marked with "..."). */
+void pd_str_loggable(char *dst, size_t cap, const char *src);
+
+/* Join DIR and a possibly relative PATH into a fresh string: absolute
+ * paths are returned as they are. */
+char *pd_path_resolve(const char *dir, const char *path);
+
+/* mkdir -p: create DIR and its parents with MODE; 0 or -1 (errno set). */
+int pd_mkdir_p(const char *dir, unsigned mode);
+
+#endif

@@ -1,0 +1,126 @@
+/* syslog.c - log every request's attributes; never decides anything */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <policyd/plugin.h>
+
+#define LINE_MAX_LEN 1800
+#define VALUE_MAX_LEN 200
+
+const unsigned pd_plugin_abi = PD_PLUGIN_ABI;
+
+static cfg_opt_t options[] = {
+    /* log level of the lines: debug, info or notice */
+    CFG_STR("level", "info", CFGF_NONE),
+    /* attributes to log; empty means every attribute of the request */
+    CFG_STR_LIST("attributes", "{protocol_state, queue_id, client_address, client_name, helo_name, sender, "
+			       "recipient, sasl_username, size}",
+		 CFGF_NONE),
+    CFG_END(),
+};
+
+const pd_plugin_info pd_plugin = {
+    .api = PD_PLUGIN_API,
+    .name = "syslog",
+    .version = "1.0",
+    .description = "logs each request's attributes",
+    .flags = PD_PLUGIN_NONBLOCKING,
+    .default_states = "ALL",
+    .options = options,
+};
+
+struct slog {
+	int level;
+	size_t n;
+	char **attrs; /* NULL: all */
+};
+
+/* append - add " name=value" to LINE, value capped and cleaned */
+static size_t append(char *line, size_t len, const char *name, const char *value)
+{
+	size_t vl = 0;
+
+	if (len + strlen(name) + 4 >= LINE_MAX_LEN)
+		return len;
+	len += (size_t)(stpcpy(line + len, len ? " " : "") - (line + len));
+	len += (size_t)(stpcpy(line + len, name) - (line + len));
+	line[len++] = '=';
+	for (; value[vl] && vl < VALUE_MAX_LEN && len + 4 < LINE_MAX_LEN; vl++) {
+		unsigned char ch = (unsigned char)value[vl];
+
+		line[len++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+	}
+	if (value[vl])
+		len += (size_t)(stpcpy(line + len, "...") - (line + len));
+	line[len] = 0;
+	return len;
+}
+
+/* pd_plugin_init - level and attribute list */
+int pd_plugin_init(pd_instance *inst)
+{
+	struct slog *s = calloc(1, sizeof(*s));
+	const char *lv = cfg_getstr(inst->cfg, "level");
+
+	if (!s)
+		return -1;
+	if (strcasecmp(lv, "debug") == 0)
+		s->level = PD_LOG_DEBUG;
+	else if (strcasecmp(lv, "info") == 0)
+		s->level = PD_LOG_INFO;
+	else if (strcasecmp(lv, "notice") == 0)
+		s->level = PD_LOG_NOTICE;
+	else {
+		inst->host->log(inst, PD_LOG_ERR, "level \"%s\": expected debug, info or notice", lv);
+		free(s);
+		return -1;
+	}
+	s->n = cfg_size(inst->cfg, "attributes");
+	if (s->n) {
+		s->attrs = calloc(s->n, sizeof(*s->attrs));
+		for (size_t i = 0; s->attrs && i < s->n; i++)
+			s->attrs[i] = strdup(cfg_getnstr(inst->cfg, "attributes", (unsigned)i));
+	}
+	inst->data = s;
+	return 0;
+}
+
+/* pd_plugin_check - one log line per request */
+int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
+{
+	struct slog *s = inst->data;
+	const pd_host *h = inst->host;
+	char line[LINE_MAX_LEN + 8];
+	size_t len = 0;
+
+	(void)reply;
+	line[0] = 0;
+	if (s->n) {
+		for (size_t i = 0; i < s->n; i++) {
+			const char *v = s->attrs[i] ? h->attr(req, s->attrs[i]) : NULL;
+
+			if (v)
+				len = append(line, len, s->attrs[i], v);
+		}
+	} else {
+		const char *name, *value;
+
+		for (size_t i = 0; h->attr_at(req, i, &name, &value) == 0; i++)
+			len = append(line, len, name, value);
+	}
+	h->log(inst, s->level, "%s", line);
+	return PD_CHECK_OK;
+}
+
+/* pd_plugin_fini - free the attribute list */
+void pd_plugin_fini(pd_instance *inst)
+{
+	struct slog *s = inst->data;
+
+	for (size_t i = 0; i < s->n && s->attrs; i++)
+		free(s->attrs[i]);
+	free(s->attrs);
+	free(s);
+}

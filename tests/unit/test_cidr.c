@@ -1,0 +1,44 @@
+/* test_cidr.c - unit tests of IPv4/IPv6 network matching */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include "config.h"
+#include "cidr.h"
+#include "tap.h"
+
+#include <sys/socket.h>
+
+/* in_list - does TEXT match the networks NETS */
+static int in_list(const char *const *nets, size_t n, const char *text)
+{
+	pd_cidr list[8];
+	unsigned char addr[16];
+	int fam;
+
+	for (size_t i = 0; i < n; i++)
+		if (pd_cidr_parse(nets[i], &list[i]) < 0)
+			return -1;
+	if (pd_addr_parse(text, &fam, addr) < 0)
+		return -1;
+	return pd_cidr_match(list, n, fam, addr);
+}
+
+int main(void)
+{
+	static const char *const nets[] = {"127.0.0.0/8", "192.0.2.128/25", "2001:db8::/32", "::1"};
+	pd_cidr c;
+
+	CHECK(in_list(nets, 4, "127.1.2.3") == 1);
+	CHECK(in_list(nets, 4, "192.0.2.200") == 1);
+	CHECK(in_list(nets, 4, "192.0.2.100") == 0);
+	CHECK(in_list(nets, 4, "2001:db8:1::5") == 1);
+	CHECK(in_list(nets, 4, "2001:db9::5") == 0);
+	CHECK(in_list(nets, 4, "::1") == 1);
+	CHECK(in_list(nets, 4, "::2") == 0);
+	CHECK(in_list(nets, 4, "::ffff:127.0.0.1") == 1); /* IPv4-mapped counts as IPv4 */
+	CHECK(in_list(nets, 4, "not-an-ip") == -1);
+	CHECK(pd_cidr_parse("10.0.0.0/33", &c) < 0);
+	CHECK(pd_cidr_parse("10.0.0.0/", &c) < 0);
+	CHECK(pd_cidr_parse("2001:db8::/129", &c) < 0);
+	CHECK(pd_cidr_parse("10.1.2.3/8", &c) == 0 && c.addr[1] == 0 && c.prefix == 8);
+	CHECK(pd_cidr_parse("0.0.0.0/0", &c) == 0 && c.family == AF_INET);
+	return tap_done();
+}
