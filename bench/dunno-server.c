@@ -2,8 +2,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 
 /*
- * usage: dunno-server [-p PIDFILE] LISTEN...
+ * usage: dunno-server [-p PIDFILE] [-S SINKPATH] LISTEN...
  * LISTEN: HOST:PORT, [IPV6]:PORT, inet:..., unix:PATH
+ * -S binds a unix datagram socket at SINKPATH and discards what arrives
+ * there: a stand-in for a syslog daemon's /dev/log on machines without one
+ * (the socket is removed on exit).
  * One thread, one epoll set, level-triggered. Every request (attributes
  * up to an empty line) is answered "action=DUNNO\n\n"; pipelined requests
  * are answered in order. A client that shuts down its side (Exim style)
@@ -22,6 +25,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -33,7 +37,7 @@ static volatile sig_atomic_t stopping;
 
 struct conn {
 	int fd;
-	int listener;
+	int listener;		/* 1 listening socket, 2 datagram sink */
 	size_t len;
 	char *buf;		/* allocated on first read */
 };
@@ -157,16 +161,22 @@ main(int argc, char **argv)
 	struct epoll_event ev[256], e;
 	struct conn lst[MAXL];
 	int ep, i, nl = 0, one = 1;
-	const char *pidfile = NULL;
+	const char *pidfile = NULL, *sink = NULL;
 	struct rlimit rl;
 
-	if (argc > 2 && strcmp(argv[1], "-p") == 0) {
-		pidfile = argv[2];
+	while (argc > 2 && argv[1][0] == '-') {
+		if (strcmp(argv[1], "-p") == 0)
+			pidfile = argv[2];
+		else if (strcmp(argv[1], "-S") == 0)
+			sink = argv[2];
+		else
+			break;
 		argv += 2;
 		argc -= 2;
 	}
-	if (argc < 2 || argc - 1 > MAXL) {
-		fprintf(stderr, "usage: dunno-server [-p PIDFILE] LISTEN...\n");
+	if ((argc < 2 && sink == NULL) || argc - 1 > MAXL - 1) {
+		fprintf(stderr, "usage: dunno-server [-p PIDFILE] [-S SINKPATH] "
+		    "LISTEN...\n");
 		return 2;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -187,6 +197,27 @@ main(int argc, char **argv)
 			fail("epoll_ctl", argv[i]);
 		nl++;
 	}
+	if (sink) {
+		struct sockaddr_un su;
+
+		memset(&su, 0, sizeof(su));
+		su.sun_family = AF_UNIX;
+		if (strlen(sink) >= sizeof(su.sun_path))
+			fail("path too long", sink);
+		strcpy(su.sun_path, sink);
+		lst[nl].fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (lst[nl].fd < 0 || bind(lst[nl].fd, (struct sockaddr *)&su,
+		    sizeof(su)) < 0)
+			fail("bind", sink);
+		chmod(sink, 0666);
+		lst[nl].listener = 2;
+		e.events = EPOLLIN;
+		e.data.ptr = &lst[nl];
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, lst[nl].fd, &e) < 0)
+			fail("epoll_ctl", sink);
+		nl++;
+	}
 	if (pidfile) {
 		FILE *f = fopen(pidfile, "w");
 
@@ -201,6 +232,13 @@ main(int argc, char **argv)
 		for (i = 0; i < n; i++) {
 			struct conn *c = ev[i].data.ptr;
 
+			if (c->listener == 2) {
+				char junk[8192];
+
+				while (recv(c->fd, junk, sizeof(junk), 0) >= 0)
+					;
+				continue;
+			}
 			if (c->listener) {
 				int fd;
 
@@ -247,5 +285,7 @@ drop:
 	}
 	if (pidfile)
 		unlink(pidfile);
+	if (sink)
+		unlink(sink);
 	return 0;
 }

@@ -252,15 +252,19 @@ def main():
                      fmt(rate(d1)), d1["client_cpu_us_per_request"], fmt(cpu(d1), 1),
                      fmt(rate(d2))))
         L.append("")
-    profs = sorted(glob.glob(os.path.join(RES, "*.profile")))
+    profs = sorted(glob.glob(os.path.join(RES, "*.profile")) +
+                   glob.glob(os.path.join(RES, "*.syscalls")))
     if profs:
         L.append("## Profiles")
         L.append("")
-        L.append("`perf record -F 499 -g -p PID` for 3 s during a 64-connection run; top "
-                 "entries (self time, by shared object and symbol):")
+        L.append("`perf record -F 499 -g -p PID` for 3 s during a 64-connection run: top "
+                 "entries by self time (shared object, symbol). Then `strace -c -f -p PID` "
+                 "over 20 000 requests of the same run: system calls per request.")
         L.append("")
         for p in profs:
-            L.append("### %s" % os.path.basename(p)[:-8])
+            base = os.path.basename(p)
+            L.append("### %s: %s" % (base.rsplit(".", 1)[0], "perf (self time)"
+                                      if p.endswith(".profile") else "system calls per request"))
             L.append("")
             L.append("```")
             L.extend(line.rstrip() for line in open(p))
