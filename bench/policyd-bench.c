@@ -765,6 +765,28 @@ procs_sample(uint64_t *ticks, long *rss_kb)
 	return 0;
 }
 
+/* busy and total clock ticks of the whole machine, from /proc/stat */
+static int
+machine_ticks(uint64_t *busy, uint64_t *total)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "r");
+	int n, i;
+
+	if (f == NULL)
+		return -1;
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+	    &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n < 4)
+		return -1;
+	*total = 0;
+	for (i = 0; i < 8; i++)
+		*total += v[i];
+	*busy = *total - v[3] - v[4];	/* less idle and iowait */
+	return 0;
+}
+
 /* latency (ns) at quantile q over the merged histogram */
 static uint64_t
 quantile(const struct stats *s, double q)
@@ -842,7 +864,7 @@ static const char *const mix_name[] = { "unique", "pool", "retry" };
 /* print the results */
 static void
 report(const struct stats *s, double elapsed, double cpu_client,
-    int have_srv, double srv_cpu, long rss0, long rss1)
+    int have_srv, double srv_cpu, long rss0, long rss1, double busy)
 {
 	double rate = elapsed > 0 ? (double)s->done / elapsed : 0;
 	double us_per = s->done && have_srv ? srv_cpu * 1e6 / (double)s->done : 0;
@@ -861,6 +883,7 @@ report(const struct stats *s, double elapsed, double cpu_client,
 		    "\"seconds\":%.6f,\"requests_per_second\":%.1f,"
 		    "\"latency_us\":{\"mean\":%.1f,\"p50\":%.1f,\"p95\":%.1f,"
 		    "\"p99\":%.1f,\"max\":%.1f},\"client_cpu_us_per_request\":%.2f,"
+		    "\"client_cpu_seconds\":%.2f,\"machine_busy_cores\":%.2f,"
 		    "\"actions\":{",
 		    opt.exim ? "exim" : "persistent", opt.conns, opt.threads,
 		    mix_name[opt.mix], opt.pool, opt.v6pct,
@@ -869,7 +892,8 @@ report(const struct stats *s, double elapsed, double cpu_client,
 		    elapsed, rate, mean, quantile(s, .50) / 1e3,
 		    quantile(s, .95) / 1e3, quantile(s, .99) / 1e3,
 		    s->lat_max / 1e3,
-		    s->done ? cpu_client * 1e6 / (double)s->done : 0);
+		    s->done ? cpu_client * 1e6 / (double)s->done : 0,
+		    cpu_client, busy);
 		for (i = 0; i < s->nkinds; i++) {
 			printf("%s", i ? "," : "");
 			json_str(s->kind[i]);
@@ -920,6 +944,13 @@ report(const struct stats *s, double elapsed, double cpu_client,
 	}
 	printf("client cpu   %.2f us/request\n",
 	    s->done ? cpu_client * 1e6 / (double)s->done : 0);
+	printf("machine      %.2f of %ld cores busy on average (client %.2f%s)\n",
+	    busy, sysconf(_SC_NPROCESSORS_ONLN),
+	    elapsed > 0 ? cpu_client / elapsed : 0,
+	    have_srv ? ", server below" : "");
+	if (have_srv)
+		printf("             server %.2f cores\n",
+		    elapsed > 0 ? srv_cpu / elapsed : 0);
 }
 
 /* this process's user+system CPU seconds */
@@ -1141,8 +1172,8 @@ main(int argc, char **argv)
 	struct worker *w;
 	struct stats total;
 	int ch, i, ready = 0, have_srv = 0, seeded = 0;
-	double cpu0, elapsed, srv_cpu = 0;
-	uint64_t tk0 = 0, tk1 = 0;
+	double cpu0, elapsed, wall, srv_cpu = 0, busy = 0;
+	uint64_t tk0 = 0, tk1 = 0, mb0, mt0, mb1, mt1;
 	long rss0 = -1, rss1 = -1;
 
 	while ((ch = getopt_long(argc, argv, "+t:c:n:d:m:6:a:T:s:p:w:qh", lo,
@@ -1244,6 +1275,8 @@ main(int argc, char **argv)
 	}
 	if (opt.npids && procs_sample(&tk0, &rss0) < 0)
 		die("cannot read /proc for the given pid(s)");
+	if (machine_ticks(&mb0, &mt0) < 0)
+		mb0 = mt0 = 0;
 	cpu0 = self_cpu();
 	t_start = now();
 	t_deadline = opt.seconds > 0 ? t_start + opt.seconds : 1e300;
@@ -1252,7 +1285,10 @@ main(int argc, char **argv)
 			die("pthread_create failed");
 	for (i = 0; i < opt.threads; i++)
 		pthread_join(w[i].th, NULL);
-	elapsed = now() - t_start;
+	wall = now() - t_start;
+	if (machine_ticks(&mb1, &mt1) == 0 && wall > 0)
+		busy = (double)(mb1 - mb0) / (double)sysconf(_SC_CLK_TCK) / wall;
+	elapsed = wall;
 	if (opt.npids && procs_sample(&tk1, &rss1) == 0) {
 		have_srv = 1;
 		srv_cpu = (double)(tk1 - tk0) / (double)sysconf(_SC_CLK_TCK);
@@ -1263,7 +1299,8 @@ main(int argc, char **argv)
 	/* the rate counts up to the last reply, unless the clock stopped us */
 	if (total.unfinished == 0 && total.last_done > t_start)
 		elapsed = total.last_done - t_start;
-	report(&total, elapsed, self_cpu() - cpu0, have_srv, srv_cpu, rss0, rss1);
+	report(&total, elapsed, self_cpu() - cpu0, have_srv, srv_cpu, rss0, rss1,
+	    busy);
 	for (i = 0; i < opt.threads; i++) {
 		close(w[i].ep);
 		free(w[i].c);

@@ -88,8 +88,9 @@ def spf_cpu(d):
 
 def results_table(lines):
     lines.append("| server | workload | requests/s | p50 µs | p95 µs | p99 µs | max µs "
-                 "| server CPU µs/req | client CPU µs/req | actions | errors |")
-    lines.append("|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|")
+                 "| server CPU µs/req | client CPU µs/req | other load (cores) | actions "
+                 "| errors | repetitions (requests/s) |")
+    lines.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|---|")
     for name, what in WORKLOADS:
         d = load(name)
         if d is None:
@@ -97,10 +98,16 @@ def results_table(lines):
         c = spf_cpu(d) if name == "spfpy-c8" else cpu(d)
         acts = ", ".join("%s %d" % kv for kv in d["actions"].items())
         err = d["errors"]
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
+        other = None
+        if "machine_busy_cores" in d and d["seconds"] > 0:
+            srv = (c or 0) * d["requests"] / 1e6
+            other = max(0.0, d["machine_busy_cores"] -
+                        (d["client_cpu_seconds"] + srv) / d["seconds"])
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |" % (
             d["label"], what, fmt(rate(d)), fmt(lat(d, "p50")), fmt(lat(d, "p95")),
             fmt(lat(d, "p99")), fmt(lat(d, "max")), fmt(c, 1),
-            fmt(d["client_cpu_us_per_request"], 1), acts, err))
+            fmt(d["client_cpu_us_per_request"], 1), fmt(other, 2), acts, err,
+            ", ".join(fmt(r) for r in d.get("repetitions", []))))
 
 
 def target_rows():
@@ -203,8 +210,17 @@ def main():
              "Each load run is bounded by %s s (and a request count); all servers run on "
              "this machine, on loopback, one after the other, with `policyd-bench` (one "
              "thread, so one core for the generator and the rest for the server) as the "
-             "load generator. The whole run took %s s." % (m["date"], m["duration"], m["elapsed"]))
+             "load generator. Each load run was repeated %s times and the fastest "
+             "repetition is shown (the machine is shared: the *other load* column says how "
+             "many cores other processes kept busy during the run shown; load average before "
+             "the run: %s). The whole run took %s s." % (
+                 m["date"], m["duration"], m.get("repeat", "1"), m.get("load_before", "?"),
+                 m["elapsed"]))
     L.append("")
+    if m.get("quick") == "1":
+        L.append("**This is a `--quick` run (1 s runs, 1/10 of the memory tests): for "
+                 "trying the script, not for comparison.**")
+        L.append("")
     L.append("## Machine and versions")
     L.append("")
     for k, label in (("nproc", "cores (nproc)"), ("cpu", "CPU"), ("kernel", "kernel"),
@@ -234,7 +250,9 @@ def main():
     L.append("Latencies are round trips seen by the client (request written to reply "
              "read). Server CPU is utime+stime from `/proc/PID/stat` before and after "
              "the run, divided by the requests answered (the clock tick is 10 ms, so "
-             "short runs of slow servers are coarse). Client CPU is the generator's own; "
+             "short runs of slow servers are coarse). Other load: cores busy on the "
+             "whole machine (/proc/stat) less the server's and the generator's CPU; for "
+             "policyd-spf (Python) it includes the Python DNS server. Client CPU is the generator's own; "
              "against the DUNNO server it is about equal to the server's, i.e. on 2 "
              "cores the generator and the minimal server each use up one core.")
     L.append("")
@@ -293,7 +311,7 @@ def main():
     L.append("")
     L.append("## Exact commands")
     L.append("")
-    L.append("The script: `sudo bench/run` (options: `-d SECONDS` per run, `-o FILE`, "
+    L.append("The script: `sudo bench/run` (options: `-d SECONDS` per run, `-r REPEAT`, `-o FILE`, "
              "`--no-install`; `PD_BUILDDIR=DIR` to use an existing build). Each run:")
     L.append("")
     L.append("```")
