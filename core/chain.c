@@ -106,11 +106,15 @@ void pd_chain_run(const pd_chain *chain, const pd_request *req, const char *defa
 		pd_inst *in = chain->insts[i];
 		const char *action;
 		enum pd_kind kind;
+		int rc;
 
 		if (!in->started || skip_by_filters(in, req, state, fam, addr))
 			continue;
 		reply.text[0] = 0;
-		if (call_plugin(in, req, &reply) != PD_CHECK_OK) {
+		atomic_store_explicit(&res->running, in->pub.name, memory_order_relaxed);
+		rc = call_plugin(in, req, &reply);
+		atomic_store_explicit(&res->running, NULL, memory_order_relaxed);
+		if (rc != PD_CHECK_OK) {
 			atomic_fetch_add_explicit(&in->errors, 1, memory_order_relaxed);
 			pd_log(PD_LOG_WARNING, "%s: check failed, on_error action \"%s\" applies", in->pub.name, on_error);
 			action = on_error;

@@ -54,6 +54,7 @@ typedef struct pd_chain {
 typedef struct pd_result {
 	pd_reply reply;     /* the action sent to the client */
 	const char *plugin; /* deciding plugin, or "default" */
+	_Atomic(const char *) running; /* plugin inside check() now, or NULL */
 } pd_result;
 
 /* Kinds of action, for the chain. */

@@ -197,7 +197,8 @@ static int validate_range(cfg_t *cfg, cfg_opt_t *opt)
 		const char *name;
 		long lo, hi;
 	} r[] = {
-	    {"idle_timeout", 1, 86400},         {"threads", 1, 1024},
+	    {"idle_timeout", 1, 86400},         {"request_timeout", 1, 90},
+	    {"threads", 1, 1024},
 	    {"io_threads", 0, 64},              {"max_line_length", 256, 1048576},
 	    {"max_attributes", 8, 100000},      {"max_request_size", 1024, 16 * 1048576},
 	};
@@ -261,7 +262,8 @@ static cfg_opt_t global_opts[] = {
     CFG_STR("state_dir", PD_STATE_DIR, CFGF_NONE),
     CFG_STR("default_action", "DUNNO", CFGF_NONE),
     CFG_STR("on_error", "DUNNO", CFGF_NONE),
-    CFG_INT("idle_timeout", 300, CFGF_NONE),
+    CFG_INT("idle_timeout", 600, CFGF_NONE),
+    CFG_INT("request_timeout", 20, CFGF_NONE),
     CFG_STR("syslog_facility", "mail", CFGF_NONE),
     CFG_INT("threads", 8, CFGF_NONE),
     CFG_INT("io_threads", 0, CFGF_NONE),
@@ -332,6 +334,7 @@ static cfg_t *new_cfg(cfg_opt_t *opts, int flags)
 	cfg_set_validate_func(cfg, "group", validate_group);
 	cfg_set_validate_func(cfg, "syslog_facility", validate_facility);
 	cfg_set_validate_func(cfg, "idle_timeout", validate_range);
+	cfg_set_validate_func(cfg, "request_timeout", validate_range);
 	cfg_set_validate_func(cfg, "threads", validate_range);
 	cfg_set_validate_func(cfg, "io_threads", validate_range);
 	cfg_set_validate_func(cfg, "max_line_length", validate_range);
@@ -589,6 +592,7 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	c->default_action = pd_xstrdup(cfg_getstr(c->cfg, "default_action"));
 	c->on_error = pd_xstrdup(cfg_getstr(c->cfg, "on_error"));
 	c->idle_timeout = (int)cfg_getint(c->cfg, "idle_timeout");
+	c->request_timeout = (int)cfg_getint(c->cfg, "request_timeout");
 	c->facility = pd_log_facility(cfg_getstr(c->cfg, "syslog_facility"));
 	c->threads = (int)cfg_getint(c->cfg, "threads");
 	c->io_threads = (int)cfg_getint(c->cfg, "io_threads");
@@ -626,8 +630,8 @@ out:
 	return c;
 }
 
-/* pd_conf_start - state directory, then every plugin's init */
-int pd_conf_start(pd_conf *c, uid_t uid, gid_t gid)
+/* pd_conf_state_dir - create the state directory, owned by UID/GID unless -1 */
+int pd_conf_state_dir(const pd_conf *c, uid_t uid, gid_t gid)
 {
 	if (pd_mkdir_p(c->state_dir, 0750) < 0) {
 		pd_log(PD_LOG_ERR, "state_dir %s: cannot create: %s", c->state_dir, strerror(errno));
@@ -637,6 +641,14 @@ int pd_conf_start(pd_conf *c, uid_t uid, gid_t gid)
 		pd_log(PD_LOG_ERR, "state_dir %s: cannot change owner: %s", c->state_dir, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+/* pd_conf_start - every plugin's init, in order */
+int pd_conf_start(pd_conf *c)
+{
+	if (pd_conf_state_dir(c, (uid_t)-1, (gid_t)-1) < 0)
+		return -1;
 	for (size_t i = 0; i < c->n_insts; i++) {
 		pd_inst *in = c->insts[i];
 

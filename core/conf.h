@@ -28,7 +28,7 @@ typedef struct pd_conf {
 	gid_t socket_gid;
 	char *user, *group, *pidfile, *plugin_dir, *state_dir;
 	char *default_action, *on_error;
-	int idle_timeout, facility, threads, io_threads;
+	int idle_timeout, request_timeout, facility, threads, io_threads;
 	pd_limits limits;
 	pd_module **mods;
 	size_t n_mods;
@@ -45,9 +45,13 @@ typedef struct pd_conf {
  * ABI checks). On any error logs "file:line: message" and returns NULL. */
 pd_conf *pd_conf_load(const char *file, int verbose);
 
-/* Create the state directory (owned by UID/GID unless -1) and run every
- * plugin's init. 0, or -1 after logging which plugin failed and why. */
-int pd_conf_start(pd_conf *conf, uid_t uid, gid_t gid);
+/* Create the state directory, owned by UID/GID unless they are -1 (run
+ * this before dropping privileges). 0 or -1 (logged). */
+int pd_conf_state_dir(const pd_conf *conf, uid_t uid, gid_t gid);
+
+/* Run every plugin's init (after privileges are dropped). 0, or -1 after
+ * logging which plugin failed and why. */
+int pd_conf_start(pd_conf *conf);
 
 /* Run fini of started instances, unload modules, free. */
 void pd_conf_free(pd_conf *conf);

@@ -257,7 +257,7 @@ static void reload(const char *file, int verbose)
 		pd_log(PD_LOG_WARNING, "listen addresses changed: that takes a restart; keeping the current ones");
 	if (n->threads != old->threads || n->io_threads != old->io_threads)
 		pd_log(PD_LOG_WARNING, "threads/io_threads changed: that takes a restart");
-	if (pd_conf_start(n, (uid_t)-1, (gid_t)-1) < 0) {
+	if (pd_conf_start(n) < 0) {
 		pd_log(PD_LOG_ERR, "reload failed; the previous configuration stays in use");
 		pd_conf_free(n);
 		return;
@@ -272,7 +272,7 @@ static int run_spawn(pd_conf *c)
 {
 	int rc;
 
-	if (pd_conf_start(c, (uid_t)-1, (gid_t)-1) < 0) {
+	if (pd_conf_start(c) < 0) {
 		pd_conf_free(c);
 		return 1;
 	}
@@ -352,16 +352,18 @@ int main(int argc, char **argv)
 		free(conf_file);
 		return 0;
 	}
-	if (spawn)
+	if (spawn) {
+		free(conf_file);
 		return run_spawn(c);
+	}
 
 	raise_nofile();
 	if (lookup_ids(c, &uid, &gid) < 0 || pd_server_bind(c) < 0)
 		return 1;
 	if (!foreground)
 		notify = daemonize();
-	if (write_pidfile(c->pidfile, uid, gid) < 0 || drop_privileges(c, uid, gid) < 0 ||
-	    pd_conf_start(c, uid, gid) < 0 || pd_server_start(c) < 0) {
+	if (write_pidfile(c->pidfile, uid, gid) < 0 || pd_conf_state_dir(c, uid, gid) < 0 ||
+	    drop_privileges(c, uid, gid) < 0 || pd_conf_start(c) < 0 || pd_server_start(c) < 0) {
 		tell_parent(notify, 1, foreground);
 		return 1;
 	}
@@ -384,13 +386,17 @@ int main(int argc, char **argv)
 	}
 	{
 		char *pidfile = pd_xstrdup(pd_server_conf()->pidfile);
+		int rc = pd_server_stop(GRACE_MS);
 
-		pd_server_stop(GRACE_MS);
 		if (*pidfile)
 			unlink(pidfile);
 		free(pidfile);
+		free(conf_file);
+		if (rc < 0) {
+			pd_log(PD_LOG_ERR, "stopped with a plugin still busy");
+			_exit(1);
+		}
 	}
 	pd_log(PD_LOG_INFO, "stopped");
-	free(conf_file);
 	return 0;
 }

@@ -36,6 +36,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_LOOPS 64
@@ -62,6 +63,7 @@ typedef struct conn {
 	char out[PD_REPLY_MAX + 16];
 	size_t out_len, out_off;
 	int busy;       /* a worker owns the request */
+	int orphaned;   /* answered on timeout and closed; freed when the worker is done */
 	int eof;        /* the client sent everything it will send */
 	int want_out;   /* EPOLLOUT armed */
 	uint64_t last_us;
@@ -256,18 +258,31 @@ static void list_remove(conn *c)
 	c->prev = c->next = NULL;
 }
 
+/* conn_free - release a connection's memory */
+static void conn_free(conn *c)
+{
+	pd_req_free(&c->req);
+	free(c->in);
+	free(c);
+	atomic_fetch_sub_explicit(&st_conns, 1, memory_order_relaxed);
+}
+
+/* conn_detach - take a connection off its loop and close its socket */
+static void conn_detach(conn *c)
+{
+	list_remove(c);
+	c->lp->n_conns--;
+	close(c->fd);
+	c->fd = -1;
+}
+
 /* conn_close - close and free a connection that no worker holds */
 static void conn_close(conn *c, const char *why)
 {
 	if (why)
 		pd_log(PD_LOG_DEBUG, "connection %d closed: %s", c->fd, why);
-	list_remove(c);
-	c->lp->n_conns--;
-	close(c->fd);
-	pd_req_free(&c->req);
-	free(c->in);
-	free(c);
-	atomic_fetch_sub_explicit(&st_conns, 1, memory_order_relaxed);
+	conn_detach(c);
+	conn_free(c);
 }
 
 /* conn_arm_out - ask for EPOLLOUT while a reply is pending, or stop */
@@ -483,6 +498,11 @@ static void loop_done(loop *lp)
 
 		list = c->qnext;
 		c->busy = 0;
+		if (c->orphaned) { /* answered on timeout and closed already */
+			gen_release(c->gen);
+			conn_free(c);
+			continue;
+		}
 		if (finish_request(c) < 0) {
 			conn_close(c, "write error");
 			continue;
@@ -548,6 +568,39 @@ static void loop_idle(loop *lp, int idle_timeout)
 	}
 }
 
+/* loop_timeouts - answer on_error for requests over request_timeout */
+static void loop_timeouts(loop *lp, int request_timeout)
+{
+	uint64_t limit = (uint64_t)request_timeout * 1000000u;
+	uint64_t now = pd_now_us();
+	conn *c = lp->head;
+
+	while (c && now - c->last_us > limit) {
+		conn *next = c->next;
+
+		if (c->busy && now - c->t0 > limit) {
+			pd_result res = {.plugin = "timeout"};
+			const char *hung = atomic_load(&c->res.running);
+			char hname[80];
+
+			snprintf(hname, sizeof(hname), "%s", hung ? hung : "(queue)");
+			pd_log(PD_LOG_ERR,
+			       "connection %d: no answer within request_timeout %d s (plugin %s); on_error \"%s\" "
+			       "applies and the connection is closed",
+			       c->fd, request_timeout, hname, c->gen->on_error);
+			pd_reply_set(&res.reply, c->gen->on_error);
+			res.plugin = hung ? hung : "timeout";
+			c->out_len = pd_proto_reply(c->out, sizeof(c->out), res.reply.text);
+			c->out_off = 0;
+			(void)send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			log_decision(&c->req, c->chain, &res, now - c->t0);
+			c->orphaned = 1;
+			conn_detach(c);
+		}
+		c = next;
+	}
+}
+
 /* is_listener - epoll data pointing into the listener table */
 static const listener *is_listener(void *p)
 {
@@ -566,7 +619,7 @@ static void *loop_main(void *arg)
 
 	for (;;) {
 		int n = epoll_wait(lp->ep, evs, 256, 500);
-		int idle;
+		int idle, rto;
 
 		if (atomic_load(&stopping)) {
 			if (listening) {
@@ -608,8 +661,10 @@ static void *loop_main(void *arg)
 			pd_conf *g = gen_acquire();
 
 			idle = g->idle_timeout;
+			rto = g->request_timeout;
 			gen_release(g);
 		}
+		loop_timeouts(lp, rto);
 		loop_idle(lp, idle);
 		if (!listening) {
 			/* stopping: idle connections go now, busy ones when done */
@@ -713,8 +768,11 @@ void pd_server_reap(void)
 }
 
 /* pd_server_stop - graceful stop */
-void pd_server_stop(int grace_ms)
+int pd_server_stop(int grace_ms)
 {
+	struct timespec deadline;
+	int stuck = 0;
+
 	atomic_store(&stopping, grace_ms > 0 ? grace_ms : 1);
 	for (size_t i = 0; i < n_loops; i++)
 		pthread_join(loops[i].tid, NULL);
@@ -722,10 +780,28 @@ void pd_server_stop(int grace_ms)
 	work_stop = 1;
 	pthread_cond_broadcast(&work_cond);
 	pthread_mutex_unlock(&work_lock);
-	/* a worker stuck in a plugin past the grace period is not waited for */
+	/* a worker stuck in a plugin is not waited for past a short delay */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 2;
 	for (size_t i = 0; i < n_workers; i++)
-		pthread_join(workers[i], NULL);
+		if (pthread_timedjoin_np(workers[i], NULL, &deadline) != 0)
+			stuck++;
+	if (stuck) {
+		pd_log(PD_LOG_ERR, "%d worker thread(s) still inside a plugin; exiting without running fini", stuck);
+		return -1;
+	}
 	for (size_t i = 0; i < n_loops; i++) {
+		/* requests finished after their loop stopped, orphans included */
+		while (loops[i].done) {
+			conn *c = loops[i].done;
+
+			loops[i].done = c->qnext;
+			c->busy = 0;
+			if (c->orphaned) {
+				gen_release(c->gen);
+				conn_free(c);
+			}
+		}
 		while (loops[i].head) {
 			conn *c = loops[i].head;
 
@@ -752,6 +828,7 @@ void pd_server_stop(int grace_ms)
 	n_retired = 0;
 	pd_conf_free(current);
 	current = NULL;
+	return 0;
 }
 
 /* pd_server_stats - counters to the log */

@@ -23,8 +23,10 @@ const pd_conf *pd_server_conf(void);
 void pd_server_reap(void);
 
 /* Stop accepting, finish in-flight requests (at most GRACE_MS), close
- * everything, stop the threads and free every generation. */
-void pd_server_stop(int grace_ms);
+ * everything, stop the threads and free every generation (plugins' fini).
+ * Returns -1 if a worker is stuck in a plugin: then nothing is freed and
+ * the caller should exit at once. */
+int pd_server_stop(int grace_ms);
 
 /* Log counters (SIGUSR1). */
 void pd_server_stats(void);

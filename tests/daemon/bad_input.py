@@ -1,1 +1,140 @@
-import sys; sys.exit(77)
+# bad_input.py - hostile and broken clients: every one gets a clear log line, the daemon keeps serving
+# SPDX-License-Identifier: BSD-2-Clause
+import os
+import random
+import socket
+import time
+
+import pdtest
+from pdtest import req
+
+EXAMPLE = 'plugins = { "example" }\n'
+
+
+def still_serves(d):
+    """The daemon answers a normal client correctly."""
+    assert d.alive(), d.log_text()[-2000:]
+    assert d.ask(req(recipient="policyblock@x")).startswith("REJECT")
+    assert d.ask(req(recipient="ok@x")) == "DUNNO"
+
+
+def test_garbage_lines_are_skipped_and_logged():
+    d = pdtest.daemon(EXAMPLE)
+    c = d.client()
+    c.send(b"request=smtpd_access_policy\nprotocol_state=RCPT\nthis is not an attribute\n=x\nbad\x00line=1\nrecipient=policyblock@x\n\n")
+    assert c.reply().startswith("REJECT")
+    log = d.wait_log("line with a NUL byte ignored")
+    assert "line without name=value ignored" in log
+    still_serves(d)
+
+
+def test_huge_line_closes_connection():
+    d = pdtest.daemon(EXAMPLE)
+    c = d.client()
+    try:
+        c.send(b"request=smtpd_access_policy\nrecipient=" + b"x" * (1 << 20))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert c.closed_by_peer()
+    d.wait_log("line too long")
+    still_serves(d)
+    if not pdtest.VALGRIND:  # under valgrind the RSS is valgrind's
+        assert d.rss_kb() < 64 * 1024, d.rss_kb()
+
+
+def test_million_attributes_closes_connection():
+    d = pdtest.daemon(EXAMPLE)
+    c = d.client()
+    try:
+        chunk = b"".join(b"a%d=1\n" % i for i in range(10000))
+        for _ in range(100):  # a million attribute lines, bounded
+            c.send(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert c.closed_by_peer()
+    d.wait_log("too many attributes")
+    still_serves(d)
+
+
+def test_request_too_large_closes_connection():
+    d = pdtest.daemon(EXAMPLE, global_config="max_request_size = 2048\n")
+    c = d.client()
+    try:
+        c.send(b"".join(b"attr%d=%s\n" % (i, b"v" * 100) for i in range(30)))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert c.closed_by_peer()
+    d.wait_log("request too large")
+    still_serves(d)
+
+
+def test_random_bytes():
+    d = pdtest.daemon(EXAMPLE, verbose=0)
+    rnd = random.Random(7208)
+    for i in range(30):
+        s = d.connect()
+        try:
+            s.sendall(bytes(rnd.getrandbits(8) for _ in range(rnd.randrange(1, 20000))))
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(10)
+            while s.recv(65536):
+                pass
+        except OSError:  # closed by policyd: reset, broken pipe, not connected
+            pass
+        s.close()
+    still_serves(d)
+
+
+def test_unknown_request_type_closes():
+    d = pdtest.daemon(EXAMPLE)
+    c = d.client()
+    c.send(b"request=something_else\nrecipient=x\n\n")
+    assert c.closed_by_peer()
+    d.wait_log('unknown request type "something_else"; closing')
+    c = d.client()
+    c.send(b"recipient=x\n\n")
+    assert c.closed_by_peer()
+    d.wait_log('unknown request type "(none)"')
+    still_serves(d)
+
+
+def test_stalled_client_is_closed_after_idle_timeout():
+    d = pdtest.daemon(EXAMPLE, global_config="idle_timeout = 1\n")
+    stalled = d.client()
+    stalled.send(b"request=smtpd_access_policy\nrecipient=half")  # never finishes
+    idle = d.client()
+    still_serves(d)  # others are served meanwhile
+    assert stalled.closed_by_peer(timeout=10)
+    assert idle.closed_by_peer(timeout=10)
+    log = d.wait_log("idle for 1 s in the middle of a request; closing")
+    assert "idle for 1 s; closing" in log
+    still_serves(d)
+
+
+def test_client_vanishes_mid_request_and_while_busy():
+    d = pdtest.daemon('plugins = { "fake" }\nfake {\n  trigger = "slow"\n  sleep_ms = 500\n  action = "REJECT slow"\n}\n')
+    for i in range(20):
+        s = d.connect()
+        s.sendall(b"request=smtpd_access_policy\nrecip")
+        s.close()
+    for i in range(20):
+        s = d.connect()
+        s.sendall(pdtest.encode(req(recipient="slow@x")))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()  # reset while the plugin still works on it
+    time.sleep(0.8)
+    assert d.alive()
+    assert d.ask(req(recipient="slow@x")) == "REJECT slow"
+    assert d.ask(req(recipient="x@x")) == "DUNNO"
+
+
+def test_slow_one_byte_writer_gets_answer():
+    d = pdtest.daemon(EXAMPLE)
+    c = d.client()
+    for b in pdtest.encode(req(recipient="policyblock@x")):
+        c.send(bytes([b]))
+    assert c.reply().startswith("REJECT")
+
+
+if __name__ == "__main__":
+    pdtest.run(globals())

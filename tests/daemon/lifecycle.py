@@ -1,1 +1,173 @@
-import sys; sys.exit(77)
+# lifecycle.py - background start, pidfile, privilege drop, SIGHUP reload under traffic, SIGTERM
+# SPDX-License-Identifier: BSD-2-Clause
+import os
+import pwd
+import signal
+import subprocess
+import threading
+import time
+
+import pdtest
+from pdtest import req
+
+EXAMPLE = 'plugins = { "syslog", "example" }\n'
+
+
+def test_reload_under_traffic_loses_nothing():
+    d = pdtest.daemon(EXAMPLE + 'example { marker = "first" }\n', verbose=0)
+    errors = []
+    counts = [0] * 4
+    stop = threading.Event()
+
+    def traffic(n):
+        try:
+            c = d.client()
+            while not stop.is_set() and counts[n] < 20000:
+                a = c.ask(req(recipient="first@x" if counts[n] % 2 else "plain@x"), timeout=10)
+                # during the swap either marker may be in force, never anything else
+                if counts[n] % 2 == 0 and a != "DUNNO":
+                    errors.append(a)
+                counts[n] += 1
+        except Exception as e:  # a dropped connection is a failure
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=traffic, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(10):
+        time.sleep(0.1)
+        d.write_config(EXAMPLE + 'example { marker = "%s" }\n' % ("second" if i % 2 == 0 else "first"))
+        d.reload()
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[:5]
+    assert sum(counts) > 100, counts
+    d.write_config(EXAMPLE + 'example { marker = "second" }\n')
+    d.reload()
+    assert d.ask(req(recipient="second@x")).startswith("REJECT")
+    assert d.ask(req(recipient="first@x")) == "DUNNO"
+    # the old generations ran their plugins' fini
+    assert d.log_text().count("example: rejected") >= 10
+
+
+def test_broken_reload_keeps_old_config():
+    d = pdtest.daemon(EXAMPLE)
+    c = d.client()
+    d.write_config(EXAMPLE + "example {\n  marker = \"x\"\n  bogus_option = 1\n}\n")
+    d.reload(expect="reload failed; the previous configuration stays in use")
+    log = d.log_text()
+    assert "%s:8: no such option 'bogus_option'" % d.conf in log, log[-2000:]
+    assert c.ask(req(recipient="policyblock@x")).startswith("REJECT")
+    # a plugin whose init fails on reload also keeps the old one
+    d.write_config('plugins = { "init_fail", "example" }\n')
+    d.reload(expect="reload failed; the previous configuration stays in use")
+    assert c.ask(req(recipient="policyblock@x")).startswith("REJECT")
+    assert "init_fail: cannot open the frobnicator" in d.log_text()
+
+
+def test_sigterm_finishes_in_flight_and_runs_fini():
+    d = pdtest.daemon('plugins = { "fake", "example" }\nfake {\n  trigger = "slow"\n  sleep_ms = 1500\n'
+                      '  action = "DEFER_IF_PERMIT finished"\n}\n')
+    c = d.client()
+    c.send(pdtest.encode(req(recipient="slow@x")))
+    time.sleep(0.3)
+    d.proc.send_signal(signal.SIGTERM)
+    assert c.reply() == "DEFER_IF_PERMIT finished"
+    d.proc.wait(timeout=20)
+    assert d.proc.returncode == 0
+    log = d.log_text()
+    assert "example: rejected 0 request(s)" in log and log.rstrip().endswith("stopped"), log[-1500:]
+
+
+def test_sigterm_with_a_hung_plugin_still_exits():
+    d = pdtest.daemon('plugins = { "fake" }\nfake {\n  trigger = "hang"\n  sleep_ms = 60000\n}\n')
+    c = d.client()
+    c.send(pdtest.encode(req(recipient="hang@x")))
+    time.sleep(0.3)
+    t0 = time.time()
+    d.proc.send_signal(signal.SIGTERM)
+    d.proc.wait(timeout=30 * pdtest.SLOW)
+    assert d.proc.returncode == 1, d.proc.returncode
+    assert time.time() - t0 < 30 * pdtest.SLOW
+    assert "worker thread(s) still inside a plugin" in d.log_text()
+
+
+def test_request_timeout_answers_on_error():
+    d = pdtest.daemon('request_timeout = 2\non_error = "DEFER_IF_PERMIT 4.3.0 policy timeout"\n'
+                      'plugins = { "fake" }\nfake {\n  trigger = "hang"\n  sleep_ms = 5000\n}\n')
+    c = d.client()
+    t0 = time.time()
+    assert c.ask(req(recipient="hang@x")) == "DEFER_IF_PERMIT 4.3.0 policy timeout"
+    assert time.time() - t0 < 4.5 * pdtest.SLOW  # the 2 s budget, well before the plugin returns
+    assert c.closed_by_peer()
+    log = d.wait_log("no answer within request_timeout 2 s (plugin fake)")
+    assert 'plugin=fake' in [l for l in log.splitlines() if "decision:" in l and "hang@x" in l][0]
+    # others are served meanwhile and afterwards; the late answer is dropped quietly
+    assert d.ask(req(recipient="ok@x")) == "DUNNO"
+    time.sleep(3.5)
+    assert d.ask(req(recipient="ok@x")) == "DUNNO"
+
+
+def test_background_pidfile_and_stop():
+    d = pdtest.Daemon(EXAMPLE)
+    pdtest._daemons.append(d)
+    pidfile = os.path.join(d.dir, "run", "policyd.pid")
+    d.global_config = 'pidfile = "%s"\n' % pidfile
+    d.write_config(EXAMPLE)
+    p = subprocess.run([pdtest.POLICYD, "-c", d.conf], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p
+    pid = int(open(pidfile).read())
+    try:
+        assert d.ask(req(recipient="policyblock@x")).startswith("REJECT")
+        # a second instance refuses to start
+        p2 = subprocess.run([pdtest.POLICYD, "-c", d.conf], capture_output=True, text=True, timeout=30)
+        assert p2.returncode != 0 and ("already runs as pid %d" % pid in p2.stderr or "Address already in use" in p2.stderr), p2
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    for _ in range(200):
+        if not os.path.exists(pidfile):
+            break
+        time.sleep(0.05)
+    assert not os.path.exists(pidfile)
+
+
+def test_background_start_failure_is_reported():
+    d = pdtest.Daemon('plugins = { "init_fail" }\n')
+    pdtest._daemons.append(d)
+    p = subprocess.run([pdtest.POLICYD, "-c", d.conf], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0, p
+    assert "init_fail: cannot open the frobnicator" in p.stderr and 'plugin "init_fail"' in p.stderr, p
+
+
+def test_privilege_drop_and_socket_owner():
+    if os.geteuid() != 0:
+        pdtest.skip("needs root")
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pdtest.skip("no user nobody")
+    d = pdtest.Daemon(EXAMPLE, unix=True,
+                      global_config='user = "nobody"\nsocket_mode = "0660"\nsocket_owner = "nobody"\n')
+    pdtest._daemons.append(d)
+    d.start()
+    status = open("/proc/%d/status" % d.proc.pid).read()
+    uid_line = [l for l in status.splitlines() if l.startswith("Uid:")][0]
+    assert uid_line.split()[1:] == [str(nobody.pw_uid)] * 4, uid_line
+    st = os.stat(d.sock)
+    assert st.st_uid == nobody.pw_uid and (st.st_mode & 0o777) == 0o660, (st.st_uid, oct(st.st_mode))
+    assert os.stat(d.state_dir).st_uid == nobody.pw_uid
+    assert d.client(unix=True).ask(req(recipient="policyblock@x")).startswith("REJECT")
+    d.stop()
+
+
+def test_sigusr1_stats():
+    d = pdtest.daemon(EXAMPLE)
+    d.ask(req())
+    d.proc.send_signal(signal.SIGUSR1)
+    log = d.wait_log("stats: plugin example calls=1")
+    assert "stats: requests=1" in log
+
+
+if __name__ == "__main__":
+    pdtest.run(globals())

@@ -174,5 +174,13 @@ int main(void)
 	CHECK(pd_request_state("END-OF-MESSAGE") == PD_ST_EOM);
 	CHECK(pd_request_state(NULL) == PD_ST_OTHER);
 	pd_req_free(&req);
+	{
+		pd_inst *all[] = {dunno, ok, p1, p2, rej, err, nl};
+
+		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+			pthread_mutex_destroy(&all[i]->lock);
+			free(all[i]);
+		}
+	}
 	return tap_done();
 }

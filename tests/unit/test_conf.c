@@ -142,7 +142,7 @@ static void test_start(void)
 	if (!c)
 		return;
 	stderr_begin();
-	CHECK(pd_conf_start(c, (uid_t)-1, (gid_t)-1) < 0);
+	CHECK(pd_conf_start(c) < 0);
 	err = stderr_end();
 	CHECK(strstr(err, "init_fail: cannot open the frobnicator") != NULL);
 	CHECK(strstr(err, "plugin \"init_fail\"") && strstr(err, "init failed; not starting"));
@@ -155,7 +155,7 @@ static void test_start(void)
 	if (!c)
 		return;
 	stderr_begin();
-	CHECK(pd_conf_start(c, (uid_t)-1, (gid_t)-1) == 0);
+	CHECK(pd_conf_start(c) == 0);
 	err = stderr_end();
 	CHECK(strstr(err, "disabled because it is optional") != NULL);
 	CHECK(c->insts[0]->started == 0 && c->insts[1]->started == 1);
