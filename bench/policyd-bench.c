@@ -710,14 +710,16 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* utime+stime (clock ticks) and VmRSS (kB) of a process; -1 if gone */
+/* CPU ticks (utime+stime+cutime+cstime) and VmRSS (kB) of one process;
+ * -1 if it is gone */
 static int
-proc_sample(pid_t pid, uint64_t *ticks, long *rss_kb)
+proc_one(pid_t pid, uint64_t *ticks, long *rss_kb)
 {
 	char path[64], buf[4096], *p;
 	FILE *f;
 	size_t n;
 	unsigned long ut, stt;
+	long cut, cst;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((f = fopen(path, "r")) == NULL)
@@ -728,11 +730,14 @@ proc_sample(pid_t pid, uint64_t *ticks, long *rss_kb)
 	/* skip "pid (comm)": comm may hold spaces and parentheses */
 	if ((p = strrchr(buf, ')')) == NULL)
 		return -1;
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-	    &ut, &stt) != 2)
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu "
+	    "%ld %ld", &ut, &stt, &cut, &cst) != 4)
 		return -1;
-	*ticks = (uint64_t)ut + stt;
-	*rss_kb = -1;
+	/* reaped children's time moves into cutime/cstime: count it too, so
+	 * the sum over a process tree stays right when a child exits */
+	*ticks = (uint64_t)ut + stt + (uint64_t)(cut > 0 ? cut : 0) +
+	    (uint64_t)(cst > 0 ? cst : 0);
+	*rss_kb = 0;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	if ((f = fopen(path, "r")) != NULL) {
 		while (fgets(buf, sizeof(buf), f))
@@ -741,6 +746,43 @@ proc_sample(pid_t pid, uint64_t *ticks, long *rss_kb)
 				break;
 			}
 		fclose(f);
+	}
+	return 0;
+}
+
+/* the same summed over a process and its live descendants (a supervising
+ * master and its worker processes, say); -1 if pid itself is gone */
+static int
+proc_sample(pid_t pid, uint64_t *ticks, long *rss_kb, int depth)
+{
+	char path[64], buf[4096], *p, *end;
+	FILE *f;
+	size_t n;
+
+	if (proc_one(pid, ticks, rss_kb) < 0)
+		return -1;
+	if (depth > 4)
+		return 0;
+	/* children of the main thread (threads other than the main one
+	 * rarely fork; a daemon's master does from its main thread) */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid,
+	    (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	for (p = buf;; p = end) {
+		long c = strtol(p, &end, 10);
+		uint64_t t;
+		long r;
+
+		if (end == p || c <= 0)
+			break;
+		if (proc_sample((pid_t)c, &t, &r, depth + 1) == 0) {
+			*ticks += t;
+			*rss_kb += r;
+		}
 	}
 	return 0;
 }
@@ -757,7 +799,7 @@ procs_sample(uint64_t *ticks, long *rss_kb)
 		uint64_t t;
 		long r;
 
-		if (proc_sample(opt.pids[i], &t, &r) < 0)
+		if (proc_sample(opt.pids[i], &t, &r, 0) < 0)
 			return -1;
 		*ticks += t;
 		*rss_kb += r > 0 ? r : 0;

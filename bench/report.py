@@ -80,15 +80,6 @@ WORKLOADS = [
 ]
 
 
-def spf_cpu(d):
-    """policyd-spf's CPU per request, from its listener's reaped children."""
-    p = os.path.join(RES, "spfpy-c8.cpu")
-    if not d or not os.path.exists(p):
-        return None
-    ticks, hz = open(p).read().split()
-    return int(ticks) / int(hz) * 1e6 / max(d["requests"], 1)
-
-
 def results_table(lines):
     lines.append("| server | workload | requests/s | p50 µs | p95 µs | p99 µs | max µs "
                  "| server CPU µs/req | client CPU µs/req | other load (cores) | actions "
@@ -98,7 +89,7 @@ def results_table(lines):
         d = load(name)
         if d is None:
             continue
-        c = spf_cpu(d) if name == "spfpy-c8" else cpu(d)
+        c = cpu(d)
         acts = ", ".join("%s %d" % kv for kv in d["actions"].items())
         err = d["errors"]
         other = None
@@ -251,8 +242,9 @@ def main():
     L.append("## All runs")
     L.append("")
     L.append("Latencies are round trips seen by the client (request written to reply "
-             "read). Server CPU is utime+stime from `/proc/PID/stat` before and after "
-             "the run, divided by the requests answered (the clock tick is 10 ms, so "
+             "read). Server CPU is utime+stime+cutime+cstime from `/proc/PID/stat` of the "
+             "server process and its live descendants (a supervising master and its "
+             "worker, the Python SPF listener and its 8 children) before and after the run, divided by the requests answered (the clock tick is 10 ms, so "
              "short runs of slow servers are coarse). Other load: cores busy on the "
              "whole machine (/proc/stat) less the server's and the generator's CPU; for "
              "the SPF rows it includes the DNS server. Client CPU is the generator's own; "
@@ -307,8 +299,7 @@ def main():
              "does; 8 connections = 8 processes), in a private mount namespace whose "
              "`/etc/resolv.conf` points at `bench/spf-dns` on 127.0.0.153:53 (a one-thread C "
              "UDP server that gives every name the same SPF TXT record, standing in for a "
-             "local caching resolver). Its CPU is the listener's reaped children's "
-             "(cutime+cstime).")
+             "local caching resolver). Its CPU is that of the listener and its children.")
     L.append("- policyd spf: `spf { resolv_conf = \"FILE\" }` with FILE pointing at the "
              "same DNS server; `cache_size = 0` for the uncached rows.")
     L.append("- DUNNO server: `bench/dunno-server` (one thread, epoll), the ceiling.")
