@@ -3,6 +3,7 @@
 #include "config.h"
 #include "chain.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -73,6 +74,36 @@ static int skip_by_filters(const pd_inst *in, const pd_request *req, unsigned st
 	return 0;
 }
 
+static pd_slot *slots;
+static size_t n_slots;
+static atomic_size_t next_slot;
+static __thread pd_slot *my_slot;
+static __thread int my_slot_set;
+
+/* pd_chain_set_slots - where threads note the plugin they are inside */
+void pd_chain_set_slots(pd_slot *s, size_t n)
+{
+	slots = s;
+	n_slots = n;
+}
+
+/* slot_mark - note NAME (or clear with NULL) in this thread's slot */
+static void slot_mark(const char *name)
+{
+	if (!my_slot_set) {
+		size_t i = atomic_fetch_add(&next_slot, 1);
+
+		my_slot = slots && i < n_slots ? &slots[i] : NULL;
+		my_slot_set = 1;
+	}
+	if (!my_slot)
+		return;
+	if (name)
+		snprintf(my_slot->name, sizeof(my_slot->name), "%s", name);
+	else
+		my_slot->name[0] = 0;
+}
+
 /* call_plugin - one check() call, serialised if the plugin asks */
 static int call_plugin(pd_inst *in, const pd_request *req, pd_reply *reply)
 {
@@ -112,7 +143,9 @@ void pd_chain_run(const pd_chain *chain, const pd_request *req, const char *defa
 			continue;
 		reply.text[0] = 0;
 		atomic_store_explicit(&res->running, in->pub.name, memory_order_relaxed);
+		slot_mark(in->pub.name);
 		rc = call_plugin(in, req, &reply);
+		slot_mark(NULL);
 		atomic_store_explicit(&res->running, NULL, memory_order_relaxed);
 		if (rc != PD_CHECK_OK) {
 			atomic_fetch_add_explicit(&in->errors, 1, memory_order_relaxed);
@@ -122,6 +155,7 @@ void pd_chain_run(const pd_chain *chain, const pd_request *req, const char *defa
 			action = reply.text;
 		}
 		kind = pd_action_kind(action);
+		pd_metrics_plugin_call(in->metric, rc != PD_CHECK_OK, kind == PD_KIND_DECISIVE);
 		if (kind == PD_KIND_DECISIVE) {
 			pd_reply_set(&res->reply, action);
 			res->plugin = in->pub.name;

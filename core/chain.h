@@ -40,6 +40,7 @@ typedef struct pd_inst {
 	int started;      /* init succeeded: check and fini may run */
 	pthread_mutex_t lock; /* for PD_PLUGIN_SERIAL plugins */
 	atomic_ulong calls, errors;
+	int metric;           /* index in the metrics' plugin table */
 } pd_inst;
 
 /* An ordered list of instances. */
@@ -64,6 +65,14 @@ enum pd_kind pd_action_kind(const char *action);
 /* Ask the chain's plugins in order; see plugin.h for the semantics. */
 void pd_chain_run(const pd_chain *chain, const pd_request *req, const char *default_action, const char *on_error,
 		  pd_result *res);
+
+/* Crash attribution: a table of slots in memory shared with the master
+ * process; each thread writes the name of the plugin it is inside. */
+#define PD_SLOT_NAME 48
+typedef struct pd_slot {
+	char name[PD_SLOT_NAME];
+} pd_slot;
+void pd_chain_set_slots(pd_slot *slots, size_t n);
 
 /* The host services given to plugins running in the daemon. */
 extern const pd_host pd_core_host;

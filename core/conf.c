@@ -5,6 +5,7 @@
 #include "conf_scan.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 #include <errno.h>
@@ -190,6 +191,19 @@ static int validate_owner(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* validate_metrics - metrics_listen is empty or a loopback host:port */
+static int validate_metrics(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	const char *why;
+
+	if (*v && pd_metrics_addr_ok(v, &why) < 0) {
+		cfg_error(cfg, "metrics_listen \"%s\": %s", v, why);
+		return -1;
+	}
+	return 0;
+}
+
 /* validate_range - integer options within their bounds */
 static int validate_range(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -267,6 +281,8 @@ static cfg_opt_t global_opts[] = {
     CFG_STR("syslog_facility", "mail", CFGF_NONE),
     CFG_INT("threads", 8, CFGF_NONE),
     CFG_INT("io_threads", 0, CFGF_NONE),
+    CFG_BOOL("supervise", cfg_true, CFGF_NONE),
+    CFG_STR("metrics_listen", "", CFGF_NONE),
     CFG_INT("max_line_length", 4096, CFGF_NONE),
     CFG_INT("max_attributes", 256, CFGF_NONE),
     CFG_INT("max_request_size", 65536, CFGF_NONE),
@@ -335,6 +351,7 @@ static cfg_t *new_cfg(cfg_opt_t *opts, int flags)
 	cfg_set_validate_func(cfg, "syslog_facility", validate_facility);
 	cfg_set_validate_func(cfg, "idle_timeout", validate_range);
 	cfg_set_validate_func(cfg, "request_timeout", validate_range);
+	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics);
 	cfg_set_validate_func(cfg, "threads", validate_range);
 	cfg_set_validate_func(cfg, "io_threads", validate_range);
 	cfg_set_validate_func(cfg, "max_line_length", validate_range);
@@ -395,9 +412,10 @@ static void add_listeners(pd_conf *c, cfg_t *sec, const char *chain)
 		l->chain = pd_xstrdup(chain);
 		if (pd_endpoint_parse(v, &ep, &why) == 0 && ep.is_unix && ep.path[0] != '/') {
 			char *abs = pd_path_resolve(c->dir, ep.path);
+			const char *flags = ep.close_after_reply ? " close_after_reply" : "";
 
-			l->text = pd_xmalloc(strlen(abs) + 6);
-			sprintf(l->text, "unix:%s", abs);
+			l->text = pd_xmalloc(strlen(abs) + strlen(flags) + 6);
+			sprintf(l->text, "unix:%s%s", abs, flags);
 			free(abs);
 		} else {
 			l->text = pd_xstrdup(v);
@@ -417,6 +435,7 @@ static pd_inst *build_instance(pd_conf *c, pd_module *m, int verbose)
 	in->pub.cfg = sec;
 	in->pub.state_dir = c->state_dir;
 	in->pub.verbose = verbose;
+	in->metric = pd_metrics_plugin(m->name);
 	pthread_mutex_init(&in->lock, NULL);
 	if (sec && cfg_size(sec, "protocol_state") > 0) {
 		for (unsigned i = 0; i < cfg_size(sec, "protocol_state"); i++)
@@ -591,11 +610,13 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	c->state_dir = pd_path_resolve(c->dir, cfg_getstr(c->cfg, "state_dir"));
 	c->default_action = pd_xstrdup(cfg_getstr(c->cfg, "default_action"));
 	c->on_error = pd_xstrdup(cfg_getstr(c->cfg, "on_error"));
+	c->metrics_listen = pd_xstrdup(cfg_getstr(c->cfg, "metrics_listen"));
 	c->idle_timeout = (int)cfg_getint(c->cfg, "idle_timeout");
 	c->request_timeout = (int)cfg_getint(c->cfg, "request_timeout");
 	c->facility = pd_log_facility(cfg_getstr(c->cfg, "syslog_facility"));
 	c->threads = (int)cfg_getint(c->cfg, "threads");
 	c->io_threads = (int)cfg_getint(c->cfg, "io_threads");
+	c->supervise = cfg_getbool(c->cfg, "supervise");
 	c->limits.max_line = (size_t)cfg_getint(c->cfg, "max_line_length");
 	c->limits.max_attrs = (size_t)cfg_getint(c->cfg, "max_attributes");
 	c->limits.max_request = (size_t)cfg_getint(c->cfg, "max_request_size");
@@ -722,5 +743,6 @@ void pd_conf_free(pd_conf *c)
 	free(c->state_dir);
 	free(c->default_action);
 	free(c->on_error);
+	free(c->metrics_listen);
 	free(c);
 }

@@ -28,7 +28,9 @@ typedef struct pd_conf {
 	gid_t socket_gid;
 	char *user, *group, *pidfile, *plugin_dir, *state_dir;
 	char *default_action, *on_error;
+	char *metrics_listen; /* "" = off */
 	int idle_timeout, request_timeout, facility, threads, io_threads;
+	int supervise; /* a master process restarts a crashed worker */
 	pd_limits limits;
 	pd_module **mods;
 	size_t n_mods;

@@ -14,14 +14,44 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* pd_endpoint_parse - Postfix-style endpoint text */
-int pd_endpoint_parse(const char *text, pd_endpoint *ep, const char **why)
+/* parse_flags - words after the address */
+static int parse_flags(const char *flags, pd_endpoint *ep, const char **why)
 {
+	char buf[128], *save = NULL;
+
+	if (strlen(flags) >= sizeof(buf)) {
+		*why = "too many flags";
+		return -1;
+	}
+	strcpy(buf, flags);
+	for (char *w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (strcmp(w, "close_after_reply") == 0) {
+			ep->close_after_reply = 1;
+		} else {
+			*why = "unknown flag (known: close_after_reply)";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* pd_endpoint_parse - Postfix-style endpoint text, then flags */
+int pd_endpoint_parse(const char *full, pd_endpoint *ep, const char **why)
+{
+	char text[512];
 	const char *rest = text;
 	const char *colon;
-	size_t hl;
+	size_t hl, al = strcspn(full, " \t");
 
 	memset(ep, 0, sizeof(*ep));
+	if (al >= sizeof(text)) {
+		*why = "address too long";
+		return -1;
+	}
+	memcpy(text, full, al);
+	text[al] = 0;
+	if (full[al] && parse_flags(full + al, ep, why) < 0)
+		return -1;
 	if (strncmp(text, "unix:", 5) == 0 || text[0] == '/') {
 		rest = text[0] == '/' ? text : text + 5;
 		if (!*rest) {

@@ -6,12 +6,14 @@
 #include <sys/types.h>
 
 /* "inet:127.0.0.1:10023", "inet:[::1]:10023", "unix:/path/sock",
- * "127.0.0.1:10023" or "/path/sock". */
+ * "127.0.0.1:10023" or "/path/sock", optionally followed by flags:
+ * "close_after_reply" (for Exim's ${readsocket} without shutdown). */
 typedef struct pd_endpoint {
 	int is_unix;
 	char host[256]; /* inet: address or name, empty = all */
 	char port[32];
 	char path[108]; /* unix: socket path */
+	int close_after_reply; /* flag "close_after_reply": one request per connection */
 } pd_endpoint;
 
 /* Parse TEXT; 0, or -1 with WHY set to static text. */

@@ -23,6 +23,8 @@
 #include "server.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "util.h"
 
 #include <errno.h>
@@ -46,6 +48,7 @@
 
 typedef struct listener {
 	int fd;
+	int close_after_reply;
 	char *text;
 	char *chain;
 	char *unix_path; /* removed at stop */
@@ -64,6 +67,7 @@ typedef struct conn {
 	size_t out_len, out_off;
 	int busy;       /* a worker owns the request */
 	int orphaned;   /* answered on timeout and closed; freed when the worker is done */
+	int closing;    /* close as soon as the pending reply is out */
 	int eof;        /* the client sent everything it will send */
 	int want_out;   /* EPOLLOUT armed */
 	uint64_t last_us;
@@ -103,7 +107,6 @@ static pd_conf *retired[16];
 static size_t n_retired;
 
 static atomic_int stopping;
-static atomic_ulong st_requests, st_conns, st_accepted, st_closed_bounds, st_garbage;
 
 /* gen_acquire - the current generation, referenced */
 static pd_conf *gen_acquire(void)
@@ -123,9 +126,36 @@ static void gen_release(pd_conf *g)
 	atomic_fetch_sub_explicit(&g->refs, 1, memory_order_release);
 }
 
+/* adopt_systemd - listeners passed by socket activation; -1 if none */
+static int adopt_systemd(const pd_conf *c)
+{
+	const char *names[MAX_LISTENERS];
+	int n = pd_listen_fds(names, MAX_LISTENERS);
+
+	if (n <= 0)
+		return -1;
+	if (c->n_listen)
+		pd_log(PD_LOG_INFO, "socket activation: using %d socket(s) from systemd instead of listen", n);
+	for (int i = 0; i < n; i++) {
+		const char *chain = names[i] && pd_conf_chain(c, names[i]) ? names[i] : "default";
+		char text[96];
+
+		snprintf(text, sizeof(text), "systemd:%d(%s)", 3 + i, names[i] ? names[i] : "-");
+		listeners[n_listeners].fd = 3 + i;
+		listeners[n_listeners].text = pd_xstrdup(text);
+		listeners[n_listeners].chain = pd_xstrdup(chain);
+		listeners[n_listeners].unix_path = NULL; /* systemd owns the socket file */
+		n_listeners++;
+		pd_log(PD_LOG_INFO, "listening on %s (chain %s)", text, chain);
+	}
+	return 0;
+}
+
 /* pd_server_bind - bind all listeners before privileges go */
 int pd_server_bind(const pd_conf *c)
 {
+	if (adopt_systemd(c) == 0)
+		return 0;
 	if (c->n_listen == 0) {
 		pd_log(PD_LOG_ERR, "%s: no listen address configured (listen = { \"inet:127.0.0.1:10023\" })", c->file);
 		return -1;
@@ -147,6 +177,7 @@ int pd_server_bind(const pd_conf *c)
 		if (fd < 0)
 			return -1;
 		listeners[n_listeners].fd = fd;
+		listeners[n_listeners].close_after_reply = ep.close_after_reply;
 		listeners[n_listeners].text = pd_xstrdup(c->listen[i].text);
 		listeners[n_listeners].chain = pd_xstrdup(c->listen[i].chain);
 		listeners[n_listeners].unix_path = ep.is_unix ? pd_xstrdup(ep.path) : NULL;
@@ -264,7 +295,7 @@ static void conn_free(conn *c)
 	pd_req_free(&c->req);
 	free(c->in);
 	free(c);
-	atomic_fetch_sub_explicit(&st_conns, 1, memory_order_relaxed);
+	pd_metric_add(PD_M_CONN_OPEN, -1);
 }
 
 /* conn_detach - take a connection off its loop and close its socket */
@@ -364,7 +395,9 @@ static int finish_request(conn *c)
 	c->chain = NULL;
 	pd_req_reset(&c->req);
 	pd_req_trim(&c->req);
-	atomic_fetch_add_explicit(&st_requests, 1, memory_order_relaxed);
+	pd_metrics_request(c->res.reply.text, us);
+	if (c->ls->close_after_reply)
+		c->closing = 1; /* one request per connection: close once the reply is out */
 	return conn_flush(c);
 }
 
@@ -394,6 +427,10 @@ static void conn_process(conn *c)
 
 		if (c->busy || c->out_len)
 			return; /* wait for the worker or for the socket */
+		if (c->closing) {
+			conn_close(c, "close_after_reply");
+			return;
+		}
 		g = gen_acquire();
 		rc = conn_read(c, &g->limits);
 		if (rc < 0) {
@@ -405,13 +442,13 @@ static void conn_process(conn *c)
 		memmove(c->in, c->in + used, c->in_len - used);
 		c->in_len -= used;
 		if (f == PD_FEED_GARBAGE) {
-			atomic_fetch_add_explicit(&st_garbage, 1, memory_order_relaxed);
+			pd_metric_add(PD_M_GARBAGE_LINES, 1);
 			pd_log(PD_LOG_WARNING, "connection %d: %s", c->fd, why);
 			gen_release(g);
 			continue;
 		}
 		if (f == PD_FEED_ERROR) {
-			atomic_fetch_add_explicit(&st_closed_bounds, 1, memory_order_relaxed);
+			pd_metric_add(PD_M_CONN_OVER_LIMIT, 1);
 			pd_log(PD_LOG_WARNING, "connection %d: %s (limit %zu line, %zu attributes, %zu bytes); closing",
 			       c->fd, why, g->limits.max_line, g->limits.max_attrs, g->limits.max_request);
 			gen_release(g);
@@ -430,6 +467,7 @@ static void conn_process(conn *c)
 		}
 		/* PD_FEED_DONE: a complete request */
 		if (!request_ok(&c->req)) {
+			pd_metric_add(PD_M_BAD_REQUESTS, 1);
 			gen_release(g);
 			conn_close(c, NULL);
 			return;
@@ -544,8 +582,8 @@ static void loop_accept(loop *lp, const listener *l)
 		}
 		lp->n_conns++;
 		list_touch(c);
-		atomic_fetch_add_explicit(&st_conns, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&st_accepted, 1, memory_order_relaxed);
+		pd_metric_add(PD_M_CONN_OPEN, 1);
+		pd_metric_add(PD_M_CONN_ACCEPTED, 1);
 	}
 }
 
@@ -594,6 +632,8 @@ static void loop_timeouts(loop *lp, int request_timeout)
 			c->out_off = 0;
 			(void)send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 			log_decision(&c->req, c->chain, &res, now - c->t0);
+			pd_metrics_request(res.reply.text, now - c->t0);
+			pd_metric_add(PD_M_TIMEOUTS, 1);
 			c->orphaned = 1;
 			conn_detach(c);
 		}
@@ -725,6 +765,8 @@ int pd_server_start(pd_conf *c)
 			pd_log(PD_LOG_ERR, "cannot start network thread");
 			return -1;
 		}
+	if (*c->metrics_listen && pd_metrics_start(c->metrics_listen) < 0)
+		return -1;
 	pd_log(PD_LOG_INFO, "serving with %zu network threads and %zu worker threads", n_loops, n_workers);
 	return 0;
 }
@@ -822,6 +864,7 @@ int pd_server_stop(int grace_ms)
 	}
 	n_listeners = 0;
 	free(workers);
+	pd_metrics_stop();
 	pd_server_reap();
 	for (size_t i = 0; i < n_retired; i++)
 		pd_conf_free(retired[i]);
@@ -831,16 +874,16 @@ int pd_server_stop(int grace_ms)
 	return 0;
 }
 
-/* pd_server_stats - counters to the log */
+/* pd_server_stats - SIGUSR1: every metric to the log, one per line */
 void pd_server_stats(void)
 {
-	pd_log(PD_LOG_INFO, "stats: requests=%lu connections=%lu accepted=%lu closed_over_limits=%lu garbage_lines=%lu",
-	       atomic_load(&st_requests), atomic_load(&st_conns), atomic_load(&st_accepted),
-	       atomic_load(&st_closed_bounds), atomic_load(&st_garbage));
-	if (current)
-		for (size_t i = 0; i < current->n_insts; i++)
-			pd_log(PD_LOG_INFO, "stats: plugin %s calls=%lu errors=%lu", current->insts[i]->pub.name,
-			       atomic_load(&current->insts[i]->calls), atomic_load(&current->insts[i]->errors));
+	size_t len;
+	char *text = pd_metrics_render(&len), *save = NULL;
+
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		if (line[0] != '#')
+			pd_log(PD_LOG_INFO, "stats: %s", line);
+	free(text);
 }
 
 /* ----------------------------------------------------------- spawn mode */

@@ -151,7 +151,7 @@ def test_privilege_drop_and_socket_owner():
                       global_config='user = "nobody"\nsocket_mode = "0660"\nsocket_owner = "nobody"\n')
     pdtest._daemons.append(d)
     d.start()
-    status = open("/proc/%d/status" % d.proc.pid).read()
+    status = open("/proc/%d/status" % d.worker_pid()).read()
     uid_line = [l for l in status.splitlines() if l.startswith("Uid:")][0]
     assert uid_line.split()[1:] == [str(nobody.pw_uid)] * 4, uid_line
     st = os.stat(d.sock)
@@ -165,8 +165,8 @@ def test_sigusr1_stats():
     d = pdtest.daemon(EXAMPLE)
     d.ask(req())
     d.proc.send_signal(signal.SIGUSR1)
-    log = d.wait_log("stats: plugin example calls=1")
-    assert "stats: requests=1" in log
+    log = d.wait_log('stats: policyd_plugin_calls_total{plugin="example"} 1')
+    assert "stats: policyd_requests_total 1" in log and 'stats: policyd_actions_total{action="DUNNO"} 1' in log
 
 
 if __name__ == "__main__":

@@ -155,7 +155,7 @@ def test_unix_socket():
     d = pdtest.Daemon(config=conf, unix=True)
     try:
         d.start()
-        with open("/proc/%d/status" % d.proc.pid) as f:
+        with open("/proc/%d/status" % d.worker_pid()) as f:
             ids = dict(line.split(":", 1) for line in f if line.startswith(("Uid", "Gid")))
         assert ids["Uid"].split() == [str(nobody.pw_uid)] * 4, ids
         assert ids["Gid"].split() == [str(nobody.pw_gid)] * 4, ids

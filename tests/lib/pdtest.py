@@ -244,8 +244,24 @@ class Daemon:
         self.proc.send_signal(signal.SIGHUP)
         self.wait_log(expect, count=n + 1)
 
+    def worker_pid(self, timeout=10):
+        """The serving process: the master's child (supervise = true), else the daemon itself."""
+        deadline = time.time() + timeout * SLOW
+        while time.time() < deadline:
+            try:
+                with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+                    kids = f.read().split()
+            except FileNotFoundError:
+                kids = []
+            if kids:
+                return int(kids[0])
+            if "supervise = false" in open(self.conf).read():
+                return self.proc.pid
+            time.sleep(0.05)
+        raise AssertionError("no worker process under %d" % self.proc.pid)
+
     def rss_kb(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
+        with open("/proc/%d/status" % self.worker_pid()) as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])

@@ -18,6 +18,7 @@ static cfg_opt_t options[] = {
     CFG_INT("sleep_ms", 0, CFGF_NONE),       /* block this long first (slow DNS) */
     CFG_STR("echo", "", CFGF_NONE),          /* reply "DEFER_IF_PERMIT <value of this attribute>" */
     CFG_STR("trigger", "", CFGF_NONE),       /* only act when the recipient contains this */
+    CFG_BOOL("crash", cfg_false, CFGF_NONE), /* abort() the process (supervision tests) */
     CFG_END(),
 };
 
@@ -47,6 +48,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 
 	if (*trigger && (!rcpt || !strstr(rcpt, trigger)))
 		return PD_CHECK_OK;
+	if (cfg_getbool(inst->cfg, "crash"))
+		abort();
 	if (ms > 0)
 		usleep((useconds_t)ms * 1000);
 	if (cfg_getbool(inst->cfg, "fail"))

@@ -1,0 +1,136 @@
+/* gl.h - internal interfaces of the greylist plugin: keys, records, storage, whitelists */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#ifndef PD_GL_H
+#define PD_GL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <confuse.h>
+
+/* Longest address part kept in a key (longer ones are cut). */
+#define GL_ADDR_MAX 320
+/* Longest key the plugin builds. */
+#define GL_KEY_MAX (1 + 64 + 1 + GL_ADDR_MAX + 1 + GL_ADDR_MAX)
+/* Size of an encoded record. */
+#define GL_REC_SIZE 32
+#define GL_REC_VERSION 1
+
+/* Record types (byte 1 of an encoded record). */
+#define GL_T_PENDING 'T' /* triplet seen, not yet retried after the delay */
+#define GL_T_PASSED 'P'  /* triplet retried after the delay: passes */
+#define GL_T_CLIENT 'C'  /* client network: count of successful deliveries */
+#define GL_T_META 'M'    /* bookkeeping (time of the last cleanup) */
+
+/* One stored record (triplet or client), decoded. */
+typedef struct gl_rec {
+	int type;           /* GL_T_* */
+	uint32_t count;     /* triplet: passes seen; client: deliveries */
+	int64_t first_seen; /* first request */
+	int64_t last_seen;  /* last update */
+	int64_t passed_at;  /* triplet: when confirmed; client: when whitelisted */
+} gl_rec;
+
+/* Logging callback shared by the plugin (host log) and the admin command (stderr). */
+typedef void gl_log_fn(void *ctx, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 3, 4)))
+#endif
+	;
+
+typedef struct gl_logger {
+	gl_log_fn *fn;
+	void *ctx;
+} gl_logger;
+
+/* Parameters that determine keys: the plugin and the admin command must agree. */
+typedef struct gl_keyconf {
+	int ipv4_prefix;      /* 0..32 */
+	int ipv6_prefix;      /* 0..128 */
+	int normalise_sender; /* BATV, SRS, VERP, +ext */
+	int privacy;          /* keys are keyed hashes */
+	uint8_t hash_key[16]; /* SipHash key when privacy is on */
+} gl_keyconf;
+
+/* key.c */
+void gl_siphash(const uint8_t key[16], const void *data, size_t len, uint8_t out[8]);
+int gl_client_net(const gl_keyconf *kc, const char *addr, char *out, size_t outsz);
+void gl_fold_addr(const char *in, char *out, size_t outsz);
+void gl_norm_sender(const gl_keyconf *kc, const char *in, char *out, size_t outsz);
+size_t gl_triplet_key(const gl_keyconf *kc, const char *net, const char *sender, const char *rcpt,
+		      unsigned char *out, size_t outsz);
+size_t gl_client_key(const gl_keyconf *kc, const char *net, unsigned char *out, size_t outsz);
+size_t gl_client_prefix(const gl_keyconf *kc, const char *net, unsigned char *out, size_t outsz);
+void gl_rec_encode(const gl_rec *r, unsigned char out[GL_REC_SIZE]);
+int gl_rec_decode(const void *in, size_t len, gl_rec *r);
+int gl_key_from_secret(const char *secret, uint8_t key[16]);
+int gl_key_file(const char *path, int create, uint8_t key[16], char *err, size_t errsz);
+int gl_parse_duration(const char *s, long *out);
+void gl_describe_key(const unsigned char *key, size_t klen, char *out, size_t outsz);
+int gl_rec_expired(const gl_rec *r, int64_t now, long retry_window, long lifetime);
+
+/*
+ * Storage interface. A backend keeps opaque keys and GL_REC_SIZE values.
+ * Every get/put/del runs between begin() and end(), which make the unit of
+ * work atomic against other threads and processes using the same store; a
+ * backend without transactions (a future Redis backend) may make them
+ * no-ops, the greylist logic tolerates a lost update (one more deferral).
+ */
+typedef struct gl_store gl_store;
+
+/* iterate() calls this for each record; return 0 to keep it, 1 to delete it, -1 to stop. */
+typedef int gl_iter_fn(void *arg, const unsigned char *key, size_t klen, const gl_rec *rec);
+
+/* open() flags */
+#define GL_STORE_NOCREATE 1 /* do not create, do not move a corrupt file aside (admin) */
+
+typedef struct gl_store_ops {
+	const char *name;
+	/* open (or share, refcounted) the store at PATH; NULL after logging */
+	gl_store *(*open)(const char *path, int flags, const gl_logger *log);
+	/* lock the store for a unit of work; -1 after logging */
+	int (*begin)(gl_store *s);
+	/* unlock, publishing writes to other processes */
+	void (*end)(gl_store *s);
+	/* 1 found (REC filled), 0 not found, -1 error */
+	int (*get)(gl_store *s, const unsigned char *key, size_t klen, gl_rec *rec);
+	/* 0 stored, -1 error */
+	int (*put)(gl_store *s, const unsigned char *key, size_t klen, const gl_rec *rec);
+	/* 0 deleted or absent, -1 error */
+	int (*del)(gl_store *s, const unsigned char *key, size_t klen);
+	/* visit every record in batches of BATCH, locking per batch (not inside begin/end);
+	 * returns the number visited or -1; *deleted counts deletions */
+	long (*iterate)(gl_store *s, size_t batch, gl_iter_fn *fn, void *arg, long *deleted);
+	/* flush to stable storage without holding the lock across the flush */
+	int (*sync)(gl_store *s);
+	/* compact the file (slow: holds the lock) */
+	int (*compact)(gl_store *s);
+	/* drop one reference; the last one syncs and closes */
+	void (*close)(gl_store *s);
+} gl_store_ops;
+
+extern const gl_store_ops gl_store_gdbm;
+
+/* whitelist.c */
+typedef struct gl_wl gl_wl;
+gl_wl *gl_wl_new(void);
+void gl_wl_free(gl_wl *wl);
+/* load a client (CLIENTS=1) or recipient file; -1 with "file:line: why" in ERR */
+int gl_wl_load(gl_wl *wl, const char *path, int clients, char *err, size_t errsz);
+/* add one entry (for tests and files); -1 with the reason in ERR */
+int gl_wl_add(gl_wl *wl, const char *entry, int clients, char *err, size_t errsz);
+int gl_wl_client(const gl_wl *wl, const char *addr, const char *name, const char *rname);
+int gl_wl_recipient(const gl_wl *wl, const char *rcpt);
+size_t gl_wl_count(const gl_wl *wl);
+
+/* options.c */
+#include <confuse.h>
+#define GL_DEF_TEXT "4.2.0 Greylisted, please retry in %s seconds"
+extern cfg_opt_t gl_options[];
+
+/* options.c: the plugin section's options (shared with policyd-greylist) */
+#define GL_DEF_TEXT "4.2.0 Greylisted, please retry in %s seconds"
+extern cfg_opt_t gl_options[];
+
+#endif

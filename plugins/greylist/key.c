@@ -1,0 +1,490 @@
+/* key.c - greylist triplet keys: client networks, sender normalisation, SipHash, records */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include "gl.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+/* rd64 - read a little-endian 64-bit word */
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* wr64 - write a little-endian 64-bit word */
+static void wr64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* sipround - one SipHash round */
+static void sipround(uint64_t v[4])
+{
+	v[0] += v[1]; v[1] = ROTL(v[1], 13); v[1] ^= v[0]; v[0] = ROTL(v[0], 32);
+	v[2] += v[3]; v[3] = ROTL(v[3], 16); v[3] ^= v[2];
+	v[0] += v[3]; v[3] = ROTL(v[3], 21); v[3] ^= v[0];
+	v[2] += v[1]; v[1] = ROTL(v[1], 17); v[1] ^= v[2]; v[2] = ROTL(v[2], 32);
+}
+
+/* gl_siphash - SipHash-2-4 of DATA under KEY, 8 bytes little-endian */
+void gl_siphash(const uint8_t key[16], const void *data, size_t len, uint8_t out[8])
+{
+	const uint8_t *in = data;
+	uint64_t k0 = rd64(key), k1 = rd64(key + 8);
+	uint64_t v[4] = {0x736f6d6570736575ULL ^ k0, 0x646f72616e646f6dULL ^ k1,
+			 0x6c7967656e657261ULL ^ k0, 0x7465646279746573ULL ^ k1};
+	uint64_t b = (uint64_t)len << 56, m;
+	size_t i, end = len - len % 8;
+
+	for (i = 0; i < end; i += 8) {
+		m = rd64(in + i);
+		v[3] ^= m;
+		sipround(v);
+		sipround(v);
+		v[0] ^= m;
+	}
+	for (size_t j = 0; j < len % 8; j++)
+		b |= (uint64_t)in[end + j] << (8 * j);
+	v[3] ^= b;
+	sipround(v);
+	sipround(v);
+	v[0] ^= b;
+	v[2] ^= 0xff;
+	for (int r = 0; r < 4; r++)
+		sipround(v);
+	wr64(out, v[0] ^ v[1] ^ v[2] ^ v[3]);
+}
+
+/* gl_client_net - "192.0.2.0/24" for ADDR under the configured prefixes; 0, or -1 if not an IP */
+int gl_client_net(const gl_keyconf *kc, const char *addr, char *out, size_t outsz)
+{
+	unsigned char a[16];
+	char buf[INET6_ADDRSTRLEN];
+	int bits;
+
+	if (inet_pton(AF_INET, addr, a) == 1) {
+		bits = kc->ipv4_prefix;
+		uint32_t v = ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) | a[3];
+		uint32_t mask = bits <= 0 ? 0 : bits >= 32 ? 0xffffffffu : ~((1u << (32 - bits)) - 1);
+		v &= mask;
+		a[0] = (unsigned char)(v >> 24);
+		a[1] = (unsigned char)(v >> 16);
+		a[2] = (unsigned char)(v >> 8);
+		a[3] = (unsigned char)v;
+		inet_ntop(AF_INET, a, buf, sizeof(buf));
+	} else if (inet_pton(AF_INET6, addr, a) == 1) {
+		static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+		if (memcmp(a, mapped, 12) == 0) { /* IPv4-mapped: group as IPv4 */
+			inet_ntop(AF_INET, a + 12, buf, sizeof(buf));
+			return gl_client_net(kc, buf, out, outsz);
+		}
+		bits = kc->ipv6_prefix;
+		for (int i = 0; i < 16; i++) {
+			int keep = bits - 8 * i;
+
+			if (keep <= 0)
+				a[i] = 0;
+			else if (keep < 8)
+				a[i] &= (unsigned char)(0xff << (8 - keep));
+		}
+		inet_ntop(AF_INET6, a, buf, sizeof(buf));
+	} else {
+		return -1;
+	}
+	if ((size_t)snprintf(out, outsz, "%s/%d", buf, bits) >= outsz)
+		return -1;
+	return 0;
+}
+
+/* gl_fold_addr - lower-case copy of an address, cut at GL_ADDR_MAX; "" stays "" */
+void gl_fold_addr(const char *in, char *out, size_t outsz)
+{
+	size_t n = 0, max = outsz - 1 < GL_ADDR_MAX ? outsz - 1 : GL_ADDR_MAX;
+
+	for (; in && in[n] && n < max; n++)
+		out[n] = (char)tolower((unsigned char)in[n]);
+	out[n] = 0;
+}
+
+/* strip_batv - "prvs=TAG=user@dom" (and msprvs1=, btv1=) to "user@dom", in place */
+static void strip_batv(char *a)
+{
+	static const char *const tags[] = {"prvs=", "msprvs1=", "btv1="};
+
+	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
+		size_t tl = strlen(tags[i]);
+		char *eq;
+
+		if (strncmp(a, tags[i], tl) != 0)
+			continue;
+		if (a[tl] == '=') { /* btv1==TAG==user@dom */
+			eq = strstr(a + tl + 1, "==");
+			if (eq)
+				eq++;
+		} else {
+			eq = strchr(a + tl, '=');
+		}
+		if (eq && strchr(eq + 1, '@'))
+			memmove(a, eq + 1, strlen(eq + 1) + 1);
+		return;
+	}
+}
+
+/* strip_srs - "srs0=HASH=TT=origdom=origuser@fwd" (and srs1) to "origuser@origdom", in place */
+static void strip_srs(char *a)
+{
+	char *p, *at, *f[4];
+	char tmp[GL_ADDR_MAX + 1];
+
+	if (strncmp(a, "srs0=", 5) != 0 && strncmp(a, "srs1=", 5) != 0)
+		return;
+	p = a + 5;
+	if (a[3] == '1') { /* SRS1=HHH=fwd==HHH=TT=dom=user@fwd2: the SRS0 part after "==" */
+		char *dd = strstr(p, "==");
+
+		if (!dd)
+			return;
+		p = dd + 2;
+	}
+	at = strrchr(p, '@');
+	if (!at)
+		return;
+	for (int i = 0; i < 3; i++) { /* HASH, TT, origdom */
+		f[i] = p;
+		p = memchr(p, '=', (size_t)(at - p));
+		if (!p)
+			return;
+		p++;
+	}
+	f[3] = p; /* origuser, up to '@' */
+	{
+		int n = snprintf(tmp, sizeof(tmp), "%.*s@%.*s", (int)(at - f[3]), f[3],
+				 (int)(f[3] - 1 - f[2]), f[2]);
+		if (n < 0 || (size_t)n >= sizeof(tmp))
+			return;
+	}
+	strcpy(a, tmp);
+}
+
+/* isword - a character that joins a "word" for VERP digit replacement */
+static int isword(int c)
+{
+	return isalnum(c);
+}
+
+/* strip_verp - drop +extension; numeric words and long hex words of the local part to '#' */
+static void strip_verp(char *a)
+{
+	char *at = strrchr(a, '@');
+	char local[GL_ADDR_MAX + 1];
+	size_t n = 0, len;
+	char *plus;
+
+	if (!at)
+		at = a + strlen(a);
+	plus = memchr(a, '+', (size_t)(at - a));
+	if (plus && plus > a) {
+		memmove(plus, at, strlen(at) + 1);
+		at = plus;
+	}
+	len = (size_t)(at - a);
+	for (size_t i = 0; i < len;) {
+		if (isword((unsigned char)a[i])) {
+			size_t j = i, digits = 0, hex = 1;
+
+			while (j < len && isword((unsigned char)a[j])) {
+				if (isdigit((unsigned char)a[j]))
+					digits++;
+				if (!isxdigit((unsigned char)a[j]))
+					hex = 0;
+				j++;
+			}
+			if (digits == j - i || (hex && digits && j - i >= 8)) {
+				local[n++] = '#';
+			} else {
+				memcpy(local + n, a + i, j - i);
+				n += j - i;
+			}
+			i = j;
+		} else {
+			local[n++] = a[i++];
+		}
+	}
+	local[n] = 0;
+	if (n + strlen(at) <= GL_ADDR_MAX) {
+		memmove(a + n, at, strlen(at) + 1);
+		memcpy(a, local, n);
+	}
+}
+
+/* gl_norm_sender - fold the sender; "<>" for the null sender; optional BATV/SRS/VERP folding */
+void gl_norm_sender(const gl_keyconf *kc, const char *in, char *out, size_t outsz)
+{
+	char a[GL_ADDR_MAX + 1];
+
+	gl_fold_addr(in ? in : "", a, sizeof(a));
+	if (!a[0]) {
+		snprintf(out, outsz, "<>");
+		return;
+	}
+	if (kc->normalise_sender) {
+		strip_batv(a);
+		strip_srs(a);
+		strip_verp(a);
+	}
+	snprintf(out, outsz, "%s", a);
+}
+
+/* hash16 - 128 bits of keyed hash: SipHash under the key and under the key with a flipped byte */
+static void hash16(const gl_keyconf *kc, const void *data, size_t len, unsigned char out[16])
+{
+	uint8_t k2[16];
+
+	gl_siphash(kc->hash_key, data, len, out);
+	memcpy(k2, kc->hash_key, 16);
+	k2[0] ^= 0x5a;
+	gl_siphash(k2, data, len, out + 8);
+}
+
+/* gl_client_prefix - key prefix shared by all triplets of NET (privacy: 't' + hash of net) */
+size_t gl_client_prefix(const gl_keyconf *kc, const char *net, unsigned char *out, size_t outsz)
+{
+	size_t nl = strlen(net);
+
+	if (kc->privacy) {
+		if (outsz < 9)
+			return 0;
+		out[0] = 't';
+		gl_siphash(kc->hash_key, net, nl, out + 1);
+		return 9;
+	}
+	if (outsz < nl + 2)
+		return 0;
+	out[0] = 'T';
+	memcpy(out + 1, net, nl);
+	out[1 + nl] = 0;
+	return nl + 2;
+}
+
+/* gl_triplet_key - key of (net, sender, rcpt): readable, or prefix + 128-bit keyed hash */
+size_t gl_triplet_key(const gl_keyconf *kc, const char *net, const char *sender, const char *rcpt,
+		      unsigned char *out, size_t outsz)
+{
+	size_t pl = gl_client_prefix(kc, net, out, outsz);
+	size_t sl = strlen(sender), rl = strlen(rcpt);
+
+	if (!pl)
+		return 0;
+	if (kc->privacy) {
+		unsigned char buf[GL_KEY_MAX];
+		size_t nl = strlen(net);
+
+		if (nl + sl + rl + 2 > sizeof(buf) || outsz < pl + 16)
+			return 0;
+		memcpy(buf, net, nl + 1);
+		memcpy(buf + nl + 1, sender, sl + 1);
+		memcpy(buf + nl + sl + 2, rcpt, rl);
+		hash16(kc, buf, nl + sl + rl + 2, out + pl);
+		return pl + 16;
+	}
+	if (pl + sl + 1 + rl > outsz)
+		return 0;
+	memcpy(out + pl, sender, sl);
+	out[pl + sl] = 0;
+	memcpy(out + pl + sl + 1, rcpt, rl);
+	return pl + sl + 1 + rl;
+}
+
+/* gl_client_key - key of the auto-whitelist record of NET */
+size_t gl_client_key(const gl_keyconf *kc, const char *net, unsigned char *out, size_t outsz)
+{
+	size_t nl = strlen(net);
+
+	if (kc->privacy) {
+		if (outsz < 9)
+			return 0;
+		out[0] = 'c';
+		gl_siphash(kc->hash_key, net, nl, out + 1);
+		return 9;
+	}
+	if (outsz < nl + 1)
+		return 0;
+	out[0] = 'C';
+	memcpy(out + 1, net, nl);
+	return nl + 1;
+}
+
+/* gl_describe_key - printable form of a key: "net sender recipient", "net" or hex */
+void gl_describe_key(const unsigned char *key, size_t klen, char *out, size_t outsz)
+{
+	size_t n = 0;
+
+	if (klen && (key[0] == 'T' || key[0] == 'C')) {
+		for (size_t i = 1; i < klen && n + 2 < outsz; i++) {
+			unsigned char c = key[i];
+
+			out[n++] = c == 0 ? ' ' : (c < 32 || c > 126) ? '?' : (char)c;
+		}
+	} else {
+		for (size_t i = 0; i < klen && n + 3 < outsz; i++)
+			n += (size_t)snprintf(out + n, outsz - n, i ? "%02x" : "%c:", key[i]);
+	}
+	if (outsz)
+		out[n < outsz ? n : outsz - 1] = 0;
+}
+
+/* gl_rec_encode - fixed little-endian layout, GL_REC_SIZE bytes */
+void gl_rec_encode(const gl_rec *r, unsigned char out[GL_REC_SIZE])
+{
+	memset(out, 0, GL_REC_SIZE);
+	out[0] = GL_REC_VERSION;
+	out[1] = (unsigned char)r->type;
+	for (int i = 0; i < 4; i++)
+		out[4 + i] = (unsigned char)(r->count >> (8 * i));
+	wr64(out + 8, (uint64_t)r->first_seen);
+	wr64(out + 16, (uint64_t)r->last_seen);
+	wr64(out + 24, (uint64_t)r->passed_at);
+}
+
+/* gl_rec_decode - 0, or -1 for a record of the wrong size, version or type */
+int gl_rec_decode(const void *in, size_t len, gl_rec *r)
+{
+	const unsigned char *p = in;
+
+	if (len != GL_REC_SIZE || p[0] != GL_REC_VERSION)
+		return -1;
+	if (p[1] != GL_T_PENDING && p[1] != GL_T_PASSED && p[1] != GL_T_CLIENT && p[1] != GL_T_META)
+		return -1;
+	r->type = p[1];
+	r->count = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+	r->first_seen = (int64_t)rd64(p + 8);
+	r->last_seen = (int64_t)rd64(p + 16);
+	r->passed_at = (int64_t)rd64(p + 24);
+	return 0;
+}
+
+/* gl_key_from_secret - derive the 16-byte hash key from an admin secret string */
+int gl_key_from_secret(const char *secret, uint8_t key[16])
+{
+	static const uint8_t k1[16] = "policyd-greylist";
+	static const uint8_t k2[16] = "greylist-keyderv";
+
+	if (!secret || strlen(secret) < 8)
+		return -1;
+	gl_siphash(k1, secret, strlen(secret), key);
+	gl_siphash(k2, secret, strlen(secret), key + 8);
+	return 0;
+}
+
+/* gl_key_file - read 32 hex digits from PATH; with CREATE make a random one (mode 0600) */
+int gl_key_file(const char *path, int create, uint8_t key[16], char *err, size_t errsz)
+{
+	char buf[64];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 && errno == ENOENT && create) {
+		uint8_t r[16];
+
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+			snprintf(err, errsz, "getrandom: %s", strerror(errno));
+			return -1;
+		}
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			for (int i = 0; i < 16; i++)
+				snprintf(buf + 2 * i, 3, "%02x", r[i]);
+			buf[32] = '\n';
+			if (write(fd, buf, 33) != 33 || fsync(fd) != 0) {
+				snprintf(err, errsz, "%s: write: %s", path, strerror(errno));
+				close(fd);
+				unlink(path);
+				return -1;
+			}
+			close(fd);
+		} else if (errno != EEXIST) {
+			snprintf(err, errsz, "%s: %s", path, strerror(errno));
+			return -1;
+		}
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0) {
+		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 32) {
+		snprintf(err, errsz, "%s: expected 32 hex digits", path);
+		return -1;
+	}
+	for (int i = 0; i < 16; i++) {
+		unsigned v;
+
+		if (!isxdigit((unsigned char)buf[2 * i]) || !isxdigit((unsigned char)buf[2 * i + 1]) ||
+		    sscanf(buf + 2 * i, "%2x", &v) != 1) {
+			snprintf(err, errsz, "%s: expected 32 hex digits", path);
+			return -1;
+		}
+		key[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* gl_parse_duration - "300", "300s", "5m", "2h", "2d", "1w" to seconds; -1 if malformed */
+int gl_parse_duration(const char *s, long *out)
+{
+	char *end;
+	long v, mul = 1;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 0: case 's': break;
+	case 'm': mul = 60; break;
+	case 'h': mul = 3600; break;
+	case 'd': mul = 86400; break;
+	case 'w': mul = 7 * 86400; break;
+	default: return -1;
+	}
+	if (*end && end[1])
+		return -1;
+	if (v > 100L * 365 * 86400 / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/* gl_rec_expired - is R forgotten at NOW (pending after RETRY_WINDOW, others after LIFETIME)? */
+int gl_rec_expired(const gl_rec *r, int64_t now, long retry_window, long lifetime)
+{
+	switch (r->type) {
+	case GL_T_PENDING:
+		return now - r->first_seen > retry_window;
+	case GL_T_PASSED:
+	case GL_T_CLIENT:
+		return now - r->last_seen > lifetime;
+	default:
+		return 0;
+	}
+}

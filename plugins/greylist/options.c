@@ -1,0 +1,192 @@
+/* options.c - the greylist section's libconfuse options, validated so that errors carry file:line */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include "gl.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- option validation (libconfuse parse callbacks: errors carry file:line) ---- */
+
+/* cb_duration - seconds, or a number with s/m/h/d/w */
+static int cb_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	long v;
+
+	if (gl_parse_duration(value, &v) != 0) {
+		cfg_error(cfg, "%s: \"%s\" is not a duration (e.g. 300, 5m, 2h, 2d, 5w)", opt->name, value);
+		return -1;
+	}
+	*(long *)result = v;
+	return 0;
+}
+
+/* int_in - parse an integer option in [LO, HI] */
+static int int_in(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result, long lo, long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (!*value || *end || errno || v < lo || v > hi) {
+		cfg_error(cfg, "%s: \"%s\" must be an integer from %ld to %ld", opt->name, value, lo, hi);
+		return -1;
+	}
+	*(long *)result = v;
+	return 0;
+}
+
+/* cb_prefix4 - IPv4 prefix length */
+static int cb_prefix4(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	return int_in(cfg, opt, value, result, 0, 32);
+}
+
+/* cb_prefix6 - IPv6 prefix length */
+static int cb_prefix6(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	return int_in(cfg, opt, value, result, 0, 128);
+}
+
+/* cb_count - auto_whitelist count (0 = off) */
+static int cb_count(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	return int_in(cfg, opt, value, result, 0, 1000000);
+}
+
+/* valid_action - the defer actions the plugin may answer with */
+static int valid_action(const char *v)
+{
+	if (!strcmp(v, "DEFER_IF_PERMIT") || !strcmp(v, "DEFER") || !strcmp(v, "DEFER_IF_REJECT"))
+		return 1;
+	return v[0] == '4' && isdigit((unsigned char)v[1]) && isdigit((unsigned char)v[2]) && !v[3];
+}
+
+/* cb_action - DEFER_IF_PERMIT, DEFER, DEFER_IF_REJECT or a 4NN code */
+static int cb_action(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	if (!valid_action(value)) {
+		cfg_error(cfg, "%s: \"%s\" must be DEFER_IF_PERMIT, DEFER, DEFER_IF_REJECT or 4NN",
+			  opt->name, value);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* text_error - why a reply text is unusable, or NULL */
+static const char *text_error(const char *v)
+{
+	if (strlen(v) > 400)
+		return "longer than 400 characters";
+	for (const char *p = v; *p; p++) {
+		if ((unsigned char)*p < 32 || *p == 127)
+			return "contains a control character";
+		if (*p == '%') {
+			p++;
+			if (*p != 's' && *p != 'd' && *p != 'r' && *p != '%')
+				return "unknown placeholder (use %s remaining seconds, %d delay, "
+				       "%r recipient domain, %% a percent sign)";
+		}
+	}
+	return NULL;
+}
+
+/* cb_text - the reply text after the action */
+static int cb_text(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	const char *why = text_error(value);
+
+	if (why) {
+		cfg_error(cfg, "%s: %s", opt->name, why);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* cb_secret - hash_key: empty (use a key file) or at least 8 characters */
+static int cb_secret(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	if (*value && strlen(value) < 8) {
+		cfg_error(cfg, "%s: use at least 8 characters (or leave it empty for a key file)",
+			  opt->name);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* cb_file - a non-empty file name */
+static int cb_file(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	size_t n = strlen(value);
+
+	if (!n || value[n - 1] == '/' || n >= PATH_MAX / 2) {
+		cfg_error(cfg, "%s: \"%s\" is not a file name", opt->name, value);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* check_list - parse a whitelist file now, so that policyd -t reports its errors too */
+static int check_list(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result, int clients)
+{
+	char err[PATH_MAX + 300];
+	gl_wl *wl;
+	int r;
+
+	if (!*value) {
+		cfg_error(cfg, "%s: empty file name", opt->name);
+		return -1;
+	}
+	/* relative paths are resolved (and checked) at init, see greylist.c */
+	if (value[0] == '/') {
+		wl = gl_wl_new();
+		r = wl ? gl_wl_load(wl, value, clients, err, sizeof(err)) : -1;
+		gl_wl_free(wl);
+		if (r != 0) {
+			cfg_error(cfg, "%s: %s", opt->name, wl ? err : "out of memory");
+			return -1;
+		}
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* cb_clients - client_whitelist entries */
+static int cb_clients(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	return check_list(cfg, opt, value, result, 1);
+}
+
+/* cb_recipients - recipient_whitelist entries */
+static int cb_recipients(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	return check_list(cfg, opt, value, result, 0);
+}
+
+cfg_opt_t gl_options[] = {
+	CFG_STR_CB("database", "greylist.db", CFGF_NONE, cb_file),
+	CFG_INT_CB("delay", 300, CFGF_NONE, cb_duration),
+	CFG_INT_CB("retry_window", 2 * 86400, CFGF_NONE, cb_duration),
+	CFG_INT_CB("lifetime", 35 * 86400, CFGF_NONE, cb_duration),
+	CFG_INT_CB("ipv4_prefix", 24, CFGF_NONE, cb_prefix4),
+	CFG_INT_CB("ipv6_prefix", 64, CFGF_NONE, cb_prefix6),
+	CFG_INT_CB("auto_whitelist", 5, CFGF_NONE, cb_count),
+	CFG_BOOL("normalise_sender", cfg_true, CFGF_NONE),
+	CFG_STR_LIST_CB("client_whitelist", "{}", CFGF_NONE, cb_clients),
+	CFG_STR_LIST_CB("recipient_whitelist", "{}", CFGF_NONE, cb_recipients),
+	CFG_STR_CB("action", "DEFER_IF_PERMIT", CFGF_NONE, cb_action),
+	CFG_STR_CB("reply_text", GL_DEF_TEXT, CFGF_NONE, cb_text),
+	CFG_BOOL("add_header", cfg_true, CFGF_NONE),
+	CFG_INT_CB("sync_interval", 60, CFGF_NONE, cb_duration),
+	CFG_INT_CB("cleanup_interval", 3600, CFGF_NONE, cb_duration),
+	CFG_BOOL("privacy", cfg_false, CFGF_NONE),
+	CFG_STR_CB("hash_key", "", CFGF_NONE, cb_secret),
+	CFG_END()};
+

@@ -1,0 +1,596 @@
+/* store_gdbm.c - GDBM storage backend of the greylist plugin, shared by threads and processes */
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Locking. One open GDBM handle per database path per process, shared
+ * (reference counted) by every instance and thread of that process: two
+ * plugin instances coexist during a reload. A unit of work (begin..end)
+ * takes, in this order, the handle's mutex (threads of this process) and
+ * an exclusive fcntl() lock on PATH.lock (other processes: spawn-mode
+ * policyd, the policyd-greylist command). GDBM's own locking is off
+ * (GDBM_NOLOCK) because it locks per open, not per operation.
+ *
+ * GDBM caches the header and buckets of an open file, so a process must
+ * not keep using its handle after another process wrote the file. The lock
+ * file holds a 64-bit generation number: whoever writes bumps it at end();
+ * begin() reopens the database when the number is not the one this
+ * process saw last. A lone daemon therefore never reopens; processes that
+ * share the file reopen only after someone else wrote.
+ *
+ * GDBM writes each update to the file (page cache) before returning, so a
+ * killed process loses nothing; sync() makes it durable (fsync) without
+ * holding the lock. A crash of the machine loses at most the writes since
+ * the last sync: triplets that will simply be greylisted once more.
+ *
+ * A file that cannot be opened as a database, or that reports corruption,
+ * is renamed to PATH.corrupt.TIMESTAMP and a fresh one is created, logged
+ * at PD_LOG_ERR. Write errors (full disk) fail the request only.
+ */
+#include "gl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gdbm.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_ERR_ 3
+#define LOG_WARN_ 4
+#define LOG_NOTICE_ 5
+
+/* State shared by every opener of one path in this process. */
+typedef struct gl_shared {
+	struct gl_shared *next;
+	char *path;
+	char *lockpath;
+	int refs;
+	int flags;
+	pthread_mutex_t mu;
+	GDBM_FILE db;
+	int lockfd;
+	uint64_t gen;  /* generation this process saw last */
+	int dirty;     /* written during the current unit of work */
+	int broken;    /* reopen at the next begin() */
+	time_t err_at; /* last logged error, to log a persistent failure once a minute */
+	long err_quiet; /* errors not logged since */
+} gl_shared;
+
+/* What open() hands out: the shared handle and this opener's logger. */
+struct gl_store {
+	gl_shared *sh;
+	gl_logger log;
+};
+
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static gl_shared *registry;
+
+#define SLOG(s, lvl, ...) ((s)->log.fn((s)->log.ctx, (lvl), __VA_ARGS__))
+
+/* is_corruption - does this GDBM error mean the file content is bad? */
+static int is_corruption(int e)
+{
+	switch (e) {
+	case GDBM_BAD_MAGIC_NUMBER:
+	case GDBM_EMPTY_DATABASE:
+	case GDBM_BAD_FILE_OFFSET:
+	case GDBM_FILE_EOF:
+	case GDBM_BLOCK_SIZE_ERROR:
+	case GDBM_BAD_HEADER:
+	case GDBM_BAD_BUCKET:
+	case GDBM_BAD_HASH_TABLE:
+	case GDBM_BAD_DIR_ENTRY:
+	case GDBM_BAD_AVAIL:
+	case GDBM_BAD_OPEN_FLAGS:
+	case GDBM_NEED_RECOVERY:
+	case GDBM_BUCKET_CACHE_CORRUPTED:
+	case GDBM_DIR_OVERFLOW:
+	case GDBM_BYTE_SWAPPED:
+	case GDBM_UNKNOWN_ERROR:
+	case GDBM_FILE_READ_ERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* err_due - may a repeated error be logged now? (once a minute, with the count of the others) */
+static int err_due(gl_store *s)
+{
+	gl_shared *sh = s->sh;
+	time_t now = time(NULL);
+
+	if (sh->err_at && now - sh->err_at < 60 && now >= sh->err_at) {
+		sh->err_quiet++;
+		return 0;
+	}
+	if (sh->err_quiet)
+		SLOG(s, LOG_ERR_, "database %s: %ld more errors in the last minute", sh->path, sh->err_quiet);
+	sh->err_at = now;
+	sh->err_quiet = 0;
+	return 1;
+}
+
+/* read_gen - the generation number in the lock file (0 when empty) */
+static uint64_t read_gen(gl_shared *sh)
+{
+	unsigned char b[8];
+	uint64_t g = 0;
+
+	if (pread(sh->lockfd, b, 8, 0) != 8)
+		return 0;
+	for (int i = 7; i >= 0; i--)
+		g = (g << 8) | b[i];
+	return g;
+}
+
+/* write_gen - store a new generation number in the lock file */
+static int write_gen(gl_shared *sh, uint64_t g)
+{
+	unsigned char b[8];
+
+	for (int i = 0; i < 8; i++, g >>= 8)
+		b[i] = (unsigned char)g;
+	return pwrite(sh->lockfd, b, 8, 0) == 8 ? 0 : -1;
+}
+
+/* flock_file - take (F_WRLCK) or release (F_UNLCK) the inter-process lock */
+static int flock_file(gl_shared *sh, short type)
+{
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+
+	while (fcntl(sh->lockfd, type == F_UNLCK ? F_SETLK : F_SETLKW, &fl) != 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+/* move_aside - rename a bad database to PATH.corrupt.TIMESTAMP; 0 or -1 */
+static int move_aside(gl_store *s, const char *why)
+{
+	gl_shared *sh = s->sh;
+	char dst[4096];
+	struct stat st;
+	long t = (long)time(NULL);
+
+	if (sh->db) {
+		gdbm_close(sh->db);
+		sh->db = NULL;
+	}
+	for (int i = 0; i < 100; i++) {
+		if (i == 0)
+			snprintf(dst, sizeof(dst), "%s.corrupt.%ld", sh->path, t);
+		else
+			snprintf(dst, sizeof(dst), "%s.corrupt.%ld.%d", sh->path, t, i);
+		if (stat(dst, &st) != 0)
+			break;
+	}
+	if (rename(sh->path, dst) != 0) {
+		SLOG(s, LOG_ERR_, "database %s is unusable (%s) and cannot be moved aside: %s",
+		     sh->path, why, strerror(errno));
+		return -1;
+	}
+	SLOG(s, LOG_ERR_, "database %s is unusable (%s): moved aside to %s, starting a fresh one; "
+	     "greylisting starts over", sh->path, why, dst);
+	return 0;
+}
+
+/* db_open - open (or create) the GDBM file; move a corrupt one aside. Inter-process lock held. */
+static int db_open(gl_store *s)
+{
+	gl_shared *sh = s->sh;
+	int create = !(sh->flags & GL_STORE_NOCREATE);
+	int mode = create ? GDBM_WRCREAT : GDBM_WRITER;
+	int e, err;
+
+	if (sh->db) {
+		gdbm_close(sh->db);
+		sh->db = NULL;
+	}
+	sh->db = gdbm_open(sh->path, 0, mode | GDBM_NOLOCK | GDBM_CLOEXEC, 0600, NULL);
+	if (sh->db)
+		return 0;
+	e = gdbm_errno;
+	err = errno;
+	if (!create || (e == GDBM_FILE_OPEN_ERROR && err != EACCES) || e == GDBM_MALLOC_ERROR ||
+	    (!is_corruption(e) && e != GDBM_FILE_OPEN_ERROR)) {
+		if (err_due(s))
+			SLOG(s, LOG_ERR_, "cannot open database %s: %s%s%s", sh->path, gdbm_strerror(e),
+			     gdbm_check_syserr(e) ? ": " : "", gdbm_check_syserr(e) ? strerror(err) : "");
+		return -1;
+	}
+	if (move_aside(s, e == GDBM_FILE_OPEN_ERROR ? strerror(err) : gdbm_strerror(e)) != 0)
+		return -1;
+	sh->db = gdbm_open(sh->path, 0, GDBM_NEWDB | GDBM_NOLOCK | GDBM_CLOEXEC, 0600, NULL);
+	if (!sh->db) {
+		SLOG(s, LOG_ERR_, "cannot create database %s: %s", sh->path, gdbm_strerror(gdbm_errno));
+		return -1;
+	}
+	sh->dirty = 1; /* others must reopen */
+	return 0;
+}
+
+/* op_error - handle a failed GDBM operation: corruption moves the file aside now */
+static void op_error(gl_store *s, const char *what)
+{
+	gl_shared *sh = s->sh;
+	int e = gdbm_last_errno(sh->db);
+	int err = gdbm_last_syserr(sh->db);
+
+	if (is_corruption(e) && !(sh->flags & GL_STORE_NOCREATE)) {
+		if (move_aside(s, gdbm_strerror(e)) == 0 &&
+		    (sh->db = gdbm_open(sh->path, 0, GDBM_NEWDB | GDBM_NOLOCK | GDBM_CLOEXEC, 0600,
+					NULL)) != NULL) {
+			sh->dirty = 1;
+			return;
+		}
+		sh->broken = 1;
+		return;
+	}
+	if (err_due(s))
+		SLOG(s, LOG_ERR_, "database %s: %s: %s%s%s", sh->path, what, gdbm_strerror(e),
+		     err ? ": " : "", err ? strerror(err) : "");
+	sh->broken = 1; /* the handle may hold half-written state: reopen next time */
+}
+
+/* st_open - share the handle of PATH or open it */
+static gl_store *st_open(const char *path, int flags, const gl_logger *log)
+{
+	gl_store *s = calloc(1, sizeof(*s));
+	gl_shared *sh;
+
+	if (!s) {
+		log->fn(log->ctx, LOG_ERR_, "out of memory");
+		return NULL;
+	}
+	s->log = *log;
+	pthread_mutex_lock(&registry_mu);
+	for (sh = registry; sh; sh = sh->next)
+		if (strcmp(sh->path, path) == 0 && sh->flags == flags)
+			break;
+	if (sh) {
+		sh->refs++;
+		s->sh = sh;
+		pthread_mutex_unlock(&registry_mu);
+		return s;
+	}
+	sh = calloc(1, sizeof(*sh));
+	if (!sh || !(sh->path = strdup(path)) || !(sh->lockpath = malloc(strlen(path) + 6))) {
+		log->fn(log->ctx, LOG_ERR_, "out of memory");
+		goto fail;
+	}
+	sprintf(sh->lockpath, "%s.lock", path);
+	sh->flags = flags;
+	sh->refs = 1;
+	pthread_mutex_init(&sh->mu, NULL);
+	s->sh = sh;
+	sh->lockfd = open(sh->lockpath, O_RDWR | O_CLOEXEC | (flags & GL_STORE_NOCREATE ? 0 : O_CREAT),
+			  0600);
+	if (sh->lockfd < 0) {
+		log->fn(log->ctx, LOG_ERR_, "cannot open %s: %s", sh->lockpath, strerror(errno));
+		goto fail;
+	}
+	if (flock_file(sh, F_WRLCK) != 0) {
+		log->fn(log->ctx, LOG_ERR_, "cannot lock %s: %s", sh->lockpath, strerror(errno));
+		close(sh->lockfd);
+		goto fail;
+	}
+	sh->gen = read_gen(sh);
+	if (db_open(s) != 0) {
+		flock_file(sh, F_UNLCK);
+		close(sh->lockfd);
+		goto fail;
+	}
+	if (sh->dirty && write_gen(sh, ++sh->gen) != 0)
+		log->fn(log->ctx, LOG_WARN_, "cannot write %s: %s", sh->lockpath, strerror(errno));
+	sh->dirty = 0;
+	flock_file(sh, F_UNLCK);
+	sh->next = registry;
+	registry = sh;
+	pthread_mutex_unlock(&registry_mu);
+	return s;
+fail:
+	pthread_mutex_unlock(&registry_mu);
+	if (sh) {
+		free(sh->path);
+		free(sh->lockpath);
+		free(sh);
+	}
+	free(s);
+	return NULL;
+}
+
+/* st_begin - lock (threads, then processes) and reopen if another process wrote */
+static int st_begin(gl_store *s)
+{
+	gl_shared *sh = s->sh;
+	uint64_t g;
+
+	pthread_mutex_lock(&sh->mu);
+	if (flock_file(sh, F_WRLCK) != 0) {
+		SLOG(s, LOG_ERR_, "cannot lock %s: %s", sh->lockpath, strerror(errno));
+		pthread_mutex_unlock(&sh->mu);
+		return -1;
+	}
+	sh->dirty = 0;
+	g = read_gen(sh);
+	if (!sh->db || sh->broken || g != sh->gen) {
+		sh->gen = g;
+		if (db_open(s) != 0) {
+			sh->broken = 1;
+			flock_file(sh, F_UNLCK);
+			pthread_mutex_unlock(&sh->mu);
+			return -1;
+		}
+		sh->broken = 0;
+	}
+	return 0;
+}
+
+/* st_end - publish writes (new generation) and unlock */
+static void st_end(gl_store *s)
+{
+	gl_shared *sh = s->sh;
+
+	if (sh->dirty) {
+		if (write_gen(sh, sh->gen + 1) == 0)
+			sh->gen++;
+		else
+			SLOG(s, LOG_WARN_, "cannot write %s: %s", sh->lockpath, strerror(errno));
+		sh->dirty = 0;
+	}
+	flock_file(sh, F_UNLCK);
+	pthread_mutex_unlock(&sh->mu);
+}
+
+/* st_get - fetch and decode one record */
+static int st_get(gl_store *s, const unsigned char *key, size_t klen, gl_rec *rec)
+{
+	gl_shared *sh = s->sh;
+	datum k = {.dptr = (char *)key, .dsize = (int)klen}, d;
+	int r;
+
+	if (!sh->db)
+		return -1;
+	d = gdbm_fetch(sh->db, k);
+	if (!d.dptr) {
+		if (gdbm_last_errno(sh->db) == GDBM_ITEM_NOT_FOUND)
+			return 0;
+		op_error(s, "fetch");
+		return -1;
+	}
+	r = gl_rec_decode(d.dptr, (size_t)d.dsize, rec);
+	free(d.dptr);
+	if (r != 0) {
+		SLOG(s, LOG_WARN_, "database %s: ignoring a malformed record", sh->path);
+		return 0;
+	}
+	return 1;
+}
+
+/* st_put - encode and store one record */
+static int st_put(gl_store *s, const unsigned char *key, size_t klen, const gl_rec *rec)
+{
+	gl_shared *sh = s->sh;
+	unsigned char buf[GL_REC_SIZE];
+	datum k = {.dptr = (char *)key, .dsize = (int)klen};
+	datum d = {.dptr = (char *)buf, .dsize = GL_REC_SIZE};
+
+	if (!sh->db)
+		return -1;
+	gl_rec_encode(rec, buf);
+	sh->dirty = 1;
+	if (gdbm_store(sh->db, k, d, GDBM_REPLACE) != 0) {
+		op_error(s, "store");
+		return -1;
+	}
+	return 0;
+}
+
+/* st_del - delete one record; absent is fine */
+static int st_del(gl_store *s, const unsigned char *key, size_t klen)
+{
+	gl_shared *sh = s->sh;
+	datum k = {.dptr = (char *)key, .dsize = (int)klen};
+
+	if (!sh->db)
+		return -1;
+	if (gdbm_delete(sh->db, k) != 0) {
+		if (gdbm_last_errno(sh->db) == GDBM_ITEM_NOT_FOUND)
+			return 0;
+		op_error(s, "delete");
+		return -1;
+	}
+	sh->dirty = 1;
+	return 0;
+}
+
+/* One record copied out of the database by st_iterate. */
+typedef struct it_item {
+	datum key, val;
+	int del;
+} it_item;
+
+/* st_iterate - visit all records, BATCH at a time; FN runs with no lock held */
+static long st_iterate(gl_store *s, size_t batch, gl_iter_fn *fn, void *arg, long *deleted)
+{
+	gl_shared *sh = s->sh;
+	it_item *items;
+	datum next = {0};
+	long visited = 0, ndel = 0;
+	int first = 1, stop = 0, failed = 0;
+
+	if (batch == 0)
+		batch = 1;
+	items = calloc(batch, sizeof(*items));
+	if (!items)
+		return -1;
+	/* Each step copies up to BATCH records and the key after them under the
+	 * lock, then calls FN on the copies without the lock (a slow consumer,
+	 * such as "policyd-greylist list | less", never stalls the daemon).
+	 * Deletions are applied under the lock, only to records that did not
+	 * change meanwhile. Writes by others between steps may make a pass skip
+	 * records; the next pass gets them. */
+	while (!stop) {
+		size_t n = 0;
+		int any_del = 0;
+
+		if (st_begin(s) != 0) {
+			failed = 1;
+			break;
+		}
+		if (first) {
+			next = gdbm_firstkey(sh->db);
+			first = 0;
+		}
+		while (next.dptr && n < batch) {
+			datum v = gdbm_fetch(sh->db, next);
+
+			if (!v.dptr) { /* deleted by someone else since the last step */
+				free(next.dptr);
+				next.dptr = NULL;
+				break;
+			}
+			items[n].key = next;
+			items[n].val = v;
+			items[n].del = 0;
+			n++;
+			next = gdbm_nextkey(sh->db, next);
+		}
+		st_end(s);
+		if (!next.dptr)
+			stop = 1;
+		for (size_t i = 0; i < n && !failed; i++) {
+			gl_rec rec;
+			int r = 1; /* malformed records are dropped ... */
+
+			if (stop == 2) /* FN asked to stop */
+				break;
+			if (gl_rec_decode(items[i].val.dptr, (size_t)items[i].val.dsize, &rec) == 0)
+				r = fn(arg, (unsigned char *)items[i].key.dptr, (size_t)items[i].key.dsize, &rec);
+			else if (items[i].val.dsize >= GL_REC_SIZE &&
+				 (unsigned char)items[i].val.dptr[0] > GL_REC_VERSION &&
+				 (unsigned char)items[i].val.dptr[0] < 16)
+				r = 0; /* ... but a newer version's records are kept (downgrade) */
+			visited++;
+			if (r < 0)
+				stop = 2;
+			else if (r == 1)
+				items[i].del = any_del = 1;
+		}
+		if (any_del && st_begin(s) == 0) {
+			for (size_t i = 0; i < n; i++) {
+				datum cur;
+
+				if (!items[i].del)
+					continue;
+				cur = gdbm_fetch(sh->db, items[i].key);
+				if (cur.dptr && cur.dsize == items[i].val.dsize &&
+				    memcmp(cur.dptr, items[i].val.dptr, (size_t)cur.dsize) == 0 &&
+				    gdbm_delete(sh->db, items[i].key) == 0) {
+					ndel++;
+					sh->dirty = 1;
+				}
+				free(cur.dptr);
+			}
+			st_end(s);
+		} else if (any_del) {
+			failed = 1;
+			stop = 1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			free(items[i].key.dptr);
+			free(items[i].val.dptr);
+		}
+	}
+	free(next.dptr);
+	free(items);
+	if (deleted)
+		*deleted = ndel;
+	return failed ? -1 : visited;
+}
+
+/* st_sync - fsync the database file without holding the lock across the flush */
+static int st_sync(gl_store *s)
+{
+	gl_shared *sh = s->sh;
+	int fd = -1, r = 0;
+
+	pthread_mutex_lock(&sh->mu);
+	if (sh->db)
+		fd = dup(gdbm_fdesc(sh->db));
+	pthread_mutex_unlock(&sh->mu);
+	if (fd < 0)
+		return 0;
+	if (fsync(fd) != 0) {
+		SLOG(s, LOG_ERR_, "database %s: fsync: %s", sh->path, strerror(errno));
+		r = -1;
+	}
+	close(fd);
+	return r;
+}
+
+/* st_compact - gdbm_reorganize: give freed space back (holds the lock while it runs) */
+static int st_compact(gl_store *s)
+{
+	gl_shared *sh = s->sh;
+	int r;
+
+	if (st_begin(s) != 0)
+		return -1;
+	r = gdbm_reorganize(sh->db);
+	if (r != 0)
+		op_error(s, "reorganize");
+	sh->dirty = 1; /* the file was replaced: others reopen */
+	st_end(s);
+	return r == 0 ? 0 : -1;
+}
+
+/* st_close - drop a reference; the last one closes (GDBM syncs on close) */
+static void st_close(gl_store *s)
+{
+	gl_shared *sh;
+
+	if (!s)
+		return;
+	sh = s->sh;
+	pthread_mutex_lock(&registry_mu);
+	if (--sh->refs == 0) {
+		for (gl_shared **pp = &registry; *pp; pp = &(*pp)->next)
+			if (*pp == sh) {
+				*pp = sh->next;
+				break;
+			}
+		pthread_mutex_lock(&sh->mu);
+		if (sh->db) {
+			flock_file(sh, F_WRLCK);
+			gdbm_close(sh->db);
+			flock_file(sh, F_UNLCK);
+		}
+		close(sh->lockfd);
+		pthread_mutex_unlock(&sh->mu);
+		pthread_mutex_destroy(&sh->mu);
+		free(sh->path);
+		free(sh->lockpath);
+		free(sh);
+	}
+	pthread_mutex_unlock(&registry_mu);
+	free(s);
+}
+
+const gl_store_ops gl_store_gdbm = {
+	.name = "gdbm",
+	.open = st_open,
+	.begin = st_begin,
+	.end = st_end,
+	.get = st_get,
+	.put = st_put,
+	.del = st_del,
+	.iterate = st_iterate,
+	.sync = st_sync,
+	.compact = st_compact,
+	.close = st_close,
+};

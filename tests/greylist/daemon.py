@@ -1,0 +1,313 @@
+# daemon.py - greylist plugin in the real policyd: defer, retry, whitelists, IPv6, spawn mode, recovery, admin
+# SPDX-License-Identifier: BSD-2-Clause
+"""Daemon tests of the greylist plugin. Where real time must pass, the delay
+is 1 s and the test sleeps a little longer; nothing asserts that something
+happens quickly, so a slow machine cannot make them fail."""
+import glob
+import os
+import subprocess
+import time
+
+try:
+    import pdtest
+    from pdtest import req
+except ImportError:
+    print("SKIP: tests/lib/pdtest.py is not in this tree yet")
+    raise SystemExit(77)
+
+ADMIN = os.path.join(pdtest.BUILDDIR, "policyd-greylist")
+DEFER600 = "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 600 seconds"
+
+
+def gl(options="", extra=""):
+    """A config with only the greylist plugin; OPTIONS go into its section."""
+    return 'plugins = { "greylist" }\n%sgreylist {\n%s\n}\n' % (extra, options)
+
+
+def admin(d, *args, check=True):
+    """Run policyd-greylist on D's database; returns (status, stdout)."""
+    p = subprocess.run([ADMIN, "-d", os.path.join(d.state_dir, "greylist.db")] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    out = p.stdout.decode()
+    if check:
+        assert p.returncode == 0, "policyd-greylist %s: %s %s" % (args, p.returncode, p.stderr.decode())
+    return p.returncode, out
+
+
+def sleep_past(seconds):
+    """Let at least SECONDS of wall-clock time pass: the plugin compares whole
+    seconds, and floor(t1) - floor(t0) >= n when t1 - t0 >= n."""
+    time.sleep(seconds + 0.05)
+
+
+def test_first_and_early_retry_deferred():
+    d = pdtest.daemon(gl("delay = 600"))
+    c = d.client()
+    r = req(client_address="192.0.2.10", sender="a@sender.example", recipient="b@example.test")
+    assert c.ask(r) == DEFER600
+    r2 = c.ask(r)  # early retry: still deferred, with the seconds left
+    assert r2.startswith("DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in "), r2
+    left = int(r2.split()[-2])
+    assert 0 < left <= 600, r2
+    # the decision is logged by the core with the plugin's name
+    d.wait_log('plugin=greylist')
+    c.close()
+    d.stop()
+
+
+def test_retry_after_delay_passes_with_header():
+    d = pdtest.daemon(gl("delay = 1"))
+    c = d.client()
+    r = req(client_address="192.0.2.20", instance="msg1")
+    assert c.ask(r).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
+    sleep_past(1)
+    r = req(client_address="192.0.2.20", instance="msg2")
+    got = c.ask(r)
+    assert got.startswith("PREPEND X-Greylist: delayed "), got
+    assert " seconds by policyd at " in got, got
+    # the second recipient of the same message: passes, no second header
+    assert c.ask(req(client_address="192.0.2.20", instance="msg2")) == "DUNNO"
+    # a later message of the triplet passes without header
+    assert c.ask(req(client_address="192.0.2.20", instance="msg3")) == "DUNNO"
+    c.close()
+    d.stop()
+
+
+def test_auto_whitelist():
+    d = pdtest.daemon(gl("delay = 1\nauto_whitelist = 2\nadd_header = false"))
+    c = d.client()
+    for rcpt in ("x@example.test", "y@example.test"):
+        assert c.ask(req(client_address="203.0.113.5", recipient=rcpt, instance="m0")).startswith("DEFER")
+    sleep_past(1)
+    assert c.ask(req(client_address="203.0.113.5", recipient="x@example.test", instance="m1")) == "DUNNO"
+    # a new triplet is still greylisted after one delivery
+    assert c.ask(req(client_address="203.0.113.5", sender="n@x.example", instance="m2")).startswith("DEFER")
+    assert c.ask(req(client_address="203.0.113.5", recipient="y@example.test", instance="m3")) == "DUNNO"
+    # two deliveries: the /24 passes for any sender and recipient
+    assert c.ask(req(client_address="203.0.113.99", sender="z@new.example",
+                     recipient="w@example.test", instance="m4")) == "DUNNO"
+    assert c.ask(req(client_address="203.0.114.5", sender="z@new.example",
+                     recipient="w@example.test", instance="m5")).startswith("DEFER")
+    st, out = admin(d, "stats")
+    assert "auto-whitelisted: 1" in out, out
+    c.close()
+    d.stop()
+
+
+def test_whitelists_and_reload():
+    d = pdtest.Daemon("")
+    pdtest._daemons.append(d)
+    clients = os.path.join(d.dir, "clients")
+    rcpts = os.path.join(d.dir, "recipients")
+    with open(clients, "w") as f:
+        f.write("# test\n192.0.2.1\n198.51.100.0/24\n2001:db8:42::/48\n.pool.sender.example\n"
+                "/^mta[0-9]+\\.big\\.example$/\n")
+    with open(rcpts, "w") as f:
+        f.write("postmaster@\n@open.example\n")
+    d.write_config(gl('delay = 600\nclient_whitelist = { "%s" }\nrecipient_whitelist = { "%s" }'
+                      % (clients, rcpts)))
+    d.start()
+    c = d.client()
+    assert c.ask(req(client_address="192.0.2.1")) == "DUNNO"
+    assert c.ask(req(client_address="198.51.100.7")) == "DUNNO"
+    assert c.ask(req(client_address="2001:db8:42:1::25")) == "DUNNO"
+    assert c.ask(req(client_address="192.0.2.30", client_name="mx1.pool.sender.example")) == "DUNNO"
+    assert c.ask(req(client_address="192.0.2.31", client_name="unknown",
+                     reverse_client_name="mta7.big.example")) == "DUNNO"
+    assert c.ask(req(client_address="192.0.2.32", recipient="PostMaster@example.test")) == "DUNNO"
+    assert c.ask(req(client_address="192.0.2.32", recipient="x@open.example")) == "DUNNO"
+    assert c.ask(req(client_address="192.0.2.33")) == DEFER600
+    # SIGHUP re-reads the files
+    with open(clients, "a") as f:
+        f.write("192.0.2.33\n")
+    d.reload()
+    c2 = d.client()
+    assert c2.ask(req(client_address="192.0.2.33")) == "DUNNO"
+    # a bad line: the reload fails naming file:line, the running configuration stays
+    with open(clients, "a") as f:
+        f.write("192.0.2.0/99\n")
+    d.reload(expect="reload failed")
+    assert "%s:8: bad prefix length" % clients in d.log_text(), d.log_text()[-2000:]
+    c3 = d.client()
+    assert c3.ask(req(client_address="192.0.2.33")) == "DUNNO"
+    # (another recipient: the same /24, sender and recipient as .33 would be .33's triplet)
+    assert c3.ask(req(client_address="192.0.2.34", recipient="new@example.test")) == DEFER600
+    for x in (c, c2, c3):
+        x.close()
+    d.stop()
+
+
+def test_bad_whitelist_stops_startup():
+    d = pdtest.Daemon("")
+    pdtest._daemons.append(d)
+    bad = os.path.join(d.dir, "clients")
+    with open(bad, "w") as f:
+        f.write("ok.example\nnot valid here\n")
+    d.write_config(gl('client_whitelist = { "%s" }' % bad))
+    # policyd -t reports it: the config line and the whitelist file:line
+    p = subprocess.run(d.argv("-t"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    out = p.stdout.decode()
+    assert p.returncode != 0, out
+    assert "%s:2: one entry per line" % bad in out, out
+    # and the daemon does not start with it
+    p = subprocess.run(d.argv(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    out = p.stdout.decode()
+    assert p.returncode != 0, out
+    assert "%s:2: one entry per line" % bad in out, out
+
+
+def test_ipv6_grouping():
+    d = pdtest.daemon(gl("delay = 1\nadd_header = false"))
+    c = d.client()
+    assert c.ask(req(client_address="2001:db8:1:2::1")).startswith("DEFER")
+    sleep_past(1)
+    assert c.ask(req(client_address="2001:db8:1:2:aaaa:bbbb:cccc:dddd")) == "DUNNO"
+    assert c.ask(req(client_address="2001:db8:1:3::1")).startswith("DEFER")
+    c.close()
+    d.stop()
+
+
+def test_sasl_and_data_state():
+    d = pdtest.daemon(gl('delay = 600\nprotocol_state = { "DATA" }'))
+    c = d.client()
+    # authenticated clients are skipped by default
+    assert c.ask(req(protocol_state="DATA", recipient="", sasl_username="bob", sasl_method="PLAIN")) == "DUNNO"
+    # at RCPT the plugin does not run with this protocol_state
+    assert c.ask(req(client_address="192.0.2.60")) == "DUNNO"
+    # at DATA with several recipients Postfix sends no recipient: one triplet per message
+    assert c.ask(req(client_address="192.0.2.60", protocol_state="DATA", recipient="",
+                     recipient_count="3")) == DEFER600
+    c.close()
+    d.stop()
+
+
+def spawn_ask(d, requests):
+    """Start policyd -s with REQUESTS on stdin; returns the Popen (read later)."""
+    data = b"".join(pdtest.encode(r) for r in requests)
+    p = subprocess.Popen([pdtest.POLICYD, "-s", "-c", d.conf], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(data)
+    p.stdin.close()
+    return p
+
+
+def spawn_result(p):
+    """Replies and stderr of a spawn_ask process, after it exits."""
+    out = p.stdout.read().decode()
+    err = p.stderr.read().decode()
+    p.wait(timeout=60)
+    return [l for l in out.split("\n") if l], err
+
+
+def test_spawn_processes_share_the_file():
+    d = pdtest.Daemon(gl("delay = 1\nadd_header = false\nauto_whitelist = 0"))
+    pdtest._daemons.append(d)
+    os.makedirs(d.state_dir, exist_ok=True)
+    procs = []
+    for n in range(6):
+        rs = [req(client_address="10.%d.%d.1" % (n + 1, i)) for i in range(25)]
+        procs.append(spawn_ask(d, rs))
+    for p in procs:
+        replies, err = spawn_result(p)
+        assert p.returncode == 0, err[-2000:]
+        assert len(replies) == 25, (replies, err[-2000:])
+        assert all(l.startswith("action=DEFER_IF_PERMIT ") for l in replies), replies
+    st, out = admin(d, "stats")
+    assert "greylisted: 150" in out, out  # no write lost among the 6 processes
+    sleep_past(1)
+    # another process sees the triplets written by the others: they pass
+    p = spawn_ask(d, [req(client_address="10.3.7.1"), req(client_address="10.6.24.1")])
+    replies, err = spawn_result(p)
+    assert replies == ["action=DUNNO", "action=DUNNO"], (replies, err[-2000:])
+
+
+def test_corrupt_database_recovery():
+    d = pdtest.daemon(gl("delay = 600"))
+    assert d.ask(req(client_address="192.0.2.70")) == DEFER600
+    d.stop()
+    db = os.path.join(d.state_dir, "greylist.db")
+    with open(db, "r+b") as f:
+        f.write(b"garbage! " * 512)
+    open(d.errfile, "w").close()  # so that start() waits for the new "ready"
+    d.start()
+    assert d.ask(req(client_address="192.0.2.70")) == DEFER600  # answered, fresh database
+    assert "moved aside" in d.log_text()
+    assert len(glob.glob(db + ".corrupt.*")) == 1
+    d.stop()
+
+
+def test_admin_while_running():
+    d = pdtest.daemon(gl("delay = 1\nadd_header = false"))
+    c = d.client()
+    r = req(client_address="192.0.2.80", sender="s@sender.example", recipient="r@example.test")
+    assert c.ask(r).startswith("DEFER")
+    # the daemon's write is visible to the command at once
+    st, out = admin(d, "list")
+    assert "192.0.2.0/24 s@sender.example r@example.test" in out, out
+    st, out = admin(d, "stats")
+    assert "greylisted: 1" in out, out
+    sleep_past(1)
+    # deleted by the command: the daemon sees it, the retry is greylisted afresh
+    st, out = admin(d, "delete", "192.0.2.80", "s@sender.example", "r@example.test")
+    assert out.startswith("deleted"), out
+    assert c.ask(r).startswith("DEFER")
+    sleep_past(1)
+    assert c.ask(r) == "DUNNO"
+    st, out = admin(d, "delete-client", "192.0.2.1")
+    assert "deleted: " in out, out
+    st, out = admin(d, "purge")
+    assert out.startswith("purged: "), out
+    assert c.ask(req(client_address="192.0.2.81")).startswith("DEFER")
+    c.close()
+    d.stop()
+
+
+def test_background_expiry():
+    d = pdtest.daemon(gl("delay = 1\nretry_window = 2\nlifetime = 2\ncleanup_interval = 1\n"
+                         "sync_interval = 1"))
+    assert d.ask(req(client_address="192.0.2.90")).startswith("DEFER")
+    # the first check only marks the time; a later pass removes the stale triplet
+    d.wait_log("expiry: 1 of ", timeout=30)
+    st, out = admin(d, "stats")
+    assert "greylisted: 0" in out, out
+    d.stop()
+
+
+def test_sample_lists_load():
+    samples = os.path.join(pdtest.SRCDIR, "etc", "greylist")
+    d = pdtest.daemon(gl('delay = 600\nclient_whitelist = { "%s/clients" }\n'
+                         'recipient_whitelist = { "%s/recipients" }' % (samples, samples)))
+    assert d.ask(req(client_address="192.0.2.40", client_name="mail-wr1-f41.google.com")) == "DUNNO"
+    assert d.ask(req(client_address="192.0.2.41", recipient="postmaster@example.test")) == "DUNNO"
+    assert d.ask(req(client_address="192.0.2.42", client_name="google.com.evil.example")) == DEFER600
+    d.stop()
+
+
+def test_concurrent_connections():
+    import threading
+    d = pdtest.daemon(gl("delay = 600\nauto_whitelist = 0"))
+    bad = []
+
+    def worker(n):
+        c = d.client()
+        for i in range(40):
+            r = c.ask(req(client_address="10.%d.%d.1" % (n + 1, i)))
+            if r != DEFER600:
+                bad.append(r)
+        c.close()
+
+    ts = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    assert not bad, bad[:5]
+    st, out = admin(d, "stats")
+    assert "greylisted: 320" in out, out
+    d.stop()
+
+
+if not os.path.exists(pdtest.POLICYD):
+    print("policyd not built")
+    raise SystemExit(77)
+pdtest.run(globals())
