@@ -215,6 +215,24 @@ def main():
         L.append("**This is a `--quick` run (1 s runs, 1/10 of the memory tests): for "
                  "trying the script, not for comparison.**")
         L.append("")
+    others = []
+    for name, _ in WORKLOADS:
+        d = load(name)
+        if d and "machine_busy_cores" in d and d["seconds"] > 0:
+            srv = (cpu(d) or 0) * d["requests"] / 1e6
+            others.append(max(0.0, d["machine_busy_cores"] -
+                              (d["client_cpu_seconds"] + srv) / d["seconds"]))
+    if others:
+        others.sort()
+        med = others[len(others) // 2]
+        if med > 0.3:
+            L.append("**Warning: the machine was not quiet.** During the median run other "
+                     "processes kept %.2f of the %s cores busy (see *other load* below; "
+                     "load average %s before the run). Servers measured at different "
+                     "moments got different shares of the CPU, so the ratios below are "
+                     "rough; run `bench/run` again on an idle machine for figures to "
+                     "compare." % (med, m.get("nproc", "?"), m.get("load_before", "?")))
+            L.append("")
     L.append("## Machine and versions")
     L.append("")
     for k, label in (("nproc", "cores (nproc)"), ("cpu", "CPU"), ("kernel", "kernel"),
@@ -304,11 +322,12 @@ def main():
              "same DNS server; `cache_size = 0` for the uncached rows.")
     L.append("- DUNNO server: `bench/dunno-server` (one thread, epoll), the ceiling.")
     L.append("- policyd: `policyd -f -c policyd.conf` with `listen = { \"inet:127.0.0.1:PORT\" }`, "
-             "stderr to /dev/null.")
+             "stderr to /dev/null, otherwise the defaults (so a supervising master process "
+             "and one worker process; CPU and memory are summed over both).")
     L.append("")
     L.append("## Exact commands")
     L.append("")
-    L.append("The script: `sudo bench/run` (options: `-d SECONDS` per run, `-r REPEAT`, `-o FILE`, "
+    L.append("The script: `sudo bench/run` (options: `-d SECONDS` per run, `-r REPEAT`, `-o FILE`, `--quick`, `--keep`, "
              "`--no-install`; `PD_BUILDDIR=DIR` to use an existing build). Each run:")
     L.append("")
     L.append("```")
