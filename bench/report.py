@@ -337,6 +337,10 @@ def main():
         if os.path.exists(p):
             d = json.load(open(p))
             L.append("%-24s %s" % (name, d["command"]))
+    L.append("%-24s %s" % ("idle", "policyd-bench -t 127.0.0.1:PORT --idle 10000 --hold 2 "
+                           "-d 120 -p PID"))
+    L.append("%-24s %s" % ("ready", "policyd-bench -t 127.0.0.1:PORT --ready -d 10 -- "
+                           "policyd -f -c policyd.conf"))
     L.append("```")
     L.append("")
     L.append("`-p PID` (the server's PID, for CPU and RSS) and `--json` were added to each. "
