@@ -142,7 +142,9 @@ void pd_chain_run(const pd_chain *chain, const pd_request *req, const char *defa
 		if (!in->started || skip_by_filters(in, req, state, fam, addr))
 			continue;
 		reply.text[0] = 0;
-		atomic_store_explicit(&res->running, in->pub.name, memory_order_relaxed);
+		atomic_store_explicit(&res->running_since, pd_now_us(), memory_order_relaxed);
+		atomic_store_explicit(&res->running_timeout, in->timeout, memory_order_relaxed);
+		atomic_store_explicit(&res->running, in->pub.name, memory_order_release);
 		slot_mark(in->pub.name);
 		rc = call_plugin(in, req, &reply);
 		slot_mark(NULL);

@@ -37,6 +37,7 @@ typedef struct pd_inst {
 	pd_cidr *nets;    /* skip_networks */
 	size_t n_nets;
 	int optional;     /* init failure disables instead of stopping */
+	int timeout;      /* seconds one check() may take; 0 = only request_timeout */
 	int started;      /* init succeeded: check and fini may run */
 	pthread_mutex_t lock; /* for PD_PLUGIN_SERIAL plugins */
 	atomic_ulong calls, errors;
@@ -56,6 +57,8 @@ typedef struct pd_result {
 	pd_reply reply;     /* the action sent to the client */
 	const char *plugin; /* deciding plugin, or "default" */
 	_Atomic(const char *) running; /* plugin inside check() now, or NULL */
+	atomic_ullong running_since;   /* pd_now_us() when it was called */
+	atomic_int running_timeout;    /* its own budget in seconds, 0 = none */
 } pd_result;
 
 /* Kinds of action, for the chain. */

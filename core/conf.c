@@ -212,6 +212,7 @@ static int validate_range(cfg_t *cfg, cfg_opt_t *opt)
 		long lo, hi;
 	} r[] = {
 	    {"idle_timeout", 1, 86400},         {"request_timeout", 1, 90},
+	    {"timeout", 0, 90},
 	    {"threads", 1, 1024},
 	    {"io_threads", 0, 64},              {"max_line_length", 256, 1048576},
 	    {"max_attributes", 8, 100000},      {"max_request_size", 1024, 16 * 1048576},
@@ -297,6 +298,7 @@ static cfg_opt_t filter_opts[] = {
     CFG_BOOL("skip_sasl", cfg_false, CFGF_NODEFAULT),
     CFG_STR_LIST("skip_networks", "{}", CFGF_NONE),
     CFG_BOOL("optional", cfg_false, CFGF_NONE),
+    CFG_INT("timeout", 0, CFGF_NONE),
     CFG_END(),
 };
 
@@ -452,6 +454,7 @@ static pd_inst *build_instance(pd_conf *c, pd_module *m, int verbose)
 	in->skip_sasl = sec && cfg_size(sec, "skip_sasl") ? cfg_getbool(sec, "skip_sasl")
 							   : !!(m->info->flags & PD_PLUGIN_SKIP_SASL);
 	in->optional = sec ? cfg_getbool(sec, "optional") : 0;
+	in->timeout = sec ? (int)cfg_getint(sec, "timeout") : 0;
 	in->n_nets = sec ? cfg_size(sec, "skip_networks") : 0;
 	if (in->n_nets) {
 		in->nets = pd_xcalloc(in->n_nets, sizeof(*in->nets));
@@ -470,7 +473,7 @@ static pd_inst *find_inst(pd_conf *c, const char *name)
 	return NULL;
 }
 
-/* build_chain - NAME's plugins, in order */
+/* build_chain - NAME's plugins, in order; NULL (logged) if one is unknown */
 static pd_chain *build_chain(pd_conf *c, const char *name, cfg_t *sec)
 {
 	pd_chain *ch = pd_xcalloc(1, sizeof(*ch));
@@ -480,7 +483,18 @@ static pd_chain *build_chain(pd_conf *c, const char *name, cfg_t *sec)
 	ch->insts = pd_xcalloc(ch->n, sizeof(*ch->insts));
 	ch->inline_ok = 1;
 	for (size_t i = 0; i < ch->n; i++) {
-		ch->insts[i] = find_inst(c, cfg_getnstr(sec, "plugins", (unsigned)i));
+		const char *pname = cfg_getnstr(sec, "plugins", (unsigned)i);
+
+		ch->insts[i] = find_inst(c, pname);
+		if (!ch->insts[i]) {
+			/* the first pass (conf_scan.c) did not see it: never run a chain with a hole */
+			pd_log(PD_LOG_ERR, "%s: chain %s names plugin \"%s\" in a form policyd cannot read; "
+			       "write plugins = { \"a\", \"b\" }", c->file, name, pname);
+			free(ch->name);
+			free(ch->insts);
+			free(ch);
+			return NULL;
+		}
 		if (!(ch->insts[i]->mod->info->flags & PD_PLUGIN_NONBLOCKING))
 			ch->inline_ok = 0;
 	}
@@ -572,6 +586,16 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	c->file = pd_xstrdup(file);
 	c->dir = conf_dir(file);
 
+	/* a config any local user may change would hand them the daemon */
+	{
+		const char *why;
+
+		if (pd_path_private(file, &why) == -2) {
+			pd_log(PD_LOG_ERR, "%s: %s", file, why);
+			pd_conf_free(c);
+			return NULL;
+		}
+	}
 	/* pass 1: which plugins, and plugin_dir (see conf_scan.c) */
 	if (pd_conf_scan(file, &sc) < 0) {
 		pd_conf_free(c);
@@ -596,6 +620,8 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 		cfg_set_validate_func(c->cfg, path, validate_states);
 		snprintf(path, sizeof(path), "%s|skip_networks", c->mods[i]->name);
 		cfg_set_validate_func(c->cfg, path, validate_networks);
+		snprintf(path, sizeof(path), "%s|timeout", c->mods[i]->name);
+		cfg_set_validate_func(c->cfg, path, validate_range);
 	}
 	if (parse_file(c->cfg, file) < 0)
 		goto out;
@@ -623,11 +649,19 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 
 	/* instances, then chains: the default one first */
 	c->insts = pd_xcalloc(c->n_mods, sizeof(*c->insts));
-	for (size_t i = 0; i < c->n_mods; i++)
-		c->insts[c->n_insts++] = build_instance(c, c->mods[i], verbose);
+	c->min_timeout = c->request_timeout;
+	for (size_t i = 0; i < c->n_mods; i++) {
+		pd_inst *in = build_instance(c, c->mods[i], verbose);
+
+		c->insts[c->n_insts++] = in;
+		if (in->timeout > 0 && in->timeout < c->min_timeout)
+			c->min_timeout = in->timeout;
+	}
 	c->n_chains = 1 + cfg_size(c->cfg, "chain");
 	c->chains = pd_xcalloc(c->n_chains, sizeof(*c->chains));
 	c->chains[0] = build_chain(c, DEFAULT_CHAIN, c->cfg);
+	if (!c->chains[0])
+		goto out;
 	add_listeners(c, c->cfg, DEFAULT_CHAIN);
 	for (size_t i = 1; i < c->n_chains; i++) {
 		cfg_t *sec = cfg_getnsec(c->cfg, "chain", (unsigned)i - 1);
@@ -638,6 +672,8 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 			goto out;
 		}
 		c->chains[i] = build_chain(c, cfg_title(sec), sec);
+		if (!c->chains[i])
+			goto out;
 		add_listeners(c, sec, cfg_title(sec));
 	}
 	ok = 1;

@@ -50,8 +50,26 @@ static lt_dlhandle open_in_path(const char *search_path, const char *name, char 
 	snprintf(err, errlen, "no %s.la or %s.so in plugin_dir %s", name, name, search_path);
 	for (char *dir = strtok_r(path, ":", &save); dir && !h; dir = strtok_r(NULL, ":", &save)) {
 		char *file = pd_path_resolve(dir, name);
+		const char *why;
 
+		/* code any local user could replace is never loaded */
+		if (pd_path_private(dir, &why) == -2) {
+			snprintf(err, errlen, "plugin_dir %s: %s", dir, why);
+			free(file);
+			break;
+		}
 		h = lt_dlopenext(file);
+		if (h) {
+			const lt_dlinfo *li = lt_dlgetinfo(h);
+
+			if (li && li->filename && pd_path_private(li->filename, &why) < 0) {
+				snprintf(err, errlen, "%s: %s", li->filename, why);
+				lt_dlclose(h);
+				h = NULL;
+				free(file);
+				break;
+			}
+		}
 		if (!h) {
 			const char *e = lt_dlerror();
 

@@ -535,7 +535,9 @@ int main(int argc, char **argv)
 
 	/* stderr carries errors until start-up is done (or always with -f);
 	 * in spawn mode stdout is the protocol, and stderr only with -f */
-	pd_log_open("policyd", LOG_MAIL, !spawn || foreground, verbose);
+	/* under systemd (-f, JOURNAL_STREAM set) syslog already reaches the
+	 * journal: copying lines to stderr would log each twice */
+	pd_log_open("policyd", LOG_MAIL, (!spawn || foreground) && !(foreground && getenv("JOURNAL_STREAM")), verbose);
 	if (pd_loader_init() < 0)
 		return 1;
 	conf_file = absolute_path(file);

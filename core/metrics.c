@@ -143,6 +143,14 @@ static void counter(sbuf *b, const char *name, const char *type, const char *hel
 	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %lu\n", name, help, name, type, name, v);
 }
 
+/* plugin_family - one counter per plugin name */
+static void plugin_family(sbuf *b, const char *name, const char *help, atomic_ulong *v, int np)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+	for (int i = 0; i < np; i++)
+		sb_printf(b, "%s{plugin=\"%s\"} %lu\n", name, plugin_names[i], atomic_load(&v[i]));
+}
+
 /* pd_metrics_render - everything, Prometheus text format */
 char *pd_metrics_render(size_t *len)
 {
@@ -166,19 +174,10 @@ char *pd_metrics_render(size_t *len)
 	}
 	sb_printf(&b, "policyd_request_duration_seconds_sum %.6f\npolicyd_request_duration_seconds_count %lu\n",
 		  atomic_load(&sum_us) / 1e6, cum);
-	sb_printf(&b, "# HELP policyd_plugin_calls_total Calls of each plugin's check.\n"
-		      "# TYPE policyd_plugin_calls_total counter\n");
-	for (int i = 0; i < np; i++)
-		sb_printf(&b, "policyd_plugin_calls_total{plugin=\"%s\"} %lu\n", plugin_names[i], atomic_load(&p_calls[i]));
-	sb_printf(&b, "# HELP policyd_plugin_errors_total Failed checks (on_error applied).\n"
-		      "# TYPE policyd_plugin_errors_total counter\n");
-	for (int i = 0; i < np; i++)
-		sb_printf(&b, "policyd_plugin_errors_total{plugin=\"%s\"} %lu\n", plugin_names[i], atomic_load(&p_errors[i]));
-	sb_printf(&b, "# HELP policyd_plugin_decisions_total Requests whose answer came from the plugin.\n"
-		      "# TYPE policyd_plugin_decisions_total counter\n");
-	for (int i = 0; i < np; i++)
-		sb_printf(&b, "policyd_plugin_decisions_total{plugin=\"%s\"} %lu\n", plugin_names[i],
-			  atomic_load(&p_decisions[i]));
+	plugin_family(&b, "policyd_plugin_calls_total", "Calls of each plugin's check.", p_calls, np);
+	plugin_family(&b, "policyd_plugin_errors_total", "Failed checks (on_error applied).", p_errors, np);
+	plugin_family(&b, "policyd_plugin_decisions_total", "Requests whose answer came from the plugin.", p_decisions,
+		      np);
 	counter(&b, "policyd_connections_open", "gauge", "Client connections open now.",
 		(unsigned long)atomic_load(&conn_metrics[PD_M_CONN_OPEN]));
 	counter(&b, "policyd_connections_accepted_total", "counter", "Client connections accepted.",

@@ -68,6 +68,7 @@ typedef struct conn {
 	int busy;       /* a worker owns the request */
 	int orphaned;   /* answered on timeout and closed; freed when the worker is done */
 	int closing;    /* close as soon as the pending reply is out */
+	int dead;       /* closed: freed after the current epoll batch */
 	int eof;        /* the client sent everything it will send */
 	int want_out;   /* EPOLLOUT armed */
 	uint64_t last_us;
@@ -85,8 +86,10 @@ struct loop {
 	int efd;
 	pthread_mutex_t done_lock;
 	conn *done; /* finished by workers */
+	conn *graveyard; /* closed in this epoll batch: freed after it */
 	conn *head, *tail;
 	size_t n_conns;
+	size_t n_orphans; /* timed-out requests a worker still holds */
 };
 
 static listener listeners[MAX_LISTENERS];
@@ -307,13 +310,35 @@ static void conn_detach(conn *c)
 	c->fd = -1;
 }
 
-/* conn_close - close and free a connection that no worker holds */
+/* conn_bury - free C after the current epoll batch, which may still
+ * hold events pointing at it */
+static void conn_bury(conn *c)
+{
+	c->dead = 1;
+	c->qnext = c->lp->graveyard;
+	c->lp->graveyard = c;
+}
+
+/* conn_close - close a connection that no worker holds; freed after the batch */
 static void conn_close(conn *c, const char *why)
 {
+	if (c->dead)
+		return;
 	if (why)
 		pd_log(PD_LOG_DEBUG, "connection %d closed: %s", c->fd, why);
 	conn_detach(c);
-	conn_free(c);
+	conn_bury(c);
+}
+
+/* loop_bury_all - free the connections closed during the batch */
+static void loop_bury_all(loop *lp)
+{
+	while (lp->graveyard) {
+		conn *c = lp->graveyard;
+
+		lp->graveyard = c->qnext;
+		conn_free(c);
+	}
 }
 
 /* conn_arm_out - ask for EPOLLOUT while a reply is pending, or stop */
@@ -538,7 +563,9 @@ static void loop_done(loop *lp)
 		c->busy = 0;
 		if (c->orphaned) { /* answered on timeout and closed already */
 			gen_release(c->gen);
-			conn_free(c);
+			c->gen = NULL;
+			lp->n_orphans--;
+			conn_bury(c);
 			continue;
 		}
 		if (finish_request(c) < 0) {
@@ -606,26 +633,36 @@ static void loop_idle(loop *lp, int idle_timeout)
 	}
 }
 
-/* loop_timeouts - answer on_error for requests over request_timeout */
-static void loop_timeouts(loop *lp, int request_timeout)
+/* over_budget - has C's request, or the plugin it is in, run too long */
+static int over_budget(conn *c, uint64_t now, int request_timeout)
 {
-	uint64_t limit = (uint64_t)request_timeout * 1000000u;
+	const char *running = atomic_load_explicit(&c->res.running, memory_order_acquire);
+	int pt = atomic_load_explicit(&c->res.running_timeout, memory_order_relaxed);
+
+	if (now - c->t0 > (uint64_t)request_timeout * 1000000u)
+		return 1;
+	return running && pt > 0 &&
+	       now - atomic_load_explicit(&c->res.running_since, memory_order_relaxed) > (uint64_t)pt * 1000000u;
+}
+
+/* loop_timeouts - answer on_error for requests over their time budget */
+static void loop_timeouts(loop *lp, int request_timeout, int min_timeout)
+{
 	uint64_t now = pd_now_us();
 	conn *c = lp->head;
 
-	while (c && now - c->last_us > limit) {
+	/* the list is ordered by last activity: nothing later can be over */
+	while (c && now - c->last_us > (uint64_t)min_timeout * 1000000u) {
 		conn *next = c->next;
 
-		if (c->busy && now - c->t0 > limit) {
+		if (c->busy && !c->orphaned && over_budget(c, now, request_timeout)) {
 			pd_result res = {.plugin = "timeout"};
 			const char *hung = atomic_load(&c->res.running);
-			char hname[80];
 
-			snprintf(hname, sizeof(hname), "%s", hung ? hung : "(queue)");
 			pd_log(PD_LOG_ERR,
-			       "connection %d: no answer within request_timeout %d s (plugin %s); on_error \"%s\" "
-			       "applies and the connection is closed",
-			       c->fd, request_timeout, hname, c->gen->on_error);
+			       "connection %d: no answer within its time budget (plugin %s%s, request_timeout %d s); "
+			       "on_error \"%s\" applies and the connection is closed",
+			       c->fd, hung ? hung : "(queue)", hung ? " timeout" : "", request_timeout, c->gen->on_error);
 			pd_reply_set(&res.reply, c->gen->on_error);
 			res.plugin = hung ? hung : "timeout";
 			c->out_len = pd_proto_reply(c->out, sizeof(c->out), res.reply.text);
@@ -635,6 +672,7 @@ static void loop_timeouts(loop *lp, int request_timeout)
 			pd_metrics_request(res.reply.text, now - c->t0);
 			pd_metric_add(PD_M_TIMEOUTS, 1);
 			c->orphaned = 1;
+			lp->n_orphans++;
 			conn_detach(c);
 		}
 		c = next;
@@ -659,7 +697,7 @@ static void *loop_main(void *arg)
 
 	for (;;) {
 		int n = epoll_wait(lp->ep, evs, 256, 500);
-		int idle, rto;
+		int idle, rto, mto;
 
 		if (atomic_load(&stopping)) {
 			if (listening) {
@@ -681,8 +719,8 @@ static void *loop_main(void *arg)
 			} else {
 				conn *c = p;
 
-				if (c->busy)
-					continue; /* looked at again when the worker is done */
+				if (c->dead || c->busy)
+					continue; /* gone, or looked at again when the worker is done */
 				if (c->out_len && (evs[i].events & EPOLLOUT)) {
 					int rc = conn_flush(c);
 
@@ -702,9 +740,10 @@ static void *loop_main(void *arg)
 
 			idle = g->idle_timeout;
 			rto = g->request_timeout;
+			mto = g->min_timeout;
 			gen_release(g);
 		}
-		loop_timeouts(lp, rto);
+		loop_timeouts(lp, rto, mto);
 		loop_idle(lp, idle);
 		if (!listening) {
 			/* stopping: idle connections go now, busy ones when done */
@@ -717,9 +756,13 @@ static void *loop_main(void *arg)
 					conn_close(c, NULL);
 				c = next;
 			}
-			if (!lp->head || pd_now_us() > stop_deadline)
+			/* done when no connection is left and no worker holds a timed-out request */
+			if ((!lp->head && !lp->n_orphans) || pd_now_us() > stop_deadline) {
+				loop_bury_all(lp);
 				break;
+			}
 		}
+		loop_bury_all(lp);
 	}
 	return NULL;
 }
@@ -851,6 +894,7 @@ int pd_server_stop(int grace_ms)
 				gen_release(c->gen);
 			conn_close(c, NULL);
 		}
+		loop_bury_all(&loops[i]);
 		close(loops[i].ep);
 		close(loops[i].efd);
 	}

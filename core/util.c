@@ -119,3 +119,19 @@ int pd_mkdir_p(const char *dir, unsigned mode)
 	free(p);
 	return rc;
 }
+
+/* pd_path_private - refuse files that any local user could change */
+int pd_path_private(const char *path, const char **why)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		*why = strerror(errno);
+		return -1;
+	}
+	if (st.st_mode & S_IWOTH) {
+		*why = "writable by every user: refusing it (chmod o-w)";
+		return -2;
+	}
+	return 0;
+}

@@ -23,6 +23,11 @@ void pd_str_loggable(char *dst, size_t cap, const char *src);
  * paths are returned as they are. */
 char *pd_path_resolve(const char *dir, const char *path);
 
+/* 0 if PATH exists and nobody but its owner and group may write to it;
+ * -2 with WHY if every user may write to it; -1 with WHY (a system error)
+ * if it cannot be examined. */
+int pd_path_private(const char *path, const char **why);
+
 /* mkdir -p: create DIR and its parents with MODE; 0 or -1 (errno set). */
 int pd_mkdir_p(const char *dir, unsigned mode);
 

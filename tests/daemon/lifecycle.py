@@ -101,12 +101,22 @@ def test_request_timeout_answers_on_error():
     assert c.ask(req(recipient="hang@x")) == "DEFER_IF_PERMIT 4.3.0 policy timeout"
     assert time.time() - t0 < 4.5 * pdtest.SLOW  # the 2 s budget, well before the plugin returns
     assert c.closed_by_peer()
-    log = d.wait_log("no answer within request_timeout 2 s (plugin fake)")
+    log = d.wait_log("no answer within its time budget (plugin fake timeout, request_timeout 2 s)")
     assert 'plugin=fake' in [l for l in log.splitlines() if "decision:" in l and "hang@x" in l][0]
     # others are served meanwhile and afterwards; the late answer is dropped quietly
     assert d.ask(req(recipient="ok@x")) == "DUNNO"
     time.sleep(3.5)
     assert d.ask(req(recipient="ok@x")) == "DUNNO"
+
+
+def test_plugin_timeout_answers_on_error():
+    d = pdtest.daemon('on_error = "DEFER_IF_PERMIT 4.3.0 slow plugin"\n'
+                      'plugins = { "fake" }\nfake {\n  trigger = "slow"\n  sleep_ms = 4000\n  timeout = 1\n}\n')
+    t0 = time.time()
+    assert d.ask(req(recipient="slow@x")) == "DEFER_IF_PERMIT 4.3.0 slow plugin"
+    assert time.time() - t0 < 3.5 * pdtest.SLOW  # the plugin's 1 s, not request_timeout's 20 s
+    d.wait_log("plugin fake timeout")
+    assert d.ask(req(recipient="fast@x")) == "DUNNO"
 
 
 def test_background_pidfile_and_stop():

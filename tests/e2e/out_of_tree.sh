@@ -4,7 +4,7 @@
 #
 # 1. make install DESTDIR=<tmp> of the build tree;
 # 2. cc -shared -fPIC $(pkg-config --cflags policyd) oot_plugin.c -o oot.so
-#    with PKG_CONFIG_PATH at the installed policyd.pc (pkg-config --define-prefix
+#    with PKG_CONFIG_PATH at the installed policyd.pc (and PKG_CONFIG_SYSROOT_DIR
 #    relocates it into DESTDIR);
 # 3. the installed policyd, with plugin_dir at the new .so, passes -t and
 #    answers requests in -s mode: REJECT for the marker, DUNNO otherwise.
@@ -44,16 +44,22 @@ daemon=$(find "$dest" -type f -name policyd -perm -u+x | head -n 1)
 [ -n "$daemon" ] || fail "no policyd binary installed under $dest"
 
 # --- 2. build the plugin the way a third party would -----------------------
+# the files sit under DESTDIR: pkg-config's sysroot maps the .pc's paths
+# there (--define-prefix would guess the prefix from the .pc's location,
+# which is wrong for multiarch libdirs such as Debian's)
 PKG_CONFIG_PATH=$(dirname "$pc")
-export PKG_CONFIG_PATH
-cflags=$("$PKG_CONFIG" --define-prefix --cflags policyd) || fail "pkg-config --cflags policyd"
+PKG_CONFIG_SYSROOT_DIR=$dest
+export PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+cflags=$("$PKG_CONFIG" --cflags policyd) || fail "pkg-config --cflags policyd"
 # the header must come from the install, not from the source tree or /usr/include
 case " $cflags " in
 *" -I$dest/"*) ;;
 *) fail "pkg-config --cflags policyd = '$cflags' does not point into $dest" ;;
 esac
-plugindir=$("$PKG_CONFIG" --define-prefix --variable=plugindir policyd) || fail "pkg-config --variable=plugindir"
-includedir=$("$PKG_CONFIG" --define-prefix --variable=includedir policyd) || fail "pkg-config --variable=includedir"
+# pkgconf applies the sysroot to variables too, the old pkg-config does not
+in_dest() { case "$1" in "$dest"/*) echo "$1" ;; *) echo "$dest$1" ;; esac; }
+plugindir=$(in_dest "$("$PKG_CONFIG" --variable=plugindir policyd)") || fail "pkg-config --variable=plugindir"
+includedir=$(in_dest "$("$PKG_CONFIG" --variable=includedir policyd)") || fail "pkg-config --variable=includedir"
 # #include <policyd/plugin.h> must resolve through -I$includedir
 [ -f "$includedir/policyd/plugin.h" ] || {
 	echo "installed headers:" >&2

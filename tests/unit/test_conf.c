@@ -7,6 +7,7 @@
 #include "tap.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 static char dir[256];
 static char plugdir[1024];
@@ -132,6 +133,72 @@ static void test_errors(void)
 	}
 }
 
+/* test_world_writable - config files and plugin dirs any user may change are refused */
+static void test_world_writable(void)
+{
+	const char *path = write_conf("ww.conf", "plugins = { \"example\" }\n");
+	char needle[600], sub[300], cmd[700];
+	pd_conf *c;
+	char *err;
+
+	chmod(path, 0666);
+	stderr_begin();
+	c = pd_conf_load(path, 0);
+	err = stderr_end();
+	snprintf(needle, sizeof(needle), "%s: writable by every user", path);
+	CHECK(c == NULL && strstr(err, needle));
+	free(err);
+	/* a world-writable plugin directory earlier in plugin_dir */
+	snprintf(sub, sizeof(sub), "%s/wwplugins", dir);
+	mkdir(sub, 0777);
+	chmod(sub, 0777);
+	snprintf(cmd, sizeof(cmd), "%s/ww2.conf", dir);
+	{
+		FILE *f = fopen(cmd, "w");
+
+		fprintf(f, "plugin_dir = \"%s:%s\"\nplugins = { \"example\" }\n", sub, plugdir);
+		fclose(f);
+	}
+	stderr_begin();
+	c = pd_conf_load(cmd, 0);
+	err = stderr_end();
+	snprintf(needle, sizeof(needle), "plugin_dir %s: writable by every user", sub);
+	CHECK(c == NULL && strstr(err, needle));
+	free(err);
+}
+
+/* test_list_forms - every way libconfuse accepts a plugins list loads it (found by fuzzing) */
+static void test_list_forms(void)
+{
+	static const char *const forms[] = {
+	    "plugins += { \"example\" }\n", "plugins =+ {example}\n", "plugins+ = {example}\n",
+	    "plugins = example\n", "chain x { plugins = { \"example\" } }\n",
+	};
+	char nul[] = "plugins\0= { example }\n";
+
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		pd_conf *c = pd_conf_load(write_conf("forms.conf", forms[i]), 0);
+
+		CHECK(c != NULL && c->n_mods == 1);
+		if (!c)
+			printf("form %zu failed: %s", i, forms[i]);
+		pd_conf_free(c);
+	}
+	{
+		const char *path = write_conf("nul.conf", "");
+		FILE *f = fopen(path, "a");
+		pd_conf *c;
+
+		fwrite(nul, 1, sizeof(nul) - 1, f);
+		fclose(f);
+		stderr_begin();
+		c = pd_conf_load(path, 0);
+		free(stderr_end());
+		CHECK(c == NULL || c->n_mods == 1); /* an error or a sound config, never a crash */
+		pd_conf_free(c);
+	}
+}
+
 /* test_start - init failure names the plugin; optional plugins are disabled */
 static void test_start(void)
 {
@@ -178,6 +245,8 @@ int main(void)
 	test_good();
 	test_errors();
 	test_start();
+	test_world_writable();
+	test_list_forms();
 	{
 		char cmd[300];
 
