@@ -1,0 +1,353 @@
+# report.py - turn the results of bench/run into doc/BENCHMARKS.md (tables, ratios, targets)
+# SPDX-License-Identifier: BSD-2-Clause
+"""usage: report.py RESULTS_DIR OUT.md  (called by bench/run)"""
+
+import glob
+import json
+import os
+import sys
+
+RES, OUT = sys.argv[1], sys.argv[2]
+
+
+def load(name):
+    """One run's JSON result, or None when the run did not happen."""
+    p = os.path.join(RES, name + ".json")
+    if not os.path.exists(p):
+        return None
+    d = json.load(open(p))
+    return None if "failed" in d else d
+
+
+def machine():
+    """The key=value lines of machine.txt."""
+    m = {}
+    for line in open(os.path.join(RES, "machine.txt")):
+        k, _, v = line.rstrip("\n").partition("=")
+        m[k] = v
+    return m
+
+
+def fmt(v, nd=0):
+    """A number for a table cell."""
+    if v is None:
+        return "–"
+    if nd == 0:
+        return "{:,.0f}".format(v).replace(",", " ")
+    return "{:.{}f}".format(v, nd)
+
+
+def rate(d):
+    return d["requests_per_second"] if d else None
+
+
+def lat(d, k):
+    return d["latency_us"][k] if d else None
+
+
+def cpu(d):
+    if d and "server_cpu_us_per_request" in d:
+        return d["server_cpu_us_per_request"]
+    return None
+
+
+WORKLOADS = [
+    # (result name, workload description)
+    ("dunno-c64", "unique triplets, 64 connections"),
+    ("dunno-c64-T2", "unique triplets, 64 connections, 2 generator threads"),
+    ("dunno-c1", "one connection"),
+    ("dunno-exim-c8", "connection per request (Exim style), 8 at a time"),
+    ("policyd-empty-c64", "unique triplets, 64 connections"),
+    ("policyd-empty-c1", "one connection"),
+    ("policyd-empty-exim-c8", "connection per request (Exim style), 8 at a time"),
+    ("policyd-gl-unique-c64", "greylist: every request a new triplet, 64 connections"),
+    ("policyd-gl-retry-c64", "greylist: half new, half early retries, 20% IPv6, 64 connections"),
+    ("policyd-gl-pass-c64", "greylist: known triplets (pass path), 64 connections"),
+    ("policyd-gl-unique-c1", "greylist: new triplets, one connection"),
+    ("policyd-gl-exim-c8", "greylist: connection per request, 8 at a time"),
+    ("postgrey-unique-c64", "greylist: every request a new triplet, 64 connections"),
+    ("postgrey-retry-c64", "greylist: half new, half early retries, 20% IPv6, 64 connections"),
+    ("postgrey-pass-c64", "greylist: known triplets (pass path), 64 connections"),
+    ("postgrey-unique-c1", "greylist: new triplets, one connection"),
+    ("postgrey-exim-c8", "greylist: connection per request (`--exim`), 8 at a time"),
+    ("sqlgrey-unique-c64", "greylist: every request a new triplet (writes), 64 connections"),
+    ("sqlgrey-pass-c64", "greylist: known triplets (pass path), 64 connections"),
+    ("sqlgrey-unique-c1", "greylist: new triplets, one connection"),
+    ("spfpy-c8", "SPF, DNS on loopback, 8 connections = 8 processes, 20% IPv6"),
+    ("policyd-spf-nocache-c64", "SPF, DNS on loopback, cache off, 64 connections, 20% IPv6"),
+    ("policyd-spf-nocache-c8", "SPF, DNS on loopback, cache off, 8 connections, 20% IPv6"),
+    ("policyd-spf-cached-c64", "SPF, answers cached (pool of 5000), 64 connections"),
+]
+
+
+def results_table(lines):
+    lines.append("| server | workload | requests/s | p50 µs | p95 µs | p99 µs | max µs "
+                 "| server CPU µs/req | client CPU µs/req | other load (cores) | actions "
+                 "| errors | repetitions (requests/s) |")
+    lines.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|---|")
+    for name, what in WORKLOADS:
+        d = load(name)
+        if d is None:
+            continue
+        c = cpu(d)
+        acts = ", ".join("%s %d" % kv for kv in d["actions"].items())
+        err = d["errors"]
+        other = None
+        if "machine_busy_cores" in d and d["seconds"] > 0:
+            srv = (c or 0) * d["requests"] / 1e6
+            other = max(0.0, d["machine_busy_cores"] -
+                        (d["client_cpu_seconds"] + srv) / d["seconds"])
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |" % (
+            d["label"], what, fmt(rate(d)), fmt(lat(d, "p50")), fmt(lat(d, "p95")),
+            fmt(lat(d, "p99")), fmt(lat(d, "max")), fmt(c, 1),
+            fmt(d["client_cpu_us_per_request"], 1), fmt(other, 2), acts, err,
+            ", ".join(fmt(r) for r in d.get("repetitions", []))))
+
+
+def target_rows():
+    """(target, measured, required, verdict) for each target of issue 5."""
+    rows = []
+
+    def add(target, measured, required, ok):
+        if ok is None:
+            verdict = "not measured"
+        else:
+            verdict = "**met**" if ok else "**not met**"
+        rows.append((target, measured, required, verdict))
+
+    def ratio_row(target, a, b, need, what="requests/s"):
+        da, db = load(a), load(b)
+        if da and db and rate(db):
+            r = rate(da) / rate(db)
+            add(target, "%.1f× (%s vs %s %s)" % (r, fmt(rate(da)), fmt(rate(db)), what),
+                "≥ %g×" % need, r >= need)
+        else:
+            missing = [n for n, d in ((a, da), (b, db)) if not d]
+            add(target, "missing: " + ", ".join(missing), "≥ %g×" % need, None)
+
+    for mix, label in (("unique", "new triplet"), ("retry", "early retries"),
+                       ("pass", "known triplets")):
+        a = "policyd-gl-%s-c64" % mix
+        ratio_row("greylist (GDBM), %s, 64 conns: vs postgrey" % label, a,
+                  "postgrey-%s-c64" % mix, 50)
+        d = load(a)
+        c = cpu(d)
+        add("greylist, %s: server CPU per request" % label,
+            "%.1f µs" % c if c is not None else "missing: " + a, "≤ 10 µs",
+            None if c is None else c <= 10)
+        add("greylist, %s: p99" % label,
+            "%.0f µs" % lat(d, "p99") if d else "missing: " + a, "≤ 2000 µs",
+            None if not d else lat(d, "p99") <= 2000)
+    for a in ("policyd-gl-unique-c1", "policyd-empty-c1"):
+        da, db = load(a), load("dunno-c1")
+        if da and db:
+            r = lat(da, "p50") / lat(db, "p50")
+            add("one connection, median round trip (%s) vs DUNNO server" % a,
+                "%.2f× (%.1f vs %.1f µs)" % (r, lat(da, "p50"), lat(db, "p50")), "≤ 1.5×",
+                r <= 1.5)
+        else:
+            add("one connection, median round trip (%s) vs DUNNO server" % a,
+                "missing: " + (a if not da else "dunno-c1"), "≤ 1.5×", None)
+    ratio_row("connection per request: greylist vs postgrey --exim",
+              "policyd-gl-exim-c8", "postgrey-exim-c8", 10)
+    ratio_row("connection per request: empty chain vs postgrey --exim",
+              "policyd-empty-exim-c8", "postgrey-exim-c8", 10)
+    ratio_row("core with an empty chain, 64 conns: vs DUNNO server",
+              "policyd-empty-c64", "dunno-c64", 0.75)
+    ratio_row("spf, DNS on loopback (cache off, 64 conns): vs policyd-spf (Python) × 8 "
+              "processes", "policyd-spf-nocache-c64", "spfpy-c8", 10)
+    d = load("policyd-spf-cached-c64")
+    add("spf with answers cached", "%s requests/s" % fmt(rate(d)) if d else
+        "missing: policyd-spf-cached-c64", "≥ 50 000 requests/s",
+        None if not d else rate(d) >= 50000)
+    p = os.path.join(RES, "idle.json")
+    idle = json.load(open(p)) if os.path.exists(p) and os.path.getsize(p) else None
+    if idle and idle.get("server_rss_kb_held", -1) > 0:
+        mb = idle["server_rss_kb_held"] / 1024
+        add("10 000 idle connections held: resident memory",
+            "%.1f MB (%d held, %d answered, %d/%d sampled alive after the hold)" % (
+                mb, idle["idle_connections"], idle["answered"], idle["sample_alive"],
+                idle["sample_tried"]), "≤ 100 MB",
+            mb <= 100 and idle["idle_connections"] == 10000)
+    else:
+        add("10 000 idle connections held: resident memory", "missing", "≤ 100 MB", None)
+    r1, r10 = load("rss-1m"), load("rss-10m")
+    if r1 and r10 and r1.get("server_rss_kb_after", -1) > 0:
+        a, b = r1["server_rss_kb_after"], r10["server_rss_kb_after"]
+        n10 = r1["requests"] + r10["requests"]
+        ch = (b - a) / a * 100
+        add("resident memory flat from 1M to 10M requests",
+            "%d kB after %s → %d kB after %s requests (%+.1f%%)" % (
+                a, fmt(r1["requests"]), b, fmt(n10), ch), "± 5%",
+            abs(ch) <= 5 and n10 >= 10e6 * 0.99)
+    else:
+        add("resident memory flat from 1M to 10M requests", "missing", "± 5%", None)
+    p = os.path.join(RES, "ready.out")
+    ready = None
+    if os.path.exists(p):
+        for tok in open(p).read().split():
+            if tok.startswith("ready_ms="):
+                ready = float(tok[9:])
+    if ready is not None and ready >= 0:
+        add("ready to serve after start", "%.1f ms" % ready, "≤ 100 ms", ready <= 100)
+    else:
+        add("ready to serve after start", "missing", "≤ 100 ms", None)
+    return rows
+
+
+def main():
+    m = machine()
+    L = []
+    L.append("# policyd benchmarks")
+    L.append("")
+    L.append("Generated by `bench/run` on %s; do not edit by hand, run it again. "
+             "Each load run is bounded by %s s (and a request count); all servers run on "
+             "this machine, on loopback, one after the other, with `policyd-bench` (one "
+             "thread, so one core for the generator and the rest for the server) as the "
+             "load generator. Each load run was repeated %s times and the fastest "
+             "repetition is shown (the machine is shared: the *other load* column says how "
+             "many cores other processes kept busy during the run shown; load average before "
+             "the run: %s). The whole run took %s s." % (
+                 m["date"], m["duration"], m.get("repeat", "1"), m.get("load_before", "?"),
+                 m["elapsed"]))
+    L.append("")
+    if m.get("quick") == "1":
+        L.append("**This is a `--quick` run (1 s runs, 1/10 of the memory tests): for "
+                 "trying the script, not for comparison.**")
+        L.append("")
+    others = []
+    for name, _ in WORKLOADS:
+        d = load(name)
+        if d and "machine_busy_cores" in d and d["seconds"] > 0:
+            srv = (cpu(d) or 0) * d["requests"] / 1e6
+            others.append(max(0.0, d["machine_busy_cores"] -
+                              (d["client_cpu_seconds"] + srv) / d["seconds"]))
+    if others:
+        others.sort()
+        med = others[len(others) // 2]
+        if med > 0.3:
+            L.append("**Warning: the machine was not quiet.** During the median run other "
+                     "processes kept %.2f of the %s cores busy (see *other load* below; "
+                     "load average %s before the run). Servers measured at different "
+                     "moments got different shares of the CPU, so the ratios below are "
+                     "rough; run `bench/run` again on an idle machine for figures to "
+                     "compare." % (med, m.get("nproc", "?"), m.get("load_before", "?")))
+            L.append("")
+    L.append("## Machine and versions")
+    L.append("")
+    for k, label in (("nproc", "cores (nproc)"), ("cpu", "CPU"), ("kernel", "kernel"),
+                     ("os", "system"), ("mem", "memory"), ("cc", "compiler"),
+                     ("policyd", "policyd"), ("commit", "policyd commit"),
+                     ("postgrey", "postgrey (Debian)"), ("sqlgrey", "sqlgrey (Debian)"),
+                     ("spfpy", "postfix-policyd-spf-python (Debian)"), ("perl", "perl"),
+                     ("python", "python3")):
+        L.append("- %s: %s" % (label, m.get(k, "?")))
+    L.append("")
+    notes = open(os.path.join(RES, "notes.txt")).read().strip()
+    if notes:
+        L.append("## What this run could not measure")
+        L.append("")
+        for n in notes.splitlines():
+            L.append("- " + n)
+        L.append("")
+    L.append("## Targets (issue 5)")
+    L.append("")
+    L.append("| target | measured | required | verdict |")
+    L.append("|---|---|---|---|")
+    for t in target_rows():
+        L.append("| %s | %s | %s | %s |" % t)
+    L.append("")
+    L.append("## All runs")
+    L.append("")
+    L.append("Latencies are round trips seen by the client (request written to reply "
+             "read). Server CPU is utime+stime+cutime+cstime from `/proc/PID/stat` of the "
+             "server process and its live descendants (a supervising master and its "
+             "worker, the Python SPF listener and its 8 children) before and after the run, divided by the requests answered (the clock tick is 10 ms, so "
+             "short runs of slow servers are coarse). Other load: cores busy on the "
+             "whole machine (/proc/stat) less the server's and the generator's CPU; for "
+             "the SPF rows it includes the DNS server. Client CPU is the generator's own; "
+             "against the DUNNO server it is about equal to the server's, i.e. on 2 "
+             "cores the generator and the minimal server each use up one core.")
+    L.append("")
+    results_table(L)
+    L.append("")
+    d1, d2 = load("dunno-c64"), load("dunno-c64-T2")
+    if d1 and d2:
+        L.append("**Is the generator the bottleneck?** Against the minimal DUNNO server "
+                 "at 64 connections one generator thread reached %s requests/s using "
+                 "%.1f µs of CPU per request, the server %s µs; with two generator "
+                 "threads %s requests/s. The generator costs no more per request than the "
+                 "cheapest possible server (both are mostly kernel time in send/recv on "
+                 "loopback TCP), so any server that spends more CPU per request than the "
+                 "DUNNO server is the limit, not the generator." % (
+                     fmt(rate(d1)), d1["client_cpu_us_per_request"], fmt(cpu(d1), 1),
+                     fmt(rate(d2))))
+        L.append("")
+    profs = sorted(glob.glob(os.path.join(RES, "*.profile")) +
+                   glob.glob(os.path.join(RES, "*.syscalls")))
+    if profs:
+        L.append("## Profiles")
+        L.append("")
+        L.append("`perf record -F 499 -g -p PID` for 3 s during a 64-connection run: top "
+                 "entries by self time (shared object, symbol). Then `strace -c -f -p PID` "
+                 "over 20 000 requests of the same run: system calls per request.")
+        L.append("")
+        for p in profs:
+            base = os.path.basename(p)
+            L.append("### %s: %s" % (base.rsplit(".", 1)[0], "perf (self time)"
+                                      if p.endswith(".profile") else "system calls per request"))
+            L.append("")
+            L.append("```")
+            L.extend(line.rstrip() for line in open(p))
+            L.append("```")
+            L.append("")
+    L.append("## Peers: how they were run")
+    L.append("")
+    L.append("- postgrey: `postgrey --inet=127.0.0.1:PORT --dbdir=DIR --user=postgrey "
+             "--group=postgrey --delay=300 --auto-whitelist-clients=0 "
+             "--whitelist-clients=EMPTY --whitelist-recipients=EMPTY -q` (`--delay=1` for "
+             "the pass path, `--exim` for the connection-per-request run). Auto-whitelisting "
+             "is off so that every request really goes through the triplet database.")
+    L.append("- sqlgrey: SQLite (`db_type = SQLite`, `libdbd-sqlite3-perl`), "
+             "`greymethod = full`, `optmethod = none`, `db_prepare_cache = 1`, "
+             "empty whitelists, `reconnect_delay = 5` (minutes; 0 for the pass path), "
+             "domain auto-whitelisting effectively off (`group_domain_level = 1000000`).")
+    L.append("- policyd-spf (Python): `/usr/bin/policyd-spf` on stdin/stdout behind a "
+             "forking loopback listener (one process per connection, as Postfix's spawn "
+             "does; 8 connections = 8 processes), in a private mount namespace whose "
+             "`/etc/resolv.conf` points at `bench/spf-dns` on 127.0.0.153:53 (a one-thread C "
+             "UDP server that gives every name the same SPF TXT record, standing in for a "
+             "local caching resolver). Its CPU is that of the listener and its children.")
+    L.append("- policyd spf: `spf { resolv_conf = \"FILE\" }` with FILE pointing at the "
+             "same DNS server; `cache_size = 0` for the uncached rows.")
+    L.append("- DUNNO server: `bench/dunno-server` (one thread, epoll), the ceiling.")
+    L.append("- policyd: `policyd -f -c policyd.conf` with `listen = { \"inet:127.0.0.1:PORT\" }`, "
+             "stderr to /dev/null, otherwise the defaults (so a supervising master process "
+             "and one worker process; CPU and memory are summed over both).")
+    L.append("")
+    L.append("## Exact commands")
+    L.append("")
+    L.append("The script: `sudo bench/run` (options: `-d SECONDS` per run, `-r REPEAT`, `-o FILE`, `--quick`, `--keep`, "
+             "`--no-install`; `PD_BUILDDIR=DIR` to use an existing build). Each run:")
+    L.append("")
+    L.append("```")
+    for name, _ in WORKLOADS + [("postgrey-prime", ""), ("sqlgrey-prime", ""),
+                                ("policyd-gl-prime", ""), ("policyd-spf-prime", ""), ("rss-1m", ""), ("rss-10m", "")]:
+        p = os.path.join(RES, name + ".json")
+        if os.path.exists(p):
+            d = json.load(open(p))
+            L.append("%-24s %s" % (name, d["command"]))
+    L.append("%-24s %s" % ("idle", "policyd-bench -t 127.0.0.1:PORT --idle 10000 --hold 2 "
+                           "-d 120 -p PID"))
+    L.append("%-24s %s" % ("ready", "policyd-bench -t 127.0.0.1:PORT --ready -d 10 -- "
+                           "policyd -f -c policyd.conf"))
+    L.append("```")
+    L.append("")
+    L.append("`-p PID` (the server's PID, for CPU and RSS) and `--json` were added to each. "
+             "Pass path: a `-m pool:N -s 4242 -n N` run primes N triplets, the server's "
+             "delay passes, then the same pool is asked again.")
+    L.append("")
+    open(OUT, "w").write("\n".join(L))
+
+
+main()

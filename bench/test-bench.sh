@@ -1,0 +1,33 @@
+#!/bin/sh
+# test-bench.sh - make check: policyd-bench against the DUNNO server over a unix socket (counts, not timings)
+# SPDX-License-Identifier: BSD-2-Clause
+B=${PD_BUILDDIR:-.}
+T=$(mktemp -d /tmp/pd-benchtest.XXXXXX) || exit 1
+SRV=""
+pass=0; fail=0
+cleanup() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null; rm -rf "$T"; }
+trap cleanup EXIT
+# check NAME FILE PATTERN: the output FILE holds PATTERN
+check() {
+	if grep -q -- "$3" "$2"; then pass=$((pass + 1)); else
+		fail=$((fail + 1)); echo "FAIL: $1: no '$3' in:"; cat "$2"; fi
+}
+"$B/bench/dunno-server" "unix:$T/s" & SRV=$!
+i=0; while [ ! -S "$T/s" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+"$B/policyd-bench" -t "unix:$T/s" -c 4 -n 1000 -d 60 -m retry:10 -6 50 --json >"$T/a" 2>&1
+check persistent "$T/a" '"requests":1000,"errors":0'
+check actions "$T/a" '"actions":{"DUNNO":1000}'
+check no-unfinished "$T/a" '"unfinished":0'
+"$B/policyd-bench" -t "$T/s" -c 3 -n 200 -d 60 --exim -a minimal -p "$SRV" >"$T/b" 2>&1
+check exim "$T/b" 'requests     200 in'
+check exim-actions "$T/b" 'actions      DUNNO 200$'
+check exim-pid "$T/b" 'server rss'
+"$B/policyd-bench" -t "unix:$T/s" --idle 50 --hold 0.1 -p "$SRV" >"$T/c" 2>&1
+check idle "$T/c" '50 connections held (50 answered.* 50 of 50 sampled'
+kill "$SRV"; wait "$SRV" 2>/dev/null; SRV=""
+# a dead target: every request is an error and the exit status says so
+"$B/policyd-bench" -t "unix:$T/s" -n 5 -d 10 >"$T/d" 2>&1; rc=$?
+check dead-target "$T/d" '5 errors'
+[ $rc = 1 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: exit status $rc, want 1"; }
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
