@@ -99,11 +99,10 @@ static int lookup_ids(const pd_conf *c, uid_t *uid, gid_t *gid)
 /* drop_privileges - become the configured user for good */
 static int drop_privileges(const pd_conf *c, uid_t uid, gid_t gid)
 {
-	if (uid == (uid_t)-1 && gid == (gid_t)-1) {
-		if (geteuid() == 0)
-			pd_log(PD_LOG_WARNING, "running as root: set user = \"...\" in %s", c->file);
+	if (uid == 0)
+		pd_log(PD_LOG_WARNING, "running as root, as user = \"root\" in %s asks", c->file);
+	if (uid == (uid_t)-1 && gid == (gid_t)-1)
 		return 0;
-	}
 	if (geteuid() != 0) {
 		if ((uid == (uid_t)-1 || uid == geteuid()) && (gid == (gid_t)-1 || gid == getegid()))
 			return 0;
@@ -579,6 +578,13 @@ int main(int argc, char **argv)
 	}
 
 	raise_nofile();
+	if (geteuid() == 0 && !*c->user) {
+		pd_log(PD_LOG_ERR,
+		       "%s: refusing to run as root: set user = \"policyd\" (an unprivileged account; policyd "
+		       "binds first, then drops to it), or user = \"root\" to run as root anyway",
+		       c->file);
+		return 1;
+	}
 	if (lookup_ids(c, &uid, &gid) < 0 || pd_server_bind(c) < 0)
 		return 1;
 	if (!foreground)

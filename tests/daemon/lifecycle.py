@@ -57,7 +57,7 @@ def test_broken_reload_keeps_old_config():
     d.write_config(EXAMPLE + "example {\n  marker = \"x\"\n  bogus_option = 1\n}\n")
     d.reload(expect="reload failed; the previous configuration stays in use")
     log = d.log_text()
-    assert "%s:8: no such option 'bogus_option'" % d.conf in log, log[-2000:]
+    assert "%s:%d: no such option 'bogus_option'" % (d.conf, pdtest.line_of(d.conf, "bogus_option")) in log, log[-2000:]
     assert c.ask(req(recipient="policyblock@x")).startswith("REJECT")
     # a plugin whose init fails on reload also keeps the old one
     d.write_config('plugins = { "init_fail", "example" }\n')
@@ -169,6 +169,21 @@ def test_privilege_drop_and_socket_owner():
     assert os.stat(d.state_dir).st_uid == nobody.pw_uid
     assert d.client(unix=True).ask(req(recipient="policyblock@x")).startswith("REJECT")
     d.stop()
+
+
+def test_root_needs_an_explicit_user():
+    if os.geteuid() != 0:
+        pdtest.skip("needs root")
+    d = pdtest.Daemon(EXAMPLE)
+    pdtest._daemons.append(d)
+    text = open(d.conf).read().replace('user = "root"\n', "")
+    with open(d.conf, "w") as f:
+        f.write(text)
+    p = subprocess.run([pdtest.POLICYD, "-f", "-c", d.conf], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "refusing to run as root: set user" in p.stderr, p
+    # -t and spawn mode (run by master.cf's user=) do not start a daemon: allowed
+    p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p
 
 
 def test_sigusr1_stats():

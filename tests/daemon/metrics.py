@@ -78,7 +78,7 @@ def test_metrics_only_on_loopback():
     d = pdtest.Daemon('metrics_listen = "0.0.0.0:9124"\nplugins = { "example" }\n')
     pdtest._daemons.append(d)
     p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30)
-    assert p.returncode != 0 and "metrics are served on loopback only" in p.stderr and "%s:5:" % d.conf in p.stderr, p
+    assert p.returncode != 0 and "metrics are served on loopback only" in p.stderr and "%s:%d:" % (d.conf, pdtest.line_of(d.conf, "metrics_listen")) in p.stderr, p
 
 
 if __name__ == "__main__":

@@ -93,6 +93,15 @@ def req(**over):
     return r
 
 
+def line_of(path, needle):
+    """1-based number of the first line of PATH containing NEEDLE."""
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if needle in line:
+                return n
+    raise AssertionError("%r not in %s" % (needle, path))
+
+
 def encode(attrs):
     """Bytes of one request."""
     return "".join("%s=%s\n" % kv for kv in attrs.items()).encode() + b"\n"
@@ -170,6 +179,8 @@ class Daemon:
             listen = ['"%s"' % l for l in self.listen]
         text = "listen = { %s }\n" % ", ".join(listen)
         text += 'plugin_dir = "%s"\nstate_dir = "%s"\npidfile = ""\n' % (plugin_path(), self.state_dir)
+        if os.geteuid() == 0:
+            text += 'user = "root"\n'  # explicit, as policyd demands; tests that drop privileges set their own
         if self.global_config:
             text += self.global_config
         return text
