@@ -545,9 +545,11 @@ static long st_iterate(gl_store *s, size_t batch, gl_iter_fn *fn, void *arg, lon
 {
 	char pat[160], cur[32] = "0", cnt[24];
 	size_t pl = strlen(s->rc.prefix);
-	long visited = 0;
+	long visited = 0, dummy;
 	int stop = 0;
 
+	if (!deleted)
+		deleted = &dummy;
 	*deleted = 0;
 	glob_escape(s->rc.prefix, pat, sizeof(pat));
 	snprintf(cnt, sizeof(cnt), "%zu", batch ? batch : 100);

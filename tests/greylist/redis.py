@@ -274,6 +274,46 @@ def test_redis_down_at_start():
         r.cleanup()
 
 
+def admin(d, *args):
+    p = subprocess.run([os.path.join(pdtest.BUILDDIR, "policyd-greylist"), "-c", d.conf] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_admin_command():
+    r = Redis().start()
+    try:
+        d = pdtest.daemon(gl(r.port, "delay = 2\nauto_whitelist = 1\nadd_header = false"))
+        assert d.ask(req(client_address="192.0.2.50", sender="a@s.example", recipient="x@example.test")).startswith("DEFER")
+        assert d.ask(req(client_address="198.51.100.50", sender="b@s.example", recipient="y@example.test")).startswith("DEFER")
+        rc, out, err = admin(d, "stats")
+        assert rc == 0 and "greylisted: 2\npassed: 0\nclients: 0\n" in out, (rc, out, err)
+        rc, out, err = admin(d, "list")
+        assert rc == 0 and "a@s.example" in out and "y@example.test" in out and len(out.splitlines()) == 2, (out, err)
+        sleep_past(2)
+        assert d.ask(req(client_address="192.0.2.50", sender="a@s.example", recipient="x@example.test", instance="m")) == "DUNNO"
+        rc, out, err = admin(d, "stats")
+        assert rc == 0 and "greylisted: 1\npassed: 1\nclients: 1\nauto-whitelisted: 1\n" in out, (rc, out, err)
+        # delete one triplet: greylisted again
+        rc, out, err = admin(d, "delete", "198.51.100.50", "b@s.example", "y@example.test")
+        assert rc == 0 and out.startswith("deleted: "), (rc, out, err)
+        rc, out, err = admin(d, "delete", "198.51.100.50", "b@s.example", "y@example.test")
+        assert rc == 1 and out.startswith("not found: "), (rc, out, err)
+        # forget a client network: its triplets and its auto-whitelist record
+        rc, out, err = admin(d, "delete-client", "192.0.2.50")
+        assert rc == 0 and out.startswith("deleted: 2 records"), (rc, out, err)
+        assert r.keys() == [], r.keys()
+        assert d.ask(req(client_address="192.0.2.50", sender="a@s.example", recipient="x@example.test")).startswith("DEFER")
+        rc, out, err = admin(d, "purge")
+        assert rc == 0 and "TTL" in out, (rc, out, err)
+        d.stop()
+        r.kill()
+        rc, out, err = admin(d, "stats")
+        assert rc == 3 and "redis down" in err, (rc, out, err)
+    finally:
+        r.cleanup()
+
+
 def test_config_errors():
     d = pdtest.Daemon(gl(6379, 'redis_server = "a:b:c"'))
     pdtest._daemons.append(d)
