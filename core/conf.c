@@ -473,7 +473,7 @@ static pd_inst *find_inst(pd_conf *c, const char *name)
 	return NULL;
 }
 
-/* build_chain - NAME's plugins, in order */
+/* build_chain - NAME's plugins, in order; NULL (logged) if one is unknown */
 static pd_chain *build_chain(pd_conf *c, const char *name, cfg_t *sec)
 {
 	pd_chain *ch = pd_xcalloc(1, sizeof(*ch));
@@ -483,7 +483,18 @@ static pd_chain *build_chain(pd_conf *c, const char *name, cfg_t *sec)
 	ch->insts = pd_xcalloc(ch->n, sizeof(*ch->insts));
 	ch->inline_ok = 1;
 	for (size_t i = 0; i < ch->n; i++) {
-		ch->insts[i] = find_inst(c, cfg_getnstr(sec, "plugins", (unsigned)i));
+		const char *pname = cfg_getnstr(sec, "plugins", (unsigned)i);
+
+		ch->insts[i] = find_inst(c, pname);
+		if (!ch->insts[i]) {
+			/* the first pass (conf_scan.c) did not see it: never run a chain with a hole */
+			pd_log(PD_LOG_ERR, "%s: chain %s names plugin \"%s\" in a form policyd cannot read; "
+			       "write plugins = { \"a\", \"b\" }", c->file, name, pname);
+			free(ch->name);
+			free(ch->insts);
+			free(ch);
+			return NULL;
+		}
 		if (!(ch->insts[i]->mod->info->flags & PD_PLUGIN_NONBLOCKING))
 			ch->inline_ok = 0;
 	}
@@ -649,6 +660,8 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	c->n_chains = 1 + cfg_size(c->cfg, "chain");
 	c->chains = pd_xcalloc(c->n_chains, sizeof(*c->chains));
 	c->chains[0] = build_chain(c, DEFAULT_CHAIN, c->cfg);
+	if (!c->chains[0])
+		goto out;
 	add_listeners(c, c->cfg, DEFAULT_CHAIN);
 	for (size_t i = 1; i < c->n_chains; i++) {
 		cfg_t *sec = cfg_getnsec(c->cfg, "chain", (unsigned)i - 1);
@@ -659,6 +672,8 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 			goto out;
 		}
 		c->chains[i] = build_chain(c, cfg_title(sec), sec);
+		if (!c->chains[i])
+			goto out;
 		add_listeners(c, sec, cfg_title(sec));
 	}
 	ok = 1;

@@ -29,7 +29,8 @@ static void skip_space(lexer *lx)
 		if (*lx->p == '\n') {
 			lx->line++;
 			lx->p++;
-		} else if (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\r') {
+		} else if (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\r' || *lx->p == 0 || *lx->p == '+') {
+			/* libconfuse skips NUL bytes; "+=" appends to a list like "=" */
 			lx->p++;
 		} else if (*lx->p == '#' || (*lx->p == '/' && lx->p + 1 < lx->end && lx->p[1] == '/')) {
 			while (lx->p < lx->end && *lx->p != '\n')
@@ -93,7 +94,7 @@ static enum tok next(lexer *lx)
 		lx->p++;
 		return T_OTHER;
 	}
-	while (lx->p < lx->end && !strchr(" \t\r\n{}=,()\"'#;", *lx->p)) {
+	while (lx->p < lx->end && *lx->p && !strchr(" \t\r\n{}=,()\"'#;+", *lx->p)) {
 		if (n + 1 < sizeof(lx->text))
 			lx->text[n++] = *lx->p;
 		lx->p++;
@@ -187,8 +188,8 @@ int pd_conf_scan(const char *file, pd_scan *s)
 			}
 			t = T_OTHER;
 		}
-		/* "chain "title" {": the section's name is the word before the title */
-		if (!(t == T_STR && prevt == T_WORD && depth == 0)) {
+		/* "chain title {" or "chain \"title\" {": the section's name is the word before the title */
+		if (!((t == T_STR || t == T_WORD) && prevt == T_WORD && depth == 0 && strcmp(prev, "chain") == 0)) {
 			if (t == T_WORD)
 				snprintf(prev, sizeof(prev), "%s", lx.text);
 			prevt = t;

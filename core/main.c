@@ -293,6 +293,7 @@ static int run_spawn(pd_conf *c)
 typedef struct run_args {
 	const char *conf_file;
 	int verbose, foreground;
+	pid_t master; /* the supervising process, or 0 */
 	uid_t uid;
 	gid_t gid;
 	const sigset_t *sigs;
@@ -306,6 +307,10 @@ static int serve(const run_args *a)
 		struct timespec tick = {0, 200 * 1000 * 1000};
 		int sig = sigtimedwait(a->sigs, NULL, &tick);
 
+		if (a->master && getppid() != a->master) {
+			pd_log(PD_LOG_ERR, "the master process is gone; stopping");
+			break;
+		}
 		if (sig == SIGHUP) {
 			reload(a->conf_file, a->verbose);
 		} else if (sig == SIGUSR1) {
@@ -327,7 +332,16 @@ static int serve(const run_args *a)
  * '0' once serving or '1' on failure (-1: nobody to tell) */
 static int run_worker(pd_conf *c, const run_args *a, int ready_fd)
 {
-	if (drop_privileges(c, a->uid, a->gid) < 0 || pd_conf_start(c) < 0 || pd_server_start(c) < 0) {
+	if (drop_privileges(c, a->uid, a->gid) < 0) {
+		tell_parent(ready_fd, 1, 1);
+		return 1;
+	}
+	/* changing credentials cleared the parent-death signal: arm it again */
+	if (a->master && (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != a->master)) {
+		tell_parent(ready_fd, 1, 1);
+		return 1;
+	}
+	if (pd_conf_start(c) < 0 || pd_server_start(c) < 0) {
 		tell_parent(ready_fd, 1, 1);
 		return 1;
 	}
@@ -351,9 +365,12 @@ static pid_t start_worker(pd_conf *c, const run_args *a, int *ready)
 		return -1;
 	}
 	if (pid == 0) {
+		run_args wa = *a;
+
 		close(p[0]);
-		prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the master */
-		exit(run_worker(c, a, p[1]) == 0 ? WORKER_EXIT : 1);
+		wa.master = getppid(); /* never outlive the master */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		exit(run_worker(c, &wa, p[1]) == 0 ? WORKER_EXIT : 1);
 	}
 	close(p[1]);
 	if (read(p[0], &st, 1) == 1 && st == 0)

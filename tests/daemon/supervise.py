@@ -63,6 +63,23 @@ def test_sigterm_stops_master_and_worker():
     assert not os.path.exists("/proc/%d" % worker) or open("/proc/%d/stat" % worker).read().split()[2] == "Z"
 
 
+def test_worker_follows_a_killed_master():
+    # even after dropping privileges (which clears PR_SET_PDEATHSIG) the worker must not outlive its master
+    if os.geteuid() != 0:
+        pdtest.skip("needs root to drop privileges")
+    d = pdtest.daemon('user = "nobody"\n' + CRASHY)
+    worker = d.worker_pid()
+    d.proc.kill()
+    d.proc.wait()
+    for _ in range(100):
+        if not os.path.exists("/proc/%d" % worker) or open("/proc/%d/stat" % worker).read().split()[2] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(worker, signal.SIGKILL)
+        assert False, "worker %d outlived its master" % worker
+
+
 def test_without_supervision_one_process():
     d = pdtest.daemon('supervise = false\n' + CRASHY)
     assert d.worker_pid() == d.proc.pid

@@ -167,6 +167,38 @@ static void test_world_writable(void)
 	free(err);
 }
 
+/* test_list_forms - every way libconfuse accepts a plugins list loads it (found by fuzzing) */
+static void test_list_forms(void)
+{
+	static const char *const forms[] = {
+	    "plugins += { \"example\" }\n", "plugins =+ {example}\n", "plugins+ = {example}\n",
+	    "plugins = example\n", "chain x { plugins = { \"example\" } }\n",
+	};
+	char nul[] = "plugins\0= { example }\n";
+
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		pd_conf *c = pd_conf_load(write_conf("forms.conf", forms[i]), 0);
+
+		CHECK(c != NULL && c->n_mods == 1);
+		if (!c)
+			printf("form %zu failed: %s", i, forms[i]);
+		pd_conf_free(c);
+	}
+	{
+		const char *path = write_conf("nul.conf", "");
+		FILE *f = fopen(path, "a");
+		pd_conf *c;
+
+		fwrite(nul, 1, sizeof(nul) - 1, f);
+		fclose(f);
+		stderr_begin();
+		c = pd_conf_load(path, 0);
+		free(stderr_end());
+		CHECK(c == NULL || c->n_mods == 1); /* an error or a sound config, never a crash */
+		pd_conf_free(c);
+	}
+}
+
 /* test_start - init failure names the plugin; optional plugins are disabled */
 static void test_start(void)
 {
@@ -214,6 +246,7 @@ int main(void)
 	test_errors();
 	test_start();
 	test_world_writable();
+	test_list_forms();
 	{
 		char cmd[300];
 

@@ -1,0 +1,542 @@
+/* spf.c - the spf plugin: SPF checks of MAIL FROM and HELO with RFC 7208 fixes over libspf2 */
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include "spf_int.h"
+
+#include <policyd/plugin.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define MAX_FIELD     256  /* longest client string we copy */
+#define MSG_CACHE_MAX 4096 /* messages remembered for one-check-per-message */
+#define MSG_CACHE_TTL 3600 /* seconds a message's decision is remembered */
+
+/* What to do with a result. */
+enum act { ACT_NONE, ACT_HEADER, ACT_REJECT, ACT_DEFER };
+
+static const char *const act_names[] = {"none", "header", "reject", "defer", NULL};
+
+/* A decision remembered for the later recipients of the same message. */
+struct msg {
+	unsigned hash; /* of key, compared first */
+	char key[160];
+	time_t expires;
+	char reply[PD_REPLY_MAX + 1]; /* "" = DUNNO */
+	int repeat;                   /* repeat the reply for later recipients */
+};
+
+struct spf {
+	pd_spf_resolver *res;
+	pd_spf_engine *eng;
+	char receiver[256];
+	unsigned timeout_ms;
+	int helo_check, mailfrom_check, observe, skip_localhost;
+	enum act act[2][PD_SPF_NRESULTS]; /* [helo?][result] */
+	char **skip_helo;
+	size_t nskip_helo;
+	char **whitelist;
+	size_t nwhitelist;
+	pthread_mutex_t lock;
+	struct msg *msgs; /* ring of MSG_CACHE_MAX */
+	size_t msg_next;
+};
+
+static cfg_opt_t spf_opts[] = {
+    CFG_INT("dns_timeout", 5, CFGF_NONE),
+    CFG_INT("lookup_limit", 10, CFGF_NONE),
+    CFG_INT("void_limit", 2, CFGF_NONE),
+    CFG_STR("receiver", "", CFGF_NONE),
+    CFG_STR("resolv_conf", "/etc/resolv.conf", CFGF_NONE),
+    CFG_INT("cache_size", 10000, CFGF_NONE),
+    CFG_INT("cache_max_ttl", 3600, CFGF_NONE),
+    CFG_STR("explanation", "SPF fail - not authorized: %{i} is not allowed to send mail for %{d}", CFGF_NONE),
+    CFG_BOOL("helo_check", cfg_true, CFGF_NONE),
+    CFG_BOOL("mailfrom_check", cfg_true, CFGF_NONE),
+    CFG_BOOL("observe", cfg_false, CFGF_NONE),
+    CFG_BOOL("skip_localhost", cfg_true, CFGF_NONE),
+    CFG_STR_LIST("skip_helo", "{}", CFGF_NONE),
+    CFG_STR_LIST("whitelist", "{}", CFGF_NONE),
+    CFG_STR("mailfrom_pass", "header", CFGF_NONE),
+    CFG_STR("mailfrom_fail", "reject", CFGF_NONE),
+    CFG_STR("mailfrom_softfail", "header", CFGF_NONE),
+    CFG_STR("mailfrom_neutral", "header", CFGF_NONE),
+    CFG_STR("mailfrom_none", "header", CFGF_NONE),
+    CFG_STR("mailfrom_temperror", "defer", CFGF_NONE),
+    CFG_STR("mailfrom_permerror", "header", CFGF_NONE),
+    CFG_STR("helo_pass", "none", CFGF_NONE),
+    CFG_STR("helo_fail", "reject", CFGF_NONE),
+    CFG_STR("helo_softfail", "none", CFGF_NONE),
+    CFG_STR("helo_neutral", "none", CFGF_NONE),
+    CFG_STR("helo_none", "none", CFGF_NONE),
+    CFG_STR("helo_temperror", "none", CFGF_NONE),
+    CFG_STR("helo_permerror", "none", CFGF_NONE),
+    CFG_END()};
+
+const unsigned pd_plugin_abi = PD_PLUGIN_ABI;
+
+const pd_plugin_info pd_plugin = {
+    .api = PD_PLUGIN_API,
+    .name = "spf",
+    .version = "1.0",
+    .description = "SPF (RFC 7208) checks of MAIL FROM and HELO, libspf2 with our own DNS",
+    .flags = PD_PLUGIN_SKIP_SASL,
+    .default_states = "RCPT",
+    .options = spf_opts,
+};
+
+int pd_plugin_init(pd_instance *inst);
+int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply);
+void pd_plugin_fini(pd_instance *inst);
+
+/* free_list - free a copied string list */
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* copy_list - copy the config list OPT, lower-cased; 0 or -1 */
+static int copy_list(cfg_t *cfg, const char *opt, char ***out, size_t *n)
+{
+	size_t cnt = cfg ? cfg_size(cfg, opt) : 0;
+
+	*out = calloc(cnt + 1, sizeof(char *));
+	*n = 0;
+	if (!*out)
+		return -1;
+	for (size_t i = 0; i < cnt; i++) {
+		char *s = strdup(cfg_getnstr(cfg, opt, (unsigned)i));
+
+		if (!s)
+			return -1;
+		for (char *p = s; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		(*out)[(*n)++] = s;
+	}
+	return 0;
+}
+
+/* cfg_int - integer option with a fallback when there is no section */
+static long cfg_int(cfg_t *cfg, const char *name, long dflt)
+{
+	return cfg ? cfg_getint(cfg, name) : dflt;
+}
+
+/* cfg_bool - boolean option with a fallback */
+static int cfg_bool(cfg_t *cfg, const char *name, int dflt)
+{
+	return cfg ? (int)cfg_getbool(cfg, name) : dflt;
+}
+
+/* cfg_str - string option with a fallback */
+static const char *cfg_str(cfg_t *cfg, const char *name, const char *dflt)
+{
+	const char *s = cfg ? cfg_getstr(cfg, name) : NULL;
+
+	return s ? s : dflt;
+}
+
+/* spf_free - free everything of an instance */
+static void spf_free(struct spf *s)
+{
+	if (!s)
+		return;
+	pd_spf_engine_free(s->eng);
+	pd_spf_resolver_free(s->res);
+	free_list(s->skip_helo, s->nskip_helo);
+	free_list(s->whitelist, s->nwhitelist);
+	free(s->msgs);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+/* read_actions - the 14 result-to-action options; 0 or -1 after logging */
+static int read_actions(pd_instance *inst, struct spf *s)
+{
+	static const char *const defaults[2][PD_SPF_NRESULTS] = {
+	    {"header", "header", "header", "reject", "header", "defer", "header"},
+	    {"none", "none", "none", "reject", "none", "none", "none"},
+	};
+
+	for (int h = 0; h < 2; h++)
+		for (int r = 0; r < PD_SPF_NRESULTS; r++) {
+			char name[32];
+			const char *v;
+			int k;
+
+			snprintf(name, sizeof(name), "%s_%s", h ? "helo" : "mailfrom",
+			         pd_spf_result_name((enum pd_spf_result)r));
+			v = cfg_str(inst->cfg, name, defaults[h][r]);
+			for (k = 0; act_names[k]; k++)
+				if (strcasecmp(v, act_names[k]) == 0)
+					break;
+			if (!act_names[k]) {
+				inst->host->log(inst, PD_LOG_ERR, "%s = \"%.64s\": use none, header, reject or defer",
+				                name, v);
+				return -1;
+			}
+			s->act[h][r] = (enum act)k;
+		}
+	return 0;
+}
+
+/* pd_plugin_init - read options, make the resolver and the libspf2 engine */
+int pd_plugin_init(pd_instance *inst)
+{
+	struct spf *s = calloc(1, sizeof(*s));
+	cfg_t *cfg = inst->cfg;
+	struct pd_spf_engine_cfg ec;
+	char err[256] = "";
+	long timeout = cfg_int(cfg, "dns_timeout", 5), cache = cfg_int(cfg, "cache_size", 10000);
+	long maxttl = cfg_int(cfg, "cache_max_ttl", 3600);
+	long limit = cfg_int(cfg, "lookup_limit", 10), voids = cfg_int(cfg, "void_limit", 2);
+
+	if (!s) {
+		inst->host->log(inst, PD_LOG_ERR, "out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	if (timeout < 1 || timeout > 60 || cache < 0 || cache > 10000000 || maxttl < 0 || limit < 1 || limit > 100 ||
+	    voids < 0 || voids > 100) {
+		inst->host->log(inst, PD_LOG_ERR,
+		                "dns_timeout must be 1..60 s, cache_size 0..10000000, "
+		                "lookup_limit 1..100, void_limit 0..100");
+		goto fail;
+	}
+	s->timeout_ms = (unsigned)timeout * 1000;
+	snprintf(s->receiver, sizeof(s->receiver), "%s", cfg_str(cfg, "receiver", ""));
+	if (!s->receiver[0] && gethostname(s->receiver, sizeof(s->receiver) - 1) != 0)
+		snprintf(s->receiver, sizeof(s->receiver), "%s", "localhost");
+	s->helo_check = cfg_bool(cfg, "helo_check", 1);
+	s->mailfrom_check = cfg_bool(cfg, "mailfrom_check", 1);
+	s->observe = cfg_bool(cfg, "observe", 0);
+	s->skip_localhost = cfg_bool(cfg, "skip_localhost", 1);
+	if (read_actions(inst, s) < 0)
+		goto fail;
+	if (copy_list(cfg, "skip_helo", &s->skip_helo, &s->nskip_helo) < 0 ||
+	    copy_list(cfg, "whitelist", &s->whitelist, &s->nwhitelist) < 0) {
+		inst->host->log(inst, PD_LOG_ERR, "out of memory");
+		goto fail;
+	}
+	s->msgs = calloc(MSG_CACHE_MAX, sizeof(*s->msgs));
+	s->res = s->msgs ? pd_spf_resolver_new(cfg_str(cfg, "resolv_conf", NULL), (size_t)cache, (unsigned)maxttl,
+	                                       inst->host->now, err, sizeof(err))
+	                 : NULL;
+	if (!s->res) {
+		inst->host->log(inst, PD_LOG_ERR, "resolver: %s", err[0] ? err : "out of memory");
+		goto fail;
+	}
+	ec.receiver = s->receiver;
+	ec.lookup_limit = (unsigned)limit;
+	ec.void_limit = (unsigned)voids;
+	ec.explanation = cfg_str(cfg, "explanation", NULL);
+	s->eng = pd_spf_engine_new(s->res, &ec, err, sizeof(err));
+	if (!s->eng) {
+		inst->host->log(inst, PD_LOG_ERR, "libspf2: %s", err);
+		goto fail;
+	}
+	inst->data = s;
+	return 0;
+fail:
+	spf_free(s);
+	return -1;
+}
+
+/* pd_plugin_fini - free the instance */
+void pd_plugin_fini(pd_instance *inst)
+{
+	spf_free(inst->data);
+	inst->data = NULL;
+}
+
+/* attr - a request attribute or "" */
+static const char *attr(pd_instance *inst, const pd_request *req, const char *name)
+{
+	const char *v = inst->host->attr(req, name);
+
+	return v ? v : "";
+}
+
+/* is_localhost - 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104 */
+static int is_localhost(const char *ip)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, ip, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, ip, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return 0;
+}
+
+/* name_listed - is NAME in LIST (exact, or under an entry starting with ".")? */
+static int name_listed(char **list, size_t n, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(list[i]);
+
+		if (list[i][0] == '.' && len >= l && strcasecmp(name + len - l, list[i]) == 0)
+			return 1;
+		if (strcasecmp(name, list[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* clean_sp - copy text for a header or reply: printable ASCII, bounded; SPACES kept? */
+static void clean_sp(char *out, size_t outlen, const char *in, int spaces)
+{
+	size_t o = 0;
+
+	for (; *in && o + 1 < outlen && o < MAX_FIELD; in++)
+		out[o++] = (((unsigned char)*in > 0x20 || (spaces && *in == ' ')) && (unsigned char)*in < 0x7f &&
+		            *in != '"' && *in != '\\' && *in != ';' && *in != '(' && *in != ')')
+		               ? *in
+		               : '?';
+	out[o] = 0;
+}
+
+/* clean - copy a single token of client text (no spaces) */
+static void clean(char *out, size_t outlen, const char *in)
+{
+	clean_sp(out, outlen, in, 0);
+}
+
+/* header_value - the RFC 7208 9.1 Received-SPF field body */
+static void header_value(struct spf *s, char *buf, size_t len, const struct pd_spf_outcome *o, const char *ip,
+                         const char *sender, const char *helo, int helo_identity)
+{
+	char cs[101], ch[65], cip[47], cr[65], cm[MAX_FIELD + 1], kv[470];
+	const char *res = pd_spf_result_name(o->result);
+	size_t n, room;
+
+	/* the key-value pairs first, each field capped so that they always fit */
+	clean(cip, sizeof(cip), ip);
+	clean(ch, sizeof(ch), helo);
+	clean(cr, sizeof(cr), s->receiver);
+	if (*sender)
+		clean(cs, sizeof(cs), sender);
+	else
+		snprintf(cs, sizeof(cs), "%s", "<>");
+	n = (size_t)snprintf(kv, sizeof(kv),
+	                     "receiver=%s; client-ip=%s; envelope-from=\"%s\"; helo=\"%s\"; identity=%s;", cr, cip, cs,
+	                     ch, helo_identity ? "helo" : "mailfrom");
+	if (n < sizeof(kv) && o->mechanism[0]) {
+		clean(cm, 61, o->mechanism); /* record text from DNS */
+		n += (size_t)snprintf(kv + n, sizeof(kv) - n, " mechanism=\"%s\";", cm);
+	}
+	if (n < sizeof(kv) && o->problem[0] && (o->result == PD_SPF_PERMERROR || o->result == PD_SPF_TEMPERROR)) {
+		clean_sp(cm, 61, o->problem, 1);
+		n += (size_t)snprintf(kv + n, sizeof(kv) - n, " problem=\"%s\";", cm);
+	}
+	/* the comment (optional in RFC 7208 9.1) gets what room is left */
+	room = len > strlen(res) + n + 5 ? len - strlen(res) - n - 5 : 0;
+	if (room > MAX_FIELD + 1)
+		room = MAX_FIELD + 1;
+	if (room > 16) {
+		clean_sp(cm, room, o->comment, 1);
+		snprintf(buf, len, "%s (%.*s) %.*s", res, (int)room, cm, (int)n, kv);
+	} else {
+		snprintf(buf, len, "%s %.*s", res, (int)n, kv);
+	}
+}
+
+/* decide - the reply for outcome O under action A; 1 when decisive */
+static int decide(struct spf *s, enum act a, const struct pd_spf_outcome *o, const char *ip, const char *sender,
+                  const char *helo, int helo_identity, char *reply, size_t len)
+{
+	char hv[PD_REPLY_MAX + 1 - sizeof("PREPEND Received-SPF: ")], txt[MAX_FIELD + 1], dom[MAX_FIELD + 1];
+	const char *at = strrchr(sender, '@');
+
+	clean(dom, sizeof(dom), helo_identity || !*sender ? helo : (at ? at + 1 : sender));
+	if (s->observe && a != ACT_NONE)
+		a = ACT_HEADER;
+	switch (a) {
+	case ACT_REJECT:
+		if (o->result == PD_SPF_PERMERROR) {
+			clean_sp(txt, sizeof(txt), o->problem, 1);
+			snprintf(reply, len, "550 5.7.24 SPF permerror for %.200s: %.200s", dom, txt);
+		} else if (o->result == PD_SPF_TEMPERROR) {
+			clean_sp(txt, sizeof(txt), o->problem, 1);
+			snprintf(reply, len, "550 5.7.24 SPF temperror for %.200s: %.200s", dom, txt);
+		} else {
+			/* the explanation comes from DNS: keep it printable, spaces allowed */
+			size_t k = 0;
+
+			for (const char *p = o->explanation; *p && k < MAX_FIELD; p++)
+				txt[k++] = ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f) ? *p : '?';
+			txt[k] = 0;
+			if (k)
+				snprintf(reply, len, "550 5.7.23 %s%s", helo_identity ? "HELO: " : "", txt);
+			else
+				snprintf(reply, len, "550 5.7.23 SPF %s for %s%.200s", pd_spf_result_name(o->result),
+				         helo_identity ? "HELO " : "", dom);
+		}
+		return 1;
+	case ACT_DEFER:
+		clean_sp(txt, sizeof(txt), o->problem, 1);
+		snprintf(reply, len, "DEFER_IF_PERMIT 4.7.24 SPF %s for %.200s: %.200s", pd_spf_result_name(o->result),
+		         dom, txt[0] ? txt : "try again later");
+		return 1;
+	case ACT_HEADER:
+		header_value(s, hv, sizeof(hv), o, ip, sender, helo, helo_identity);
+		snprintf(reply, len, "PREPEND Received-SPF: %s", hv);
+		return 0;
+	default:
+		reply[0] = 0;
+		return 0;
+	}
+}
+
+/* deadline_in - now + MS on CLOCK_MONOTONIC */
+static void deadline_in(struct timespec *d, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, d);
+	d->tv_sec += ms / 1000;
+	d->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (d->tv_nsec >= 1000000000) {
+		d->tv_sec++;
+		d->tv_nsec -= 1000000000;
+	}
+}
+
+/* whitelisted - does a listed domain's SPF authorise IP? */
+static int whitelisted(struct spf *s, const char *ip, const struct timespec *deadline)
+{
+	for (size_t i = 0; i < s->nwhitelist; i++) {
+		struct pd_spf_outcome o;
+		char from[300];
+
+		snprintf(from, sizeof(from), "postmaster@%s", s->whitelist[i]);
+		pd_spf_engine_check(s->eng, ip, s->whitelist[i], from, 0, deadline, &o);
+		if (o.result == PD_SPF_PASS)
+			return 1;
+	}
+	return 0;
+}
+
+/* key_hash - FNV-1a of a message key */
+static unsigned key_hash(const char *k)
+{
+	unsigned h = 2166136261u;
+
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 16777619u;
+	return h;
+}
+
+/* msg_lookup - the remembered reply for KEY: 1 found (REPLY filled), 0 not */
+static int msg_lookup(pd_instance *inst, struct spf *s, const char *key, char *reply, size_t len)
+{
+	time_t now = inst->host->now();
+	unsigned h = key_hash(key);
+	int found = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < MSG_CACHE_MAX; i++) {
+		struct msg *m = &s->msgs[i];
+
+		if (m->hash == h && m->key[0] && m->expires > now && strcmp(m->key, key) == 0) {
+			snprintf(reply, len, "%s", m->repeat ? m->reply : "");
+			found = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+/* msg_store - remember the reply for the other recipients of the message */
+static void msg_store(pd_instance *inst, struct spf *s, const char *key, const char *reply, int repeat)
+{
+	struct msg *m;
+
+	pthread_mutex_lock(&s->lock);
+	m = &s->msgs[s->msg_next];
+	s->msg_next = (s->msg_next + 1) % MSG_CACHE_MAX;
+	snprintf(m->key, sizeof(m->key), "%s", key);
+	m->hash = key_hash(m->key);
+	snprintf(m->reply, sizeof(m->reply), "%s", reply);
+	m->repeat = repeat;
+	m->expires = inst->host->now() + MSG_CACHE_TTL;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* pd_plugin_check - check HELO and MAIL FROM once per message */
+int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
+{
+	struct spf *s = inst->data;
+	const char *ip = attr(inst, req, "client_address");
+	const char *helo = attr(inst, req, "helo_name");
+	const char *sender = attr(inst, req, "sender");
+	const char *instance = attr(inst, req, "instance");
+	char key[160], out[PD_REPLY_MAX + 1] = "", header[PD_REPLY_MAX + 1] = "";
+	struct timespec deadline, t0;
+	struct pd_spf_outcome o;
+	int decisive = 0;
+	long us;
+
+	if (!*ip || (s->skip_localhost && is_localhost(ip)))
+		return PD_CHECK_OK;
+	if (*helo && name_listed(s->skip_helo, s->nskip_helo, helo))
+		return PD_CHECK_OK;
+	if (*instance) {
+		snprintf(key, sizeof(key), "%.40s|%.46s|%.64s", instance, ip, sender);
+		if (msg_lookup(inst, s, key, out, sizeof(out))) {
+			if (out[0])
+				inst->host->reply(reply, "%s", out);
+			return PD_CHECK_OK;
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	deadline_in(&deadline, s->timeout_ms);
+	if (s->nwhitelist && whitelisted(s, ip, &deadline)) {
+		inst->host->log(inst, PD_LOG_INFO, "client %.46s authorised by a whitelisted domain", ip);
+		if (*instance)
+			msg_store(inst, s, key, "", 0);
+		return PD_CHECK_OK;
+	}
+	/* HELO identity first (unless the null sender makes it the MAIL FROM identity) */
+	if (s->helo_check && *helo && *sender) {
+		enum act a;
+
+		pd_spf_engine_check(s->eng, ip, helo, sender, 1, &deadline, &o);
+		a = s->act[1][o.result];
+		decisive = decide(s, a, &o, ip, sender, helo, 1, out, sizeof(out));
+		if (a == ACT_HEADER)
+			snprintf(header, sizeof(header), "%s", out);
+		inst->host->log(inst, PD_LOG_INFO, "identity=helo helo=%.64s client=%.46s result=%s%s%.100s", helo, ip,
+		                pd_spf_result_name(o.result), o.problem[0] ? " problem=" : "", o.problem);
+	}
+	if (!decisive && s->mailfrom_check) {
+		char mf[PD_REPLY_MAX + 1];
+
+		pd_spf_engine_check(s->eng, ip, helo, sender, 0, &deadline, &o);
+		decisive = decide(s, s->act[0][o.result], &o, ip, sender, helo, 0, mf, sizeof(mf));
+		if (decisive || mf[0])
+			snprintf(out, sizeof(out), "%s", mf);
+		else
+			snprintf(out, sizeof(out), "%s", header);
+		inst->host->log(inst, PD_LOG_INFO, "identity=mailfrom sender=<%.64s> client=%.46s result=%s%s%.100s",
+		                sender, ip, pd_spf_result_name(o.result), o.problem[0] ? " problem=" : "", o.problem);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	us = (deadline.tv_sec - t0.tv_sec) * 1000000L + (deadline.tv_nsec - t0.tv_nsec) / 1000;
+	if (inst->verbose)
+		inst->host->log(inst, PD_LOG_DEBUG, "check took %ldus", us);
+	if (*instance)
+		msg_store(inst, s, key, out, decisive);
+	if (out[0])
+		inst->host->reply(reply, "%s", out);
+	return PD_CHECK_OK;
+}
