@@ -228,6 +228,7 @@ def test_redis_down_then_back():
             assert got == ONERR, got
             if i % 10 == 9:
                 time.sleep(0.3)  # let reconnection attempts happen between requests
+        print("slowest reply while redis was down: %.3f s" % worst)
         assert worst < 5 * pdtest.SLOW, worst
         assert d.alive()
         log = d.log_text()
@@ -252,6 +253,40 @@ def test_redis_down_then_back():
         c.close()
         d.stop()
         d2.stop()
+    finally:
+        r.cleanup()
+
+
+def test_redis_stalled():
+    """A Redis that accepts but does not answer (SIGSTOP): on_error after redis_timeout."""
+    r = Redis().start()
+    try:
+        d = pdtest.daemon(gl(r.port, "delay = 2\nredis_timeout = 200\nredis_connect_timeout = 200",
+                             extra='on_error = "%s"\n' % ONERR))
+        c = d.client()
+        assert c.ask(req(client_address="192.0.2.60")).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
+        r.proc.send_signal(signal.SIGSTOP)
+        try:
+            worst = 0
+            for i in range(15):
+                t0 = time.time()
+                got = c.ask(req(client_address="192.0.2.61", recipient="s%d@example.test" % i))
+                worst = max(worst, time.time() - t0)
+                assert got == ONERR, got
+                time.sleep(0.05)
+            print("slowest reply while redis was stopped: %.3f s (redis_timeout 0.2 s)" % worst)
+            assert worst < 5 * pdtest.SLOW, worst  # catches a hang, not slowness
+            log = d.log_text()
+            assert log.count("redis down: 127.0.0.1:%d" % r.port) == 1, log[-3000:]
+        finally:
+            r.proc.send_signal(signal.SIGCONT)
+        deadline = time.time() + 20 * pdtest.SLOW
+        while c.ask(req(client_address="192.0.2.62", instance="x")) == ONERR:
+            assert time.time() < deadline, "still failing after redis continued"
+            time.sleep(0.1)
+        d.wait_log("redis up again: 127.0.0.1:%d" % r.port)
+        c.close()
+        d.stop()
     finally:
         r.cleanup()
 
