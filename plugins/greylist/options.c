@@ -272,6 +272,11 @@ static int cb_word(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 		cfg_error(cfg, "%s: longer than %zu characters", opt->name, max);
 		return -1;
 	}
+	if (!*value && !strcmp(opt->name, "redis_prefix")) {
+		cfg_error(cfg, "%s: must not be empty (the admin command lists the keys under it)",
+			  opt->name);
+		return -1;
+	}
 	for (const char *p = value; *p; p++)
 		if ((unsigned char)*p <= 32 || *p == 127) {
 			cfg_error(cfg, "%s: contains a space or control character", opt->name);

@@ -357,6 +357,9 @@ def test_config_errors():
     d.write_config('plugins = { "greylist" }\ngreylist {\n  backend = "mysql"\n}\n')
     p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and '%s:' % d.conf in p.stderr and '"mysql" must be "gdbm" or "redis"' in p.stderr, p
+    d.write_config(gl(6379, 'redis_prefix = ""'))
+    p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "redis_prefix: must not be empty" in p.stderr, p
     d.write_config(gl(6379, "redis_timeout = 0"))
     p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "redis_timeout" in p.stderr, p
