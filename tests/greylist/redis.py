@@ -309,6 +309,45 @@ def test_redis_down_at_start():
         r.cleanup()
 
 
+def test_concurrent_updates_not_lost():
+    """40 messages of one triplet at once through two daemons: every delivery is counted once."""
+    import threading
+    r = Redis().start()
+    try:
+        opts = "delay = 2\nauto_whitelist = 1000\nadd_header = false"
+        ds = [pdtest.daemon(gl(r.port, opts)), pdtest.daemon(gl(r.port, opts))]
+        a = dict(client_address="192.0.2.70", sender="c@s.example", recipient="t@example.test")
+        assert ds[0].ask(req(instance="first", **a)).startswith("DEFER")
+        sleep_past(2)
+        replies, errors = [], []
+
+        def sender(d, base):
+            try:
+                c = d.client()
+                for i in range(10):
+                    replies.append(c.ask(req(instance="m%d.%d" % (base, i), **a)))
+                c.close()
+            except Exception as e:  # reported below
+                errors.append(repr(e))
+        threads = [threading.Thread(target=sender, args=(ds[k % 2], k)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60 * pdtest.SLOW)
+        assert not errors, errors
+        assert len(replies) == 40 and all(x == "DUNNO" for x in replies), replies
+        keys = r.keys()
+        tk = [k for k in keys if k[5:6] == b"T"]
+        ck = [k for k in keys if k[5:6] == b"C"]
+        assert len(tk) == 1 and len(ck) == 1, keys
+        assert int(r.cmd("HGET", tk[0], "c")) == 40, r.cmd("HGETALL", tk[0])
+        assert int(r.cmd("HGET", ck[0], "c")) == 40, r.cmd("HGETALL", ck[0])
+        for d in ds:
+            d.stop()
+    finally:
+        r.cleanup()
+
+
 def admin(d, *args):
     p = subprocess.run([os.path.join(pdtest.BUILDDIR, "policyd-greylist"), "-c", d.conf] + list(args),
                        capture_output=True, text=True, timeout=60)
