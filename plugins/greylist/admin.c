@@ -22,6 +22,8 @@ typedef struct admin_conf {
 	gl_keyconf kc;
 	int have_key;
 	long retry_window, lifetime;
+	int redis;         /* backend = "redis" in the config */
+	gl_redis_conf rc;  /* its settings */
 } admin_conf;
 
 static int verbose;
@@ -232,6 +234,19 @@ static int read_conf(const char *file, admin_conf *ac, const char *dbopt)
 		gl_key_from_secret(cfg_getstr(cfg, "hash_key"), ac->kc.hash_key);
 		ac->have_key = 1;
 	}
+	if (!dbopt && !strcmp(cfg_getstr(cfg, "backend"), "redis")) {
+		char err[400];
+
+		if (gl_redis_conf_get(cfg, &ac->rc, err, sizeof(err)) != 0) {
+			fprintf(stderr, "policyd-greylist: %s: %s\n", file, err);
+			goto out;
+		}
+		if (ac->kc.privacy && !ac->have_key) {
+			fprintf(stderr, "policyd-greylist: %s: privacy with redis needs hash_key\n", file);
+			goto out;
+		}
+		ac->redis = 1;
+	}
 	rc = 0;
 out:
 	if (cfg)
@@ -394,12 +409,26 @@ int main(int argc, char **argv)
 	} else {
 		usage();
 	}
-	if (access(ac.dbpath, F_OK) != 0) {
-		fprintf(stderr, "policyd-greylist: %s: %s\n", ac.dbpath, strerror(errno));
+	if (ac.redis) {
+#ifdef HAVE_HIREDIS
+		if (!strcmp(cmd, "purge")) {
+			printf("purged: 0 (nothing to do: Redis expires entries by their TTL)\n");
+			return 0;
+		}
+		ops = &gl_store_redis;
+		st = gl_redis_open(&ac.rc, &lg);
+#else
+		fprintf(stderr, "policyd-greylist: backend \"redis\": built without hiredis\n");
 		return 3;
+#endif
+	} else {
+		if (access(ac.dbpath, F_OK) != 0) {
+			fprintf(stderr, "policyd-greylist: %s: %s\n", ac.dbpath, strerror(errno));
+			return 3;
+		}
+		/* never create files (they would belong to the wrong user) nor move any aside */
+		st = ops->open(ac.dbpath, GL_STORE_NOCREATE, &lg);
 	}
-	/* never create files (they would belong to the wrong user) nor move any aside */
-	st = ops->open(ac.dbpath, GL_STORE_NOCREATE, &lg);
 	if (!st)
 		return 3;
 

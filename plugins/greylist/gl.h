@@ -3,6 +3,10 @@
 #ifndef PD_GL_H
 #define PD_GL_H
 
+#ifdef HAVE_CONFIG_H
+#include "config.h" /* HAVE_HIREDIS */
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -74,8 +78,8 @@ int gl_rec_expired(const gl_rec *r, int64_t now, long retry_window, long lifetim
  * Storage interface. A backend keeps opaque keys and GL_REC_SIZE values.
  * Every get/put/del runs between begin() and end(), which make the unit of
  * work atomic against other threads and processes using the same store; a
- * backend without transactions (a future Redis backend) may make them
- * no-ops, the greylist logic tolerates a lost update (one more deferral).
+ * backend without transactions (Redis) makes them no-ops and provides
+ * update() instead: the whole decision of one request as one atomic call.
  */
 typedef struct gl_store gl_store;
 
@@ -84,6 +88,29 @@ typedef int gl_iter_fn(void *arg, const unsigned char *key, size_t klen, const g
 
 /* open() flags */
 #define GL_STORE_NOCREATE 1 /* do not create, do not move a corrupt file aside (admin) */
+
+/* Input of update(): one request's keys, clock and settings. */
+typedef struct gl_upd {
+	const unsigned char *tkey; /* triplet key */
+	size_t tkl;
+	const unsigned char *ckey; /* client key; ckl 0 when auto_whitelist is off */
+	size_t ckl;
+	int64_t now;
+	long delay, retry_window, lifetime, auto_whitelist;
+	int fresh; /* 1: this message's delivery is not counted yet */
+} gl_upd;
+
+/* Verdicts of update(). */
+#define GL_UPD_DEFER 0      /* new triplet or early retry: defer, res.remaining seconds left */
+#define GL_UPD_PASS 1       /* known triplet passes */
+#define GL_UPD_PASSED_NOW 2 /* first retry after the delay: passes, res.delayed seconds */
+#define GL_UPD_CLIENT 3     /* auto-whitelisted client passes */
+
+typedef struct gl_upd_res {
+	int verdict;
+	long remaining;
+	long delayed;
+} gl_upd_res;
 
 typedef struct gl_store_ops {
 	const char *name;
@@ -108,9 +135,37 @@ typedef struct gl_store_ops {
 	int (*compact)(gl_store *s);
 	/* drop one reference; the last one syncs and closes */
 	void (*close)(gl_store *s);
+	/* optional (NULL: greylist.c uses begin/get/put/end): the same decision as
+	 * greylist.c in one atomic call; 0 with RES filled, -1 error (logged) */
+	int (*update)(gl_store *s, const gl_upd *in, gl_upd_res *res);
+	/* 1: records expire by themselves (no cleanup, sync or compact needed) */
+	int self_expiring;
 } gl_store_ops;
 
 extern const gl_store_ops gl_store_gdbm;
+
+/* Redis backend settings (options redis_*). */
+typedef struct gl_redis_conf {
+	char host[256];       /* host name or address, or "" with path */
+	int port;
+	char path[108];       /* unix socket, or "" */
+	char username[128];   /* ACL user ("" = default) */
+	char password[256];   /* "" = no AUTH */
+	long db;
+	char prefix[65];
+	long connect_timeout_ms, timeout_ms;
+	long retry_window, lifetime; /* TTLs of records written with put() */
+} gl_redis_conf;
+
+/* options.c: parse "host:port", "[v6]:port", "host" or "unix:/path" into RC; -1 if invalid */
+int gl_redis_server(const char *spec, gl_redis_conf *rc);
+/* options.c: fill RC from a greylist section (NULL: defaults); -1 with the reason in ERR */
+int gl_redis_conf_get(cfg_t *cfg, gl_redis_conf *rc, char *err, size_t errsz);
+
+/* store_redis.c (built only with hiredis, HAVE_HIREDIS) */
+extern const gl_store_ops gl_store_redis;
+/* open a connection pool to the server in RC (a first connection failure is logged, not fatal) */
+gl_store *gl_redis_open(const gl_redis_conf *rc, const gl_logger *log);
 
 /* whitelist.c */
 typedef struct gl_wl gl_wl;
@@ -129,8 +184,5 @@ size_t gl_wl_count(const gl_wl *wl);
 #define GL_DEF_TEXT "4.2.0 Greylisted, please retry in %s seconds"
 extern cfg_opt_t gl_options[];
 
-/* options.c: the plugin section's options (shared with policyd-greylist) */
-#define GL_DEF_TEXT "4.2.0 Greylisted, please retry in %s seconds"
-extern cfg_opt_t gl_options[];
 
 #endif

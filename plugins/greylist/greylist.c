@@ -5,10 +5,12 @@
  * after `delay` seconds, within `retry_window`, passes and confirms the
  * triplet for `lifetime` seconds since it was last seen. A client network
  * with `auto_whitelist` successful deliveries passes without greylisting.
- * Storage: gl_store_ops (store_gdbm.c). check() blocks only on a short
- * local-disk GDBM update under a mutex and an fcntl lock, so the plugin is
- * declared PD_PLUGIN_NONBLOCKING; expiry and fsync run in a background
- * thread that releases the lock between small batches.
+ * Storage: gl_store_ops (store_gdbm.c, store_redis.c). check() blocks only
+ * on a short local-disk GDBM update under a mutex and an fcntl lock, so the
+ * plugin is declared PD_PLUGIN_NONBLOCKING; expiry and fsync run in a
+ * background thread that releases the lock between small batches. With
+ * backend = "redis" the decision is one atomic script call (ops->update,
+ * bounded by redis_timeout) and Redis TTLs do the expiry: no thread.
  */
 #include <policyd/plugin.h>
 
@@ -40,6 +42,7 @@ typedef struct gl_inst {
 	char text[PD_REPLY_MAX];
 	char hostname[128];
 	char dbpath[PATH_MAX];
+	int redis;
 	pthread_t thread;
 	int thread_started;
 	pthread_mutex_t mu;
@@ -54,7 +57,7 @@ const pd_plugin_info pd_plugin = {
 	.api = PD_PLUGIN_API,
 	.name = "greylist",
 	.version = "1.0",
-	.description = "greylisting of (client network, sender, recipient) triplets on GDBM",
+	.description = "greylisting of (client network, sender, recipient) triplets on GDBM or Redis",
 	.flags = PD_PLUGIN_SKIP_SASL | PD_PLUGIN_NONBLOCKING,
 	.default_states = "RCPT",
 	.options = gl_options,
@@ -89,8 +92,8 @@ static struct {
 } recent[RECENT_SLOTS];
 static pthread_mutex_t recent_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* recent_claim - set FLAG for this message; 1 if it was not yet set (always 1 without an id) */
-static int recent_claim(const char *client, const char *instance, unsigned flag, time_t now)
+/* recent_mark - is FLAG unset for this message (always 1 without an id)? sets it when SET */
+static int recent_mark(const char *client, const char *instance, unsigned flag, time_t now, int set)
 {
 	static const uint8_t k[16] = "greylist-recent!";
 	char buf[256];
@@ -113,9 +116,16 @@ static int recent_claim(const char *client, const char *instance, unsigned flag,
 	}
 	recent[slot].t = now;
 	fresh = !(recent[slot].flags & flag);
-	recent[slot].flags |= flag;
+	if (set)
+		recent[slot].flags |= flag;
 	pthread_mutex_unlock(&recent_mu);
 	return fresh;
+}
+
+/* recent_claim - set FLAG for this message; 1 if it was not yet set (always 1 without an id) */
+static int recent_claim(const char *client, const char *instance, unsigned flag, time_t now)
+{
+	return recent_mark(client, instance, flag, now, 1);
 }
 
 /* ---- reply and header ---- */
@@ -367,6 +377,7 @@ int pd_plugin_init(pd_instance *inst)
 	}
 	g->inst = inst;
 	g->ops = &gl_store_gdbm;
+	g->redis = cfg && !strcmp(cfg_getstr(cfg, "backend"), "redis");
 	pthread_mutex_init(&g->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -414,6 +425,12 @@ int pd_plugin_init(pd_instance *inst)
 	if (g->kc.privacy) {
 		const char *secret = cfg ? cfg_getstr(cfg, "hash_key") : "";
 
+		if (g->redis && !(secret && *secret)) {
+			/* a key file is per host: the hosts sharing Redis would not agree */
+			h->log(inst, PD_LOG_ERR, "privacy with backend \"redis\" needs hash_key "
+			       "(the same secret on every host sharing the database)");
+			goto fail;
+		}
 		if (secret && *secret) {
 			gl_key_from_secret(secret, g->kc.hash_key);
 		} else {
@@ -426,10 +443,32 @@ int pd_plugin_init(pd_instance *inst)
 			}
 		}
 	}
-	g->st = g->ops->open(g->dbpath, 0, &lg);
+	if (g->redis) {
+#ifdef HAVE_HIREDIS
+		gl_redis_conf rc;
+		char err[400];
+
+		if (gl_redis_conf_get(cfg, &rc, err, sizeof(err)) != 0) {
+			h->log(inst, PD_LOG_ERR, "%s", err);
+			goto fail;
+		}
+		g->ops = &gl_store_redis;
+		if (rc.path[0])
+			snprintf(g->dbpath, sizeof(g->dbpath), "redis unix:%s db %ld prefix \"%s\"",
+				 rc.path, rc.db, rc.prefix);
+		else
+			snprintf(g->dbpath, sizeof(g->dbpath), "redis %s:%d db %ld prefix \"%s\"",
+				 rc.host, rc.port, rc.db, rc.prefix);
+		g->st = gl_redis_open(&rc, &lg);
+#else
+		h->log(inst, PD_LOG_ERR, "backend \"redis\": built without hiredis");
+		goto fail;
+#endif
+	} else
+		g->st = g->ops->open(g->dbpath, 0, &lg);
 	if (!g->st)
 		goto fail;
-	if (g->sync_interval > 0 || g->cleanup_interval > 0) {
+	if (!g->ops->self_expiring && (g->sync_interval > 0 || g->cleanup_interval > 0)) {
 		if (pthread_create(&g->thread, NULL, bg_main, g) != 0) {
 			h->log(inst, PD_LOG_ERR, "cannot start the expiry thread");
 			goto fail;
@@ -518,6 +557,29 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 		return PD_CHECK_ERROR;
 	}
 
+	if (g->ops->update) {
+		gl_upd in = {.tkey = tkey, .tkl = tkl, .ckey = ckey, .ckl = ckl, .now = now,
+			     .delay = g->delay, .retry_window = g->retry_window, .lifetime = g->lifetime,
+			     .auto_whitelist = g->auto_whitelist};
+		gl_upd_res res;
+
+		/* peek only: a deferred recipient must not use up the message's count */
+		in.fresh = recent_mark(addr, instance_id, RECENT_COUNTED, (time_t)now, 0);
+		if (g->ops->update(g->st, &in, &res) != 0)
+			return PD_CHECK_ERROR;
+		if (res.verdict != GL_UPD_DEFER)
+			recent_claim(addr, instance_id, RECENT_COUNTED, (time_t)now);
+		if (res.verdict == GL_UPD_CLIENT) {
+			if (inst->verbose)
+				h->log(inst, PD_LOG_INFO, "pass: client %s is auto-whitelisted", net);
+			return PD_CHECK_OK;
+		}
+		defer = res.verdict == GL_UPD_DEFER;
+		remaining = res.remaining;
+		passed_now = res.verdict == GL_UPD_PASSED_NOW;
+		delayed = res.delayed;
+		goto decided;
+	}
 	if (g->ops->begin(g->st) != 0)
 		return PD_CHECK_ERROR;
 	if (ckl) {
@@ -589,6 +651,7 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	}
 	g->ops->end(g->st);
 
+decided:
 	if (defer) {
 		char text[PD_REPLY_MAX];
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- option validation (libconfuse parse callbacks: errors carry file:line) ---- */
@@ -170,6 +171,146 @@ static int cb_recipients(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *re
 	return check_list(cfg, opt, value, result, 0);
 }
 
+/* cb_backend - "gdbm", or "redis" when built with hiredis */
+static int cb_backend(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	if (!strcmp(value, "redis")) {
+#ifndef HAVE_HIREDIS
+		cfg_error(cfg, "%s: \"redis\" is not available: policyd was built without hiredis "
+			  "(install libhiredis-dev and run configure again)", opt->name);
+		return -1;
+#endif
+	} else if (strcmp(value, "gdbm") != 0) {
+		cfg_error(cfg, "%s: \"%s\" must be \"gdbm\" or \"redis\"", opt->name, value);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* gl_redis_server - parse "host:port", "[v6]:port", "host" or "unix:/path" into RC */
+int gl_redis_server(const char *spec, gl_redis_conf *rc)
+{
+	const char *colon;
+	size_t hl;
+	char *end;
+	long port = 6379;
+
+	rc->host[0] = rc->path[0] = 0;
+	rc->port = 0;
+	if (!strncmp(spec, "unix:", 5)) {
+		if (spec[5] != '/' || strlen(spec + 5) >= sizeof(rc->path))
+			return -1;
+		snprintf(rc->path, sizeof(rc->path), "%s", spec + 5);
+		return 0;
+	}
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+
+		if (!close || close == spec + 1)
+			return -1;
+		hl = (size_t)(close - spec - 1);
+		spec++;
+		colon = close[1] == ':' ? close + 1 : NULL;
+		if (close[1] && !colon)
+			return -1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (colon && strchr(spec, ':') != colon)
+			return -1; /* a bare IPv6 address: needs [ ] */
+		hl = colon ? (size_t)(colon - spec) : strlen(spec);
+	}
+	if (!hl || hl >= sizeof(rc->host))
+		return -1;
+	for (size_t i = 0; i < hl; i++)
+		if (!isalnum((unsigned char)spec[i]) && !strchr(".-_:", spec[i]))
+			return -1;
+	if (colon) {
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (!colon[1] || *end || errno || port < 1 || port > 65535)
+			return -1;
+	}
+	memcpy(rc->host, spec, hl);
+	rc->host[hl] = 0;
+	rc->port = (int)port;
+	return 0;
+}
+
+/* cb_server - redis_server */
+static int cb_server(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	gl_redis_conf rc;
+
+	if (gl_redis_server(value, &rc) != 0) {
+		cfg_error(cfg, "%s: \"%s\" must be HOST:PORT, [IPV6]:PORT, HOST or unix:/PATH",
+			  opt->name, value);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* cb_db - redis_db */
+static int cb_db(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	return int_in(cfg, opt, value, result, 0, 65535);
+}
+
+/* cb_ms - a timeout in milliseconds */
+static int cb_ms(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	return int_in(cfg, opt, value, result, 1, 600000);
+}
+
+/* cb_word - redis_username / redis_password / redis_prefix: printable, no spaces, bounded */
+static int cb_word(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	size_t max = !strcmp(opt->name, "redis_prefix") ? 64 : !strcmp(opt->name, "redis_username") ? 127 : 255;
+
+	if (strlen(value) > max) {
+		cfg_error(cfg, "%s: longer than %zu characters", opt->name, max);
+		return -1;
+	}
+	if (!*value && !strcmp(opt->name, "redis_prefix")) {
+		cfg_error(cfg, "%s: must not be empty (the admin command lists the keys under it)",
+			  opt->name);
+		return -1;
+	}
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p <= 32 || *p == 127) {
+			cfg_error(cfg, "%s: contains a space or control character", opt->name);
+			return -1;
+		}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* gl_redis_conf_get - the Redis settings of a greylist section (NULL: defaults) */
+int gl_redis_conf_get(cfg_t *cfg, gl_redis_conf *rc, char *err, size_t errsz)
+{
+	const char *server = cfg ? cfg_getstr(cfg, "redis_server") : "127.0.0.1:6379";
+
+	memset(rc, 0, sizeof(*rc));
+	if (gl_redis_server(server, rc) != 0) {
+		snprintf(err, errsz, "redis_server: \"%.300s\" is invalid", server);
+		return -1;
+	}
+	snprintf(rc->username, sizeof(rc->username), "%s", cfg ? cfg_getstr(cfg, "redis_username") : "");
+	snprintf(rc->password, sizeof(rc->password), "%s", cfg ? cfg_getstr(cfg, "redis_password") : "");
+	snprintf(rc->prefix, sizeof(rc->prefix), "%s", cfg ? cfg_getstr(cfg, "redis_prefix") : "pdgl:");
+	rc->db = cfg ? cfg_getint(cfg, "redis_db") : 0;
+	rc->connect_timeout_ms = cfg ? cfg_getint(cfg, "redis_connect_timeout") : 500;
+	rc->timeout_ms = cfg ? cfg_getint(cfg, "redis_timeout") : 500;
+	rc->retry_window = cfg ? cfg_getint(cfg, "retry_window") : 2 * 86400;
+	rc->lifetime = cfg ? cfg_getint(cfg, "lifetime") : 35 * 86400;
+	if (rc->username[0] && !rc->password[0]) {
+		snprintf(err, errsz, "redis_username needs redis_password");
+		return -1;
+	}
+	return 0;
+}
+
 cfg_opt_t gl_options[] = {
 	CFG_STR_CB("database", "greylist.db", CFGF_NONE, cb_file),
 	CFG_INT_CB("delay", 300, CFGF_NONE, cb_duration),
@@ -188,5 +329,13 @@ cfg_opt_t gl_options[] = {
 	CFG_INT_CB("cleanup_interval", 3600, CFGF_NONE, cb_duration),
 	CFG_BOOL("privacy", cfg_false, CFGF_NONE),
 	CFG_STR_CB("hash_key", "", CFGF_NONE, cb_secret),
+	CFG_STR_CB("backend", "gdbm", CFGF_NONE, cb_backend),
+	CFG_STR_CB("redis_server", "127.0.0.1:6379", CFGF_NONE, cb_server),
+	CFG_STR_CB("redis_username", "", CFGF_NONE, cb_word),
+	CFG_STR_CB("redis_password", "", CFGF_NONE, cb_word),
+	CFG_INT_CB("redis_db", 0, CFGF_NONE, cb_db),
+	CFG_STR_CB("redis_prefix", "pdgl:", CFGF_NONE, cb_word),
+	CFG_INT_CB("redis_connect_timeout", 500, CFGF_NONE, cb_ms),
+	CFG_INT_CB("redis_timeout", 500, CFGF_NONE, cb_ms),
 	CFG_END()};
 

@@ -1,0 +1,419 @@
+# redis.py - greylist backend = "redis": two policyd daemons share a private redis-server; outage and recovery
+# SPDX-License-Identifier: BSD-2-Clause
+"""Daemon tests of the Redis backend of the greylist plugin. Each test starts
+its own redis-server on a free loopback port (no persistence, data in a temp
+dir) and stops it by PID. Real time passes where the delay must (delay = 2);
+the only timing check is a generous bound that catches a hang, not slowness."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+try:
+    import pdtest
+    from pdtest import req
+except ImportError:
+    print("SKIP: tests/lib/pdtest.py is not in this tree yet")
+    raise SystemExit(77)
+
+REDIS_SERVER = shutil.which("redis-server")
+ONERR = "DEFER_IF_PERMIT 4.3.0 redis down"
+
+
+def built_with_hiredis():
+    try:
+        with open(os.path.join(pdtest.BUILDDIR, "config.h")) as f:
+            return "#define HAVE_HIREDIS 1" in f.read()
+    except OSError:
+        return False
+
+
+# ---- a private redis-server and a raw RESP client ----
+
+def resp_encode(args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def resp_read(f):
+    line = f.readline()
+    if not line:
+        raise ConnectionError("redis closed the connection")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise RuntimeError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2]
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [resp_read(f) for _ in range(n)]
+    raise RuntimeError("bad RESP reply %r" % line)
+
+
+class Redis:
+    """redis-server --port P on 127.0.0.1, without persistence, in a temp dir."""
+
+    def __init__(self, port=None):
+        self.port = port or pdtest.free_port()
+        self.dir = tempfile.mkdtemp(prefix="pdtest.redis.")
+        self.proc = None
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "redis.log"), "ab")
+        self.proc = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no", "--dir", self.dir,
+                                      "--daemonize", "no"],
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            assert self.proc.poll() is None, "redis-server exited: %s" % open(
+                os.path.join(self.dir, "redis.log")).read()
+            try:
+                if self.cmd("PING") == "PONG":
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("redis-server not answering on port %d" % self.port)
+
+    def cmd(self, *args):
+        """One command on a fresh connection; the decoded reply."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            s.sendall(resp_encode(args))
+            return resp_read(s.makefile("rb"))
+
+    def keys(self, prefix=b"pdgl:"):
+        found, cur = [], b"0"
+        while True:
+            cur, batch = self.cmd("SCAN", cur, "MATCH", prefix + b"*", "COUNT", "1000")
+            found += batch
+            if cur == b"0":
+                return found
+
+    def kill(self):
+        """SIGKILL: an outage without goodbye."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def gl(port, options="", extra=""):
+    return ('plugins = { "greylist" }\n%sgreylist {\n  backend = "redis"\n'
+            '  redis_server = "127.0.0.1:%d"\n%s\n}\n' % (extra, port, options))
+
+
+def sleep_past(seconds):
+    time.sleep(seconds + 0.05)
+
+
+def triplet_keys(r):
+    """Keys of triplet records: prefix, then 'T' (see key.c)."""
+    return [k for k in r.keys() if k[5:6] != b"C"]
+
+
+# ---- tests ----
+
+def test_two_daemons_share_greylist():
+    r = Redis().start()
+    try:
+        d1 = pdtest.daemon(gl(r.port, "delay = 2"))
+        d2 = pdtest.daemon(gl(r.port, "delay = 2"))
+        d1.wait_log('database redis 127.0.0.1:%d db 0 prefix "pdgl:"' % r.port)
+        a = dict(client_address="192.0.2.30", sender="s@sender.example", recipient="r@example.test")
+        got = d1.ask(req(instance="m1", **a))
+        assert got == "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 2 seconds", got
+        # the other MX knows the triplet: an early retry there is deferred with the time left
+        got = d2.ask(req(instance="m2", **a))
+        assert got.startswith("DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in "), got
+        assert 0 < int(got.split()[-2]) <= 2, got
+        # a pending triplet expires by TTL after retry_window (+60 s)
+        keys = triplet_keys(r)
+        assert len(keys) == 1, keys
+        ttl = r.cmd("TTL", keys[0])
+        assert 0 < ttl <= 2 * 86400 + 60, ttl
+        assert r.cmd("HGET", keys[0], "t") == b"T"
+        sleep_past(2)
+        got = d2.ask(req(instance="m3", **a))
+        assert got.startswith("PREPEND X-Greylist: delayed "), got
+        assert d1.ask(req(instance="m4", **a)) == "DUNNO"
+        # passed: kept for lifetime (default 35 days) after the last update
+        assert r.cmd("HGET", keys[0], "t") == b"P"
+        ttl = r.cmd("TTL", keys[0])
+        assert 35 * 86400 - 60 < ttl <= 35 * 86400, ttl
+        # another triplet is still greylisted on both
+        assert d2.ask(req(client_address="192.0.2.30", recipient="other@example.test")).startswith("DEFER_IF_PERMIT")
+        d1.stop()
+        d2.stop()
+    finally:
+        r.cleanup()
+
+
+def test_auto_whitelist_seen_by_both():
+    r = Redis().start()
+    try:
+        opts = "delay = 2\nauto_whitelist = 2\nadd_header = false\nlifetime = 10d"
+        d1 = pdtest.daemon(gl(r.port, opts))
+        d2 = pdtest.daemon(gl(r.port, opts))
+        ip = "203.0.113.7"
+        assert d1.ask(req(client_address=ip, recipient="x@example.test", instance="m1")).startswith("DEFER")
+        assert d2.ask(req(client_address=ip, recipient="y@example.test", instance="m2")).startswith("DEFER")
+        sleep_past(2)
+        # one delivery counted on each MX
+        assert d1.ask(req(client_address=ip, recipient="x@example.test", instance="m3")) == "DUNNO"
+        assert d2.ask(req(client_address=ip, recipient="y@example.test", instance="m4")) == "DUNNO"
+        # two deliveries: the client network (203.0.113.0/24) passes everywhere, new triplets too
+        assert d1.ask(req(client_address="203.0.113.99", recipient="new1@example.test", instance="m5")) == "DUNNO"
+        assert d2.ask(req(client_address=ip, recipient="new2@example.test", instance="m6")) == "DUNNO"
+        clients = [k for k in r.keys() if k[5:6] == b"C"]
+        assert len(clients) == 1, r.keys()
+        assert int(r.cmd("HGET", clients[0], "c")) >= 2
+        ttl = r.cmd("TTL", clients[0])
+        assert 0 < ttl <= 10 * 86400, ttl
+        # another network is still greylisted
+        assert d2.ask(req(client_address="198.51.100.1", recipient="x@example.test")).startswith("DEFER")
+        d1.stop()
+        d2.stop()
+    finally:
+        r.cleanup()
+
+
+def test_redis_down_then_back():
+    r = Redis().start()
+    port = r.port
+    try:
+        d = pdtest.daemon(gl(port, "delay = 2\nredis_timeout = 300\nredis_connect_timeout = 300",
+                             extra='on_error = "%s"\n' % ONERR))
+        d2 = pdtest.daemon(gl(port, "delay = 2"))
+        c = d.client()
+        assert c.ask(req(client_address="192.0.2.40")).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
+        r.kill()
+        # every request during the outage gets on_error, none hangs (the bound only catches a
+        # hang: the reply budget is redis_timeout = 300 ms)
+        worst = 0
+        for i in range(40):
+            t0 = time.time()
+            got = c.ask(req(client_address="192.0.2.41", recipient="r%d@example.test" % i))
+            worst = max(worst, time.time() - t0)
+            assert got == ONERR, got
+            if i % 10 == 9:
+                time.sleep(0.3)  # let reconnection attempts happen between requests
+        print("slowest reply while redis was down: %.3f s" % worst)
+        assert worst < 5 * pdtest.SLOW, worst
+        assert d.alive()
+        log = d.log_text()
+        assert log.count("redis down: 127.0.0.1:%d" % port) == 1, log[-3000:]
+        # back on the same port (empty: no persistence): greylisting resumes without a restart
+        r.cleanup()
+        r = Redis(port).start()
+        deadline = time.time() + 20 * pdtest.SLOW
+        while True:
+            got = c.ask(req(client_address="192.0.2.42", instance="back"))
+            if got != ONERR:
+                break
+            assert time.time() < deadline, "still failing after redis came back"
+            time.sleep(0.1)
+        assert got == "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 2 seconds", got
+        d.wait_log("redis up again: 127.0.0.1:%d" % port)
+        assert d.log_text().count("redis down:") == 1
+        # the other daemon shares the new state too
+        got = d2.ask(req(client_address="192.0.2.42", instance="back2"))
+        assert got.startswith("DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in "), got
+        assert len(triplet_keys(r)) == 1, r.keys()
+        c.close()
+        d.stop()
+        d2.stop()
+    finally:
+        r.cleanup()
+
+
+def test_redis_stalled():
+    """A Redis that accepts but does not answer (SIGSTOP): on_error after redis_timeout."""
+    r = Redis().start()
+    try:
+        d = pdtest.daemon(gl(r.port, "delay = 2\nredis_timeout = 200\nredis_connect_timeout = 200",
+                             extra='on_error = "%s"\n' % ONERR))
+        c = d.client()
+        assert c.ask(req(client_address="192.0.2.60")).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
+        r.proc.send_signal(signal.SIGSTOP)
+        try:
+            worst = 0
+            for i in range(15):
+                t0 = time.time()
+                got = c.ask(req(client_address="192.0.2.61", recipient="s%d@example.test" % i))
+                worst = max(worst, time.time() - t0)
+                assert got == ONERR, got
+                time.sleep(0.05)
+            print("slowest reply while redis was stopped: %.3f s (redis_timeout 0.2 s)" % worst)
+            assert worst < 5 * pdtest.SLOW, worst  # catches a hang, not slowness
+            log = d.log_text()
+            assert log.count("redis down: 127.0.0.1:%d" % r.port) == 1, log[-3000:]
+        finally:
+            r.proc.send_signal(signal.SIGCONT)
+        deadline = time.time() + 20 * pdtest.SLOW
+        while c.ask(req(client_address="192.0.2.62", instance="x")) == ONERR:
+            assert time.time() < deadline, "still failing after redis continued"
+            time.sleep(0.1)
+        d.wait_log("redis up again: 127.0.0.1:%d" % r.port)
+        c.close()
+        d.stop()
+    finally:
+        r.cleanup()
+
+
+def test_redis_down_at_start():
+    """A daemon starts while Redis is down: on_error until it is there."""
+    port = pdtest.free_port()
+    d = pdtest.daemon(gl(port, "delay = 2\nredis_prefix = \"mx:\"", extra='on_error = "%s"\n' % ONERR))
+    assert d.ask(req()) == ONERR
+    d.wait_log("redis down: 127.0.0.1:%d" % port)
+    r = Redis(port).start()
+    try:
+        deadline = time.time() + 20 * pdtest.SLOW
+        while d.ask(req()) == ONERR:
+            assert time.time() < deadline
+            time.sleep(0.1)
+        assert r.keys(b"mx:") and not r.keys(b"pdgl:")
+        d.stop()
+    finally:
+        r.cleanup()
+
+
+def test_concurrent_updates_not_lost():
+    """40 messages of one triplet at once through two daemons: every delivery is counted once."""
+    import threading
+    r = Redis().start()
+    try:
+        opts = "delay = 2\nauto_whitelist = 1000\nadd_header = false"
+        ds = [pdtest.daemon(gl(r.port, opts)), pdtest.daemon(gl(r.port, opts))]
+        a = dict(client_address="192.0.2.70", sender="c@s.example", recipient="t@example.test")
+        assert ds[0].ask(req(instance="first", **a)).startswith("DEFER")
+        sleep_past(2)
+        replies, errors = [], []
+
+        def sender(d, base):
+            try:
+                c = d.client()
+                for i in range(10):
+                    replies.append(c.ask(req(instance="m%d.%d" % (base, i), **a)))
+                c.close()
+            except Exception as e:  # reported below
+                errors.append(repr(e))
+        threads = [threading.Thread(target=sender, args=(ds[k % 2], k)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60 * pdtest.SLOW)
+        assert not errors, errors
+        assert len(replies) == 40 and all(x == "DUNNO" for x in replies), replies
+        keys = r.keys()
+        tk = [k for k in keys if k[5:6] == b"T"]
+        ck = [k for k in keys if k[5:6] == b"C"]
+        assert len(tk) == 1 and len(ck) == 1, keys
+        assert int(r.cmd("HGET", tk[0], "c")) == 40, r.cmd("HGETALL", tk[0])
+        assert int(r.cmd("HGET", ck[0], "c")) == 40, r.cmd("HGETALL", ck[0])
+        for d in ds:
+            d.stop()
+    finally:
+        r.cleanup()
+
+
+def admin(d, *args):
+    p = subprocess.run([os.path.join(pdtest.BUILDDIR, "policyd-greylist"), "-c", d.conf] + list(args),
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_admin_command():
+    r = Redis().start()
+    try:
+        d = pdtest.daemon(gl(r.port, "delay = 2\nauto_whitelist = 1\nadd_header = false"))
+        assert d.ask(req(client_address="192.0.2.50", sender="a@s.example", recipient="x@example.test")).startswith("DEFER")
+        assert d.ask(req(client_address="198.51.100.50", sender="b@s.example", recipient="y@example.test")).startswith("DEFER")
+        rc, out, err = admin(d, "stats")
+        assert rc == 0 and "greylisted: 2\npassed: 0\nclients: 0\n" in out, (rc, out, err)
+        rc, out, err = admin(d, "list")
+        assert rc == 0 and "a@s.example" in out and "y@example.test" in out and len(out.splitlines()) == 2, (out, err)
+        sleep_past(2)
+        assert d.ask(req(client_address="192.0.2.50", sender="a@s.example", recipient="x@example.test", instance="m")) == "DUNNO"
+        rc, out, err = admin(d, "stats")
+        assert rc == 0 and "greylisted: 1\npassed: 1\nclients: 1\nauto-whitelisted: 1\n" in out, (rc, out, err)
+        # delete one triplet: greylisted again
+        rc, out, err = admin(d, "delete", "198.51.100.50", "b@s.example", "y@example.test")
+        assert rc == 0 and out.startswith("deleted: "), (rc, out, err)
+        rc, out, err = admin(d, "delete", "198.51.100.50", "b@s.example", "y@example.test")
+        assert rc == 1 and out.startswith("not found: "), (rc, out, err)
+        # forget a client network: its triplets and its auto-whitelist record
+        rc, out, err = admin(d, "delete-client", "192.0.2.50")
+        assert rc == 0 and out.startswith("deleted: 2 records"), (rc, out, err)
+        assert r.keys() == [], r.keys()
+        assert d.ask(req(client_address="192.0.2.50", sender="a@s.example", recipient="x@example.test")).startswith("DEFER")
+        rc, out, err = admin(d, "purge")
+        assert rc == 0 and "TTL" in out, (rc, out, err)
+        d.stop()
+        r.kill()
+        rc, out, err = admin(d, "stats")
+        assert rc == 3 and "redis down" in err, (rc, out, err)
+    finally:
+        r.cleanup()
+
+
+def test_config_errors():
+    d = pdtest.Daemon(gl(6379, 'redis_server = "a:b:c"'))
+    pdtest._daemons.append(d)
+    p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "%s:" % d.conf in p.stderr and "redis_server" in p.stderr, p
+    d.write_config('plugins = { "greylist" }\ngreylist {\n  backend = "mysql"\n}\n')
+    p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and '%s:' % d.conf in p.stderr and '"mysql" must be "gdbm" or "redis"' in p.stderr, p
+    d.write_config(gl(6379, 'redis_prefix = ""'))
+    p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "redis_prefix: must not be empty" in p.stderr, p
+    d.write_config(gl(6379, "redis_timeout = 0"))
+    p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "redis_timeout" in p.stderr, p
+    # privacy needs a shared hash_key with Redis (a key file is per host)
+    # (checked when the plugin starts, not by -t)
+    d.write_config(gl(6379, "privacy = true"))
+    p = subprocess.run([pdtest.POLICYD, "-f", "-c", d.conf], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "needs hash_key" in p.stdout + p.stderr, p
+
+
+if __name__ == "__main__":
+    if not REDIS_SERVER:
+        print("SKIP: redis-server is not installed")
+        raise SystemExit(77)
+    if not built_with_hiredis():
+        print("SKIP: built without hiredis")
+        raise SystemExit(77)
+    pdtest.run(globals())
