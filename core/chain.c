@@ -98,10 +98,14 @@ static void slot_mark(const char *name)
 	}
 	if (!my_slot)
 		return;
-	if (name)
-		snprintf(my_slot->name, sizeof(my_slot->name), "%s", name);
-	else
+	if (name) { /* on every plugin call: a bounded copy, no formatting */
+		size_t n = strnlen(name, sizeof(my_slot->name) - 1);
+
+		memcpy(my_slot->name, name, n);
+		my_slot->name[n] = 0;
+	} else {
 		my_slot->name[0] = 0;
+	}
 }
 
 /* call_plugin - one check() call, serialised if the plugin asks */

@@ -262,24 +262,32 @@ static void hash16(const gl_keyconf *kc, const void *data, size_t len, unsigned 
 	gl_siphash(k2, data, len, out + 8);
 }
 
-/* gl_client_prefix - key prefix shared by all triplets of NET (privacy: 't' + hash of net) */
-size_t gl_client_prefix(const gl_keyconf *kc, const char *net, unsigned char *out, size_t outsz)
+/* net_key - TAG + NET (plus a NUL if TERMINATE), or HTAG + keyed hash of NET under privacy */
+static size_t net_key(const gl_keyconf *kc, const char *net, char tag, char htag, int terminate,
+		      unsigned char *out, size_t outsz)
 {
 	size_t nl = strlen(net);
 
 	if (kc->privacy) {
 		if (outsz < 9)
 			return 0;
-		out[0] = 't';
+		out[0] = (unsigned char)htag;
 		gl_siphash(kc->hash_key, net, nl, out + 1);
 		return 9;
 	}
-	if (outsz < nl + 2)
+	if (outsz < nl + 1 + (size_t)terminate)
 		return 0;
-	out[0] = 'T';
+	out[0] = (unsigned char)tag;
 	memcpy(out + 1, net, nl);
-	out[1 + nl] = 0;
-	return nl + 2;
+	if (terminate)
+		out[1 + nl] = 0;
+	return nl + 1 + (size_t)terminate;
+}
+
+/* gl_client_prefix - key prefix shared by all triplets of NET (privacy: 't' + hash of net) */
+size_t gl_client_prefix(const gl_keyconf *kc, const char *net, unsigned char *out, size_t outsz)
+{
+	return net_key(kc, net, 'T', 't', 1, out, outsz);
 }
 
 /* gl_triplet_key - key of (net, sender, rcpt): readable, or prefix + 128-bit keyed hash */
@@ -314,20 +322,7 @@ size_t gl_triplet_key(const gl_keyconf *kc, const char *net, const char *sender,
 /* gl_client_key - key of the auto-whitelist record of NET */
 size_t gl_client_key(const gl_keyconf *kc, const char *net, unsigned char *out, size_t outsz)
 {
-	size_t nl = strlen(net);
-
-	if (kc->privacy) {
-		if (outsz < 9)
-			return 0;
-		out[0] = 'c';
-		gl_siphash(kc->hash_key, net, nl, out + 1);
-		return 9;
-	}
-	if (outsz < nl + 1)
-		return 0;
-	out[0] = 'C';
-	memcpy(out + 1, net, nl);
-	return nl + 1;
+	return net_key(kc, net, 'C', 'c', 0, out, outsz);
 }
 
 /* gl_describe_key - printable form of a key: "net sender recipient", "net" or hex */
