@@ -48,7 +48,8 @@
 #define HIST_N ((64 - HIST_SUB + 1) << HIST_SUB)
 
 enum mix { MIX_UNIQUE, MIX_POOL, MIX_RETRY };
-enum cstate { C_IDLE, C_CONNECTING, C_WRITING, C_READING, C_DONE };
+enum cstate { C_IDLE, C_CONNECTING, C_WRITING, C_READING, C_DONE,
+	C_WAITING };		/* --rate: the next request is not due yet */
 
 /* the run's settings, shared read-only by the threads */
 static struct {
@@ -67,6 +68,7 @@ static struct {
 	int npids;
 	long idle;		/* --idle N: hold N connections */
 	double hold;		/* seconds to hold them */
+	double rate;		/* --rate: requests/s offered in all, 0 = as fast as answered */
 } opt = {
 	.conns = 1, .threads = 1, .full = 1, .mix = MIX_UNIQUE,
 	.pool = 10000, .nreq = 100000, .seconds = 10, .timeout_ms = 5000,
@@ -98,7 +100,7 @@ struct conn {
 	size_t reqlen, reqoff;
 	char rep[REPLY_MAX];
 	size_t replen;
-	double t0;		/* request start */
+	double t0;		/* request start (--rate: when it was due) */
 	int want_out;		/* EPOLLOUT registered */
 };
 
@@ -107,6 +109,8 @@ struct worker {
 	int id, nconns, ep;
 	struct conn *c;
 	struct stats st;
+	struct conn **wq;	/* --rate: waiting connections, in due order */
+	int wq_head, wq_n;
 };
 
 /* print a message to stderr and exit with status 2 */
@@ -500,6 +504,19 @@ conn_next(struct worker *w, struct conn *c)
 	build_request(c, seq);
 	c->replen = 0;
 	c->t0 = now();
+	if (opt.rate > 0) {
+		/* due at its place in the schedule; latency counts from there,
+		 * so a server that holds every connection cannot hide its delay */
+		double due = t_start + (double)seq / opt.rate;
+
+		if (due > c->t0) {
+			c->t0 = due;
+			c->st = C_WAITING;
+			w->wq[(w->wq_head + w->wq_n++) % w->nconns] = c;
+			return 1;
+		}
+		c->t0 = due;
+	}
 	if (c->fd < 0) {
 		if (conn_open(w, c) < 0) {
 			w->st.errors++;
@@ -634,6 +651,21 @@ conn_read(struct worker *w, struct conn *c)
 static void
 conn_event(struct worker *w, struct conn *c, uint32_t ev)
 {
+	if (c->st == C_WAITING) {
+		/* idle between requests: the server closed the connection (a
+		 * new one is opened when the request is due) or sent junk */
+		char junk[256];
+		ssize_t n = recv(c->fd, junk, sizeof(junk), 0);
+
+		(void)ev;
+		if (n > 0)
+			w->st.errors++;
+		if (n >= 0 || (errno != EAGAIN && errno != EINTR)) {
+			close(c->fd);
+			c->fd = -1;
+		}
+		return;
+	}
 	if (c->st == C_CONNECTING) {
 		int err = 0;
 		socklen_t l = sizeof(err);
@@ -656,6 +688,56 @@ conn_event(struct worker *w, struct conn *c, uint32_t ev)
 		conn_read(w, c);
 }
 
+/* --rate: send the requests that are due on their waiting connections */
+static void
+release_due(struct worker *w, double t)
+{
+	while (w->wq_n > 0) {
+		struct conn *c = w->wq[w->wq_head];
+
+		if (c->st == C_WAITING && c->t0 > t)
+			return;
+		w->wq_head = (w->wq_head + 1) % w->nconns;
+		w->wq_n--;
+		if (c->st != C_WAITING)
+			continue;
+		if (c->fd < 0) {
+			if (conn_open(w, c) < 0) {
+				w->st.errors++;
+				conn_next(w, c);
+			}
+		} else {
+			c->st = C_WRITING;
+			if (conn_write(w, c) < 0)
+				conn_fail(w, c, 0);
+		}
+	}
+}
+
+/* epoll_wait until an event, the next due request or 100 ms */
+static int
+wait_events(struct worker *w, struct epoll_event *ev, int max)
+{
+	double dt = 0.1;
+
+	if (w->wq_n > 0) {
+		double d = w->wq[w->wq_head]->t0 - now();
+
+		dt = d < 0 ? 0 : d < dt ? d : dt;
+	}
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+	{
+		struct timespec ts;
+
+		ts.tv_sec = (time_t)dt;
+		ts.tv_nsec = (long)((dt - (double)ts.tv_sec) * 1e9);
+		return epoll_pwait2(w->ep, ev, max, &ts, NULL);
+	}
+#else
+	return epoll_wait(w->ep, ev, max, (int)(dt * 1000 + 0.999));
+#endif
+}
+
 /* a worker thread: drive its connections until the run ends */
 static void *
 worker_main(void *arg)
@@ -671,12 +753,14 @@ worker_main(void *arg)
 		conn_next(w, &w->c[i]);
 	}
 	for (;;) {
-		int n = epoll_wait(w->ep, ev, 256, 100);
+		int n = wait_events(w, ev, 256);
 		double t;
 
 		for (i = 0; i < n; i++)
 			conn_event(w, ev[i].data.ptr, ev[i].events);
 		t = now();
+		if (opt.rate > 0 && !atomic_load(&stop_flag))
+			release_due(w, t);
 		if (t >= t_deadline)
 			atomic_store(&stop_flag, 1);
 		if (t - last_scan >= 0.1 || atomic_load(&stop_flag)) {
@@ -698,7 +782,8 @@ worker_main(void *arg)
 				}
 				if (c->st == C_IDLE) {	/* failed to connect */
 					conn_next(w, c);
-				} else if ((t - c->t0) * 1000 > opt.timeout_ms) {
+				} else if (c->st != C_WAITING &&
+				    (t - c->t0) * 1000 > opt.timeout_ms) {
 					conn_fail(w, c, 1);
 				}
 				active++;
@@ -950,6 +1035,8 @@ report(const struct stats *s, double elapsed, double cpu_client,
 			    "\"server_cpu_us_per_request\":%.2f,"
 			    "\"server_rss_kb_before\":%ld,\"server_rss_kb_after\":%ld",
 			    srv_cpu, us_per, rss0, rss1);
+		if (opt.rate > 0)
+			printf(",\"offered_rate\":%.1f", opt.rate);
 		printf("}\n");
 		return;
 	}
@@ -966,7 +1053,11 @@ report(const struct stats *s, double elapsed, double cpu_client,
 	    PRIu64 " timeouts, %" PRIu64 " connect), %" PRIu64 " unfinished\n",
 	    s->done, elapsed, s->errors, s->timeouts, s->conn_errors,
 	    s->unfinished);
-	printf("rate         %.0f requests/s\n", rate);
+	printf("rate         %.0f requests/s", rate);
+	if (opt.rate > 0)
+		printf(" (offered %.0f/s; latency from when each was due)",
+		    opt.rate);
+	printf("\n");
 	printf("latency      p50 %.1f us  p95 %.1f us  p99 %.1f us  max %.1f us"
 	    "  mean %.1f us\n", quantile(s, .50) / 1e3, quantile(s, .95) / 1e3,
 	    quantile(s, .99) / 1e3, s->lat_max / 1e3, mean);
@@ -1180,7 +1271,8 @@ usage(int code)
 	fprintf(code ? stderr : stdout,
 	    "usage: policyd-bench -t TARGET [-c CONNS] [-n REQUESTS] [-d SECONDS]\n"
 	    "         [-m unique|pool[:N]|retry[:N]] [-6 PERCENT] [-a full|minimal]\n"
-	    "         [-T THREADS] [-s SEED] [-p PID]... [-w TIMEOUT_MS] [--exim] [--json]\n"
+	    "         [-T THREADS] [-s SEED] [-p PID]... [-w TIMEOUT_MS] [-r RATE]\n"
+	    "         [--exim] [--json]\n"
 	    "       policyd-bench -t TARGET --idle N [--hold SECONDS] [-p PID]\n"
 	    "       policyd-bench -t TARGET --ready [-d SECONDS] -- COMMAND [ARG]...\n"
 	    "TARGET: HOST:PORT, [IPV6]:PORT, inet:HOST:PORT, unix:PATH or /PATH\n");
@@ -1208,6 +1300,7 @@ main(int argc, char **argv)
 		{ "idle", required_argument, NULL, 'I' },
 		{ "hold", required_argument, NULL, 'H' },
 		{ "ready", no_argument, NULL, 'R' },
+		{ "rate", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1218,7 +1311,7 @@ main(int argc, char **argv)
 	uint64_t tk0 = 0, tk1 = 0, mb0, mt0, mb1, mt1;
 	long rss0 = -1, rss1 = -1;
 
-	while ((ch = getopt_long(argc, argv, "+t:c:n:d:m:6:a:T:s:p:w:qh", lo,
+	while ((ch = getopt_long(argc, argv, "+t:c:n:d:m:6:a:T:s:p:w:r:qh", lo,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 't': parse_target(optarg); break;
@@ -1227,6 +1320,7 @@ main(int argc, char **argv)
 		case 'd': opt.seconds = num(optarg, "duration"); break;
 		case 'T': opt.threads = (int)num(optarg, "threads"); break;
 		case 'w': opt.timeout_ms = (int)num(optarg, "timeout"); break;
+		case 'r': opt.rate = num(optarg, "rate"); break;
 		case 'q': opt.quiet = 1; break;
 		case 'E': opt.exim = 1; break;
 		case 'J': opt.json = 1; break;
@@ -1311,8 +1405,9 @@ main(int argc, char **argv)
 		w[i].nconns = opt.conns / opt.threads +
 		    (i < opt.conns % opt.threads);
 		w[i].c = calloc((size_t)w[i].nconns, sizeof(struct conn));
+		w[i].wq = calloc((size_t)w[i].nconns, sizeof(struct conn *));
 		w[i].ep = epoll_create1(EPOLL_CLOEXEC);
-		if (w[i].c == NULL || w[i].ep < 0)
+		if (w[i].c == NULL || w[i].wq == NULL || w[i].ep < 0)
 			die("out of memory or epoll: %s", strerror(errno));
 	}
 	if (opt.npids && procs_sample(&tk0, &rss0) < 0)
@@ -1346,6 +1441,7 @@ main(int argc, char **argv)
 	for (i = 0; i < opt.threads; i++) {
 		close(w[i].ep);
 		free(w[i].c);
+		free(w[i].wq);
 	}
 	free(w);
 	if (total.done == 0)
