@@ -192,6 +192,7 @@ def finish(clients):
 
 
 def main():
+    """Parse the options, connect, trickle, finish; exit 0 if every client held on and was answered."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-t", "--target", required=True)
     ap.add_argument("-n", type=int, default=100)
