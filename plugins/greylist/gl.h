@@ -88,6 +88,7 @@ typedef int gl_iter_fn(void *arg, const unsigned char *key, size_t klen, const g
 
 /* open() flags */
 #define GL_STORE_NOCREATE 1 /* do not create, do not move a corrupt file aside (admin) */
+#define GL_STORE_LEASE 2    /* keep the inter-process lock across units of work, briefly (daemon) */
 
 /* Input of update(): one request's keys, clock and settings. */
 typedef struct gl_upd {
