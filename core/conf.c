@@ -496,7 +496,6 @@ static pd_chain *build_chain(pd_conf *c, const char *name, cfg_t *sec)
 	ch->name = pd_xstrdup(name);
 	ch->n = cfg_size(sec, "plugins");
 	ch->insts = pd_xcalloc(ch->n, sizeof(*ch->insts));
-	ch->inline_ok = 1;
 	for (size_t i = 0; i < ch->n; i++) {
 		const char *pname = cfg_getnstr(sec, "plugins", (unsigned)i);
 
@@ -510,8 +509,6 @@ static pd_chain *build_chain(pd_conf *c, const char *name, cfg_t *sec)
 			free(ch);
 			return NULL;
 		}
-		if (!(ch->insts[i]->mod->info->flags & PD_PLUGIN_NONBLOCKING))
-			ch->inline_ok = 0;
 	}
 	return ch;
 }

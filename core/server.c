@@ -530,12 +530,12 @@ static void conn_process(conn *c)
 		c->t0 = pd_now_us();
 		c->gen = gen_hold(g);
 		c->chain = select_chain(g, &c->req, c->ls->chain);
-		if (!c->chain->inline_ok) {
-			c->busy = 1;
+		if (pd_chain_run(c->chain, &c->req, g->default_action, g->on_error, &c->res, 0) == PD_CHAIN_BLOCKED) {
+			c->busy = 1; /* a plugin may block: a worker goes on from there */
+			pd_metric_add(PD_M_HANDOFFS, 1);
 			queue_work(c);
 			return;
 		}
-		pd_chain_run(c->chain, &c->req, g->default_action, g->on_error, &c->res);
 		if (finish_request(c) < 0) {
 			conn_close(c, "write error");
 			return;
@@ -547,6 +547,7 @@ static void conn_process(conn *c)
 static void *worker_main(void *arg)
 {
 	(void)arg;
+	pd_chain_may_block(1);
 	for (;;) {
 		conn *c;
 		loop *lp;
@@ -565,7 +566,7 @@ static void *worker_main(void *arg)
 			work_tail = NULL;
 		pthread_mutex_unlock(&work_lock);
 
-		pd_chain_run(c->chain, &c->req, c->gen->default_action, c->gen->on_error, &c->res);
+		pd_chain_run(c->chain, &c->req, c->gen->default_action, c->gen->on_error, &c->res, 1);
 		lp = c->lp;
 		pthread_mutex_lock(&lp->done_lock);
 		c->qnext = lp->done;
@@ -872,6 +873,11 @@ void pd_server_swap(pd_conf *newc)
 	current = newc;
 	atomic_fetch_add_explicit(&gen_seq, 1, memory_order_release);
 	pthread_rwlock_unlock(&gen_lock);
+	for (size_t i = 0; i < n_loops; i++) { /* wake the loops: they let go of the old one now */
+		uint64_t one = 1;
+
+		(void)!write(loops[i].efd, &one, sizeof(one));
+	}
 	if (n_retired < sizeof(retired) / sizeof(retired[0])) {
 		retired[n_retired++] = old;
 	} else {
@@ -1003,6 +1009,7 @@ int pd_spawn_serve(pd_conf *g, int in, int out)
 	char reply[PD_REPLY_MAX + 16];
 
 	pd_req_init(&req);
+	pd_chain_may_block(1); /* one connection, one thread: plugins may wait here */
 	for (;;) {
 		size_t used = 0;
 		const char *why = "";
@@ -1029,7 +1036,7 @@ int pd_spawn_serve(pd_conf *g, int in, int out)
 				break;
 			}
 			ch = select_chain(g, &req, "default");
-			pd_chain_run(ch, &req, g->default_action, g->on_error, &res);
+			pd_chain_run(ch, &req, g->default_action, g->on_error, &res, 0);
 			n = pd_proto_reply(reply, sizeof(reply), res.reply.text);
 			log_decision(&req, ch, &res, pd_now_us() - t0);
 			pd_req_reset(&req);

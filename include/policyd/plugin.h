@@ -47,6 +47,16 @@
  *	plugin declares PD_PLUGIN_NONBLOCKING: only then may the core run it
  *	on a network thread.
  *
+ *	PD_PLUGIN_TRY_INLINE (API 2) is for plugins that usually answer at
+ *	once and sometimes must wait (a cache in front of DNS, a backend
+ *	chosen in the config): the core calls check() on the network thread
+ *	first, where host->may_block() returns 0. If the answer needs a wait,
+ *	check() returns PD_CHECK_WOULDBLOCK at once, having changed nothing
+ *	(no reply, no log line, no state), and the core calls it again for the
+ *	same request on a worker thread, where may_block() returns 1 and it
+ *	may block. Returning PD_CHECK_WOULDBLOCK where may_block() is 1 is an
+ *	error (on_error applies).
+ *
  * REPLY
  *	check() fills the reply with pd_host.reply() (printf-style; the core
  *	replaces CR/LF by spaces and caps the length) and returns PD_CHECK_OK,
@@ -75,16 +85,18 @@ extern "C" {
 
 /* Interface level: grows when the host adds services at the end of
  * pd_host. A plugin needing a newer level than the core's is refused. */
-#define PD_PLUGIN_API 1
+#define PD_PLUGIN_API 2
 
 /* Flags in pd_plugin_info.flags. */
 #define PD_PLUGIN_NONBLOCKING (1u << 0) /* check() never blocks: may run inline */
 #define PD_PLUGIN_SERIAL (1u << 1)      /* core serialises check() per instance */
 #define PD_PLUGIN_SKIP_SASL (1u << 2)   /* default of skip_sasl is true */
+#define PD_PLUGIN_TRY_INLINE (1u << 3)  /* API 2: may answer PD_CHECK_WOULDBLOCK on a network thread */
 
 /* Return values of check(). */
 #define PD_CHECK_OK 0
 #define PD_CHECK_ERROR (-1)
+#define PD_CHECK_WOULDBLOCK 1 /* API 2, PD_PLUGIN_TRY_INLINE: call me again where I may block */
 
 /* Log levels for pd_host.log (syslog priorities). */
 #define PD_LOG_ERR 3
@@ -142,6 +154,10 @@ struct pd_host {
 
 	/* Set the reply: "ACTION optional text". printf-style. */
 	void (*reply)(pd_reply *reply, const char *fmt, ...) PD_PRINTF(2, 3);
+
+	/* API 2. 1 when the calling thread may block (a worker thread, or
+	 * spawn mode), 0 on a network thread. Check api >= 2 before use. */
+	int (*may_block)(void);
 };
 
 /* Static description of a plugin, exported as pd_plugin. */

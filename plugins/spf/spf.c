@@ -85,7 +85,7 @@ const pd_plugin_info pd_plugin = {
     .name = "spf",
     .version = "1.0",
     .description = "SPF (RFC 7208) checks of MAIL FROM and HELO, libspf2 with our own DNS",
-    .flags = PD_PLUGIN_SKIP_SASL,
+    .flags = PD_PLUGIN_SKIP_SASL | PD_PLUGIN_TRY_INLINE, /* inline when the DNS cache has every answer */
     .default_states = "RCPT",
     .options = spf_opts,
 };
@@ -484,6 +484,7 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	struct timespec deadline, t0;
 	struct pd_spf_outcome o;
 	int decisive = 0;
+	int try_inline = !inst->host->may_block(); /* on a network thread: from the DNS cache only */
 	long us;
 
 	if (!*ip || (s->skip_localhost && is_localhost(ip)))
@@ -500,17 +501,28 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	deadline_in(&deadline, s->timeout_ms);
-	if (s->nwhitelist && whitelisted(s, ip, &deadline)) {
-		inst->host->log(inst, PD_LOG_INFO, "client %.46s authorised by a whitelisted domain", ip);
-		if (*instance)
-			msg_store(inst, s, key, "", 0);
-		return PD_CHECK_OK;
+	pd_spf_cache_only = try_inline;
+	pd_spf_missed = 0;
+	if (s->nwhitelist) {
+		int listed = whitelisted(s, ip, &deadline);
+
+		if (pd_spf_missed)
+			goto wouldblock;
+		if (listed) {
+			pd_spf_cache_only = 0;
+			inst->host->log(inst, PD_LOG_INFO, "client %.46s authorised by a whitelisted domain", ip);
+			if (*instance)
+				msg_store(inst, s, key, "", 0);
+			return PD_CHECK_OK;
+		}
 	}
 	/* HELO identity first (unless the null sender makes it the MAIL FROM identity) */
 	if (s->helo_check && *helo && *sender) {
 		enum act a;
 
 		pd_spf_engine_check(s->eng, ip, helo, sender, 1, &deadline, &o);
+		if (pd_spf_missed)
+			goto wouldblock;
 		a = s->act[1][o.result];
 		decisive = decide(s, a, &o, ip, sender, helo, 1, out, sizeof(out));
 		if (a == ACT_HEADER)
@@ -522,6 +534,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 		char mf[PD_REPLY_MAX + 1];
 
 		pd_spf_engine_check(s->eng, ip, helo, sender, 0, &deadline, &o);
+		if (pd_spf_missed)
+			goto wouldblock;
 		decisive = decide(s, s->act[0][o.result], &o, ip, sender, helo, 0, mf, sizeof(mf));
 		if (decisive || mf[0])
 			snprintf(out, sizeof(out), "%s", mf);
@@ -538,5 +552,9 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 		msg_store(inst, s, key, out, decisive);
 	if (out[0])
 		inst->host->reply(reply, "%s", out);
+	pd_spf_cache_only = 0;
 	return PD_CHECK_OK;
+wouldblock: /* nothing logged, stored or replied: a worker thread does it all again */
+	pd_spf_cache_only = 0;
+	return PD_CHECK_WOULDBLOCK;
 }
