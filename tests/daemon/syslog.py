@@ -49,6 +49,7 @@ def drain(s):
 
 def test_decisions_reach_the_syslog_socket_in_rfc3164_form():
     d = pdtest.Daemon("")
+    pdtest._daemons.append(d)  # run() cleans its directory up
     path = os.path.join(d.dir, "log.sock")
     s = sink(path)
     d.write_config('syslog_socket = "%s"\nsyslog_facility = "local3"\nplugins = { "example" }\n' % path)
@@ -70,6 +71,7 @@ def test_decisions_reach_the_syslog_socket_in_rfc3164_form():
 
 def test_a_syslog_that_stops_reading_never_stalls_requests_and_drops_are_reported():
     d = pdtest.Daemon("")
+    pdtest._daemons.append(d)  # run() cleans its directory up
     path = os.path.join(d.dir, "log.sock")
     s = sink(path)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -97,6 +99,7 @@ def test_a_syslog_that_stops_reading_never_stalls_requests_and_drops_are_reporte
 
 def test_a_restarted_syslog_daemon_is_found_again():
     d = pdtest.Daemon("")
+    pdtest._daemons.append(d)  # run() cleans its directory up
     path = os.path.join(d.dir, "log.sock")
     s = sink(path)
     d.write_config('syslog_socket = "%s"\nplugins = { "example" }\n' % path)
@@ -124,6 +127,7 @@ def test_a_restarted_syslog_daemon_is_found_again():
 
 def test_reload_moves_syslog_to_another_socket():
     d = pdtest.Daemon("")
+    pdtest._daemons.append(d)  # run() cleans its directory up
     p1, p2 = os.path.join(d.dir, "log1.sock"), os.path.join(d.dir, "log2.sock")
     s1, s2 = sink(p1), sink(p2)
     d.write_config('syslog_socket = "%s"\nplugins = { "example" }\n' % p1)
