@@ -263,12 +263,10 @@ static int cb_ms(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return int_in(cfg, opt, value, result, 1, 600000);
 }
 
-/* cb_word - redis_username / redis_password / redis_prefix: printable, no spaces, bounded */
+/* cb_word - redis_[sentinel_]username / _password, redis_prefix: printable, no spaces, bounded */
 static int cb_word(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
-	size_t max = !strcmp(opt->name, "redis_prefix") ? 64
-		     : strstr(opt->name, "username")    ? 127
-							: 255;
+	size_t max = !strcmp(opt->name, "redis_prefix") ? 64 : strstr(opt->name, "username") ? 127 : 255;
 
 	if (strlen(value) > max) {
 		cfg_error(cfg, "%s: longer than %zu characters", opt->name, max);

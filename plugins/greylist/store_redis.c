@@ -23,9 +23,10 @@
  * first successful reconnection logs "redis up again".
  *
  * Sentinel discovery (redis_sentinels, redis_master_name): the master's
- * address is not configured but asked from the sentinels, in order, each
- * within redis_connect_timeout (SENTINEL get-master-addr-by-name), when the
- * first connection is made and again after any error. A new connection to
+ * address is not configured but asked from the sentinels, in order (from
+ * the one that answered last), each within redis_connect_timeout (SENTINEL
+ * get-master-addr-by-name), when the first connection is made and again
+ * after any error. A new connection to
  * the master must answer ROLE with "master": a demoted old master answers
  * "slave" and counts as a failure (down, backoff, ask again). A reply
  * READONLY on a pooled connection (the master was demoted under it) drops
@@ -131,6 +132,7 @@ struct gl_store {
 	unsigned gen;      /* bumped when the master's address changes */
 	unsigned idle_gen[POOL_MAX];
 	int role_warned;   /* ROLE refused (ACL): logged once, then not checked */
+	int sentinel_first; /* the sentinel that answered last: asked first next time */
 };
 
 #define SLOG(s, lvl, ...) ((s)->log.fn((s)->log.ctx, (lvl), __VA_ARGS__))
@@ -315,17 +317,21 @@ out:
 	return ret;
 }
 
-/* discover - ask the sentinels in order for the master; record it (new generation and a log
- * line when it changed); 0 with HOST/PORT/GEN, or -1 with WHY */
+/* discover - ask the sentinels in order (from the one that answered last) for the master;
+ * record it (new generation and a log line when it changed); 0 with HOST/PORT/GEN, or -1 */
 static int discover(gl_store *s, char *host, size_t hostsz, int *port, unsigned *gen, char *why,
 		    size_t whysz)
 {
 	char one[300];
-	int i, changed;
+	int i, k = 0, first, changed;
 	const gl_sentinel *sn = NULL;
 
+	pthread_mutex_lock(&s->mu);
+	first = s->sentinel_first;
+	pthread_mutex_unlock(&s->mu);
 	for (i = 0; i < s->rc.n_sentinels; i++) {
-		sn = &s->rc.sentinels[i];
+		k = (first + i) % s->rc.n_sentinels;
+		sn = &s->rc.sentinels[k];
 		if (ask_sentinel(s, sn, host, hostsz, port, one, sizeof(one)) == 0)
 			break;
 	}
@@ -342,6 +348,7 @@ static int discover(gl_store *s, char *host, size_t hostsz, int *port, unsigned 
 		s->gen++;
 	}
 	s->master_known = 1;
+	s->sentinel_first = k;
 	*gen = s->gen;
 	pthread_mutex_unlock(&s->mu);
 	if (changed) {
