@@ -36,8 +36,9 @@ FAST_SYNC = ["--repl-diskless-sync-delay", "0"]  # a replica syncs at once (defa
 class Sentinel:
     """redis-server sentinel.conf --sentinel on 127.0.0.1, monitoring MASTER_PORT as NAME (quorum 1)."""
 
-    def __init__(self, master_port):
+    def __init__(self, master_port, password=None):
         self.port = pdtest.free_port()
+        self.password = password
         self.dir = tempfile.mkdtemp(prefix="pdtest.sentinel.")
         self.conf = os.path.join(self.dir, "sentinel.conf")
         with open(self.conf, "w") as f:
@@ -47,6 +48,8 @@ class Sentinel:
                     "sentinel failover-timeout %s 2000\n"
                     "sentinel parallel-syncs %s 1\n"
                     % (self.port, self.dir, NAME, master_port, NAME, NAME, NAME))
+            if password:
+                f.write("requirepass %s\n" % password)
         self.log = open(os.path.join(self.dir, "sentinel.log"), "ab")
         self.proc = subprocess.Popen([rt.REDIS_SERVER, self.conf, "--sentinel"], stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=self.log)
@@ -67,8 +70,12 @@ class Sentinel:
 
     def cmd(self, *args):
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+            f = s.makefile("rb")
+            if self.password:
+                s.sendall(resp_encode(["AUTH", self.password]))
+                resp_read(f)
             s.sendall(resp_encode(args))
-            return resp_read(s.makefile("rb"))
+            return resp_read(f)
 
     def master_port(self):
         return int(self.cmd("SENTINEL", "get-master-addr-by-name", NAME)[1])
@@ -176,12 +183,18 @@ def test_failover_followed_without_restart():
     sn = None
     try:
         until("the replica to sync", lambda: rep.cmd("ROLE")[3] == b"connected")
-        sn = Sentinel(m.port)
+        sn = Sentinel(m.port, password="sentinel-secret")
         until("the sentinel to know the replica",
               lambda: any(b"slave" == dict(zip(x[::2], x[1::2]))[b"flags"]
                           for x in sn.cmd("SENTINEL", "replicas", NAME)))
+        # a wrong password for the sentinels: no master, on_error
+        bad = pdtest.daemon(gl([sn.port], 'redis_sentinel_password = "wrong"', extra='on_error = "%s"\n' % ONERR))
+        assert bad.ask(req()) == ONERR
+        bad.wait_log("redis down: master %s: no sentinel named the master (last, 127.0.0.1:%d: AUTH: WRONGPASS"
+                     % (NAME, sn.port))
+        bad.stop()
         dead = pdtest.free_port()  # no sentinel there: asked first, skipped
-        d = pdtest.daemon(gl([dead, sn.port], "delay = 2\nadd_header = true",
+        d = pdtest.daemon(gl([dead, sn.port], 'delay = 2\nadd_header = true\nredis_sentinel_password = "sentinel-secret"',
                              extra='on_error = "%s"\n' % ONERR))
         d.wait_log('database redis master %s via 2 sentinels (first 127.0.0.1:%d)' % (NAME, dead))
         c = d.client()
