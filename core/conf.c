@@ -108,6 +108,19 @@ static int validate_mode(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* validate_syslog_socket - an absolute socket path that fits sun_path, or "" */
+static int validate_syslog_socket(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (*v && (*v != '/' || strlen(v) > 107)) {
+		cfg_error(cfg, "syslog_socket \"%.200s\": expected an absolute path of at most 107 bytes, or \"\" for no syslog",
+			  v);
+		return -1;
+	}
+	return 0;
+}
+
 /* validate_facility - syslog facility by name */
 static int validate_facility(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -280,6 +293,7 @@ static cfg_opt_t global_opts[] = {
     CFG_INT("idle_timeout", 600, CFGF_NONE),
     CFG_INT("request_timeout", 20, CFGF_NONE),
     CFG_STR("syslog_facility", "mail", CFGF_NONE),
+    CFG_STR("syslog_socket", "/dev/log", CFGF_NONE),
     CFG_INT("threads", 8, CFGF_NONE),
     CFG_INT("io_threads", 0, CFGF_NONE),
     CFG_BOOL("supervise", cfg_true, CFGF_NONE),
@@ -351,6 +365,7 @@ static cfg_t *new_cfg(cfg_opt_t *opts, int flags)
 	cfg_set_validate_func(cfg, "user", validate_user);
 	cfg_set_validate_func(cfg, "group", validate_group);
 	cfg_set_validate_func(cfg, "syslog_facility", validate_facility);
+	cfg_set_validate_func(cfg, "syslog_socket", validate_syslog_socket);
 	cfg_set_validate_func(cfg, "idle_timeout", validate_range);
 	cfg_set_validate_func(cfg, "request_timeout", validate_range);
 	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics);
@@ -640,6 +655,7 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	c->idle_timeout = (int)cfg_getint(c->cfg, "idle_timeout");
 	c->request_timeout = (int)cfg_getint(c->cfg, "request_timeout");
 	c->facility = pd_log_facility(cfg_getstr(c->cfg, "syslog_facility"));
+	c->syslog_socket = pd_xstrdup(cfg_getstr(c->cfg, "syslog_socket"));
 	c->threads = (int)cfg_getint(c->cfg, "threads");
 	c->io_threads = (int)cfg_getint(c->cfg, "io_threads");
 	c->supervise = cfg_getbool(c->cfg, "supervise");
@@ -777,6 +793,7 @@ void pd_conf_free(pd_conf *c)
 	free(c->pidfile);
 	free(c->plugin_dir);
 	free(c->state_dir);
+	free(c->syslog_socket);
 	free(c->default_action);
 	free(c->on_error);
 	free(c->metrics_listen);

@@ -21,7 +21,14 @@
 void pd_log_open(const char *ident, int facility, int to_stderr, int verbose);
 void pd_log_set_stderr(int on);
 void pd_log_set_facility(int facility);
+/* Send syslog lines to the datagram socket PATH ("" = no syslog). */
+void pd_log_set_socket(const char *path);
 int pd_log_verbose(void);
+
+/* Batch this thread's syslog lines (ON) until pd_log_flush(), which sends
+ * them with one system call; OFF flushes and stops. For network threads. */
+void pd_log_batch(int on);
+void pd_log_flush(void);
 
 /* Facility by name ("mail", "local0" ...), or -1. */
 int pd_log_facility(const char *name);

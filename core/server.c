@@ -70,6 +70,8 @@ typedef struct conn {
 	int closing;    /* close as soon as the pending reply is out */
 	int dead;       /* closed: freed after the current epoll batch */
 	int eof;        /* the client sent everything it will send */
+	int drained;    /* a short read emptied the socket: no recv until the next event */
+	int rdhup;      /* the peer half-closed: read on to the end of input */
 	int want_out;   /* EPOLLOUT armed */
 	uint64_t last_us;
 	uint64_t t0;
@@ -90,6 +92,8 @@ struct loop {
 	conn *head, *tail;
 	size_t n_conns;
 	size_t n_orphans; /* timed-out requests a worker still holds */
+	pd_conf *gen;     /* the generation this loop reads with (one reference) */
+	unsigned gen_seq; /* gen_seq when it was taken */
 };
 
 static listener listeners[MAX_LISTENERS];
@@ -106,6 +110,7 @@ static int work_stop;
 
 static pthread_rwlock_t gen_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pd_conf *current;
+static atomic_uint gen_seq; /* bumped by every swap */
 static pd_conf *retired[16];
 static size_t n_retired;
 
@@ -127,6 +132,28 @@ static pd_conf *gen_acquire(void)
 static void gen_release(pd_conf *g)
 {
 	atomic_fetch_sub_explicit(&g->refs, 1, memory_order_release);
+}
+
+/* loop_gen - the current generation as LP sees it: its own reference,
+ * renewed (under the lock) only after a swap, so a request costs no lock */
+static pd_conf *loop_gen(loop *lp)
+{
+	unsigned seq = atomic_load_explicit(&gen_seq, memory_order_acquire);
+
+	if (!lp->gen || seq != lp->gen_seq) {
+		if (lp->gen)
+			gen_release(lp->gen);
+		lp->gen = gen_acquire();
+		lp->gen_seq = seq;
+	}
+	return lp->gen;
+}
+
+/* gen_hold - one more reference for a request, on a generation LP holds */
+static pd_conf *gen_hold(pd_conf *g)
+{
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	return g;
 }
 
 /* adopt_systemd - listeners passed by socket activation; -1 if none */
@@ -386,11 +413,19 @@ static int conn_read(conn *c, const pd_limits *lim)
 		c->in = pd_xrealloc(c->in, want);
 		c->in_cap = want;
 	}
-	while (!c->eof && c->in_len < c->in_cap) {
+	while (!c->eof && !c->drained && c->in_len < c->in_cap) {
 		ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
 
 		if (n > 0) {
+			size_t asked = c->in_cap - c->in_len;
+
 			c->in_len += (size_t)n;
+			if ((size_t)n < asked && !c->rdhup) {
+				/* a short read took all the socket had: the next byte
+				 * to arrive raises a new (edge-triggered) event */
+				c->drained = 1;
+				break;
+			}
 			continue;
 		}
 		if (n == 0) {
@@ -456,10 +491,9 @@ static void conn_process(conn *c)
 			conn_close(c, "close_after_reply");
 			return;
 		}
-		g = gen_acquire();
+		g = loop_gen(c->lp);
 		rc = conn_read(c, &g->limits);
 		if (rc < 0) {
-			gen_release(g);
 			conn_close(c, "read error");
 			return;
 		}
@@ -469,19 +503,16 @@ static void conn_process(conn *c)
 		if (f == PD_FEED_GARBAGE) {
 			pd_metric_add(PD_M_GARBAGE_LINES, 1);
 			pd_log(PD_LOG_WARNING, "connection %d: %s", c->fd, why);
-			gen_release(g);
 			continue;
 		}
 		if (f == PD_FEED_ERROR) {
 			pd_metric_add(PD_M_CONN_OVER_LIMIT, 1);
 			pd_log(PD_LOG_WARNING, "connection %d: %s (limit %zu line, %zu attributes, %zu bytes); closing",
 			       c->fd, why, g->limits.max_line, g->limits.max_attrs, g->limits.max_request);
-			gen_release(g);
 			conn_close(c, NULL);
 			return;
 		}
 		if (f == PD_FEED_MORE) {
-			gen_release(g);
 			if (c->eof) {
 				if (c->req.lines)
 					pd_log(PD_LOG_WARNING, "connection %d: client closed in the middle of a request",
@@ -493,12 +524,11 @@ static void conn_process(conn *c)
 		/* PD_FEED_DONE: a complete request */
 		if (!request_ok(&c->req)) {
 			pd_metric_add(PD_M_BAD_REQUESTS, 1);
-			gen_release(g);
 			conn_close(c, NULL);
 			return;
 		}
 		c->t0 = pd_now_us();
-		c->gen = g;
+		c->gen = gen_hold(g);
 		c->chain = select_chain(g, &c->req, c->ls->chain);
 		if (!c->chain->inline_ok) {
 			c->busy = 1;
@@ -695,8 +725,12 @@ static void *loop_main(void *arg)
 	int listening = 1;
 	uint64_t stop_deadline = 0;
 
+	pd_log_batch(1);
 	for (;;) {
-		int n = epoll_wait(lp->ep, evs, 256, 500);
+		int n;
+
+		pd_log_flush(); /* the lines of the last batch, in one system call */
+		n = epoll_wait(lp->ep, evs, 256, 500);
 		int idle, rto, mto;
 
 		if (atomic_load(&stopping)) {
@@ -719,7 +753,12 @@ static void *loop_main(void *arg)
 			} else {
 				conn *c = p;
 
-				if (c->dead || c->busy)
+				if (c->dead)
+					continue;
+				c->drained = 0; /* new data (or end of input) may be there */
+				if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					c->rdhup = 1;
+				if (c->busy)
 					continue; /* gone, or looked at again when the worker is done */
 				if (c->out_len && (evs[i].events & EPOLLOUT)) {
 					int rc = conn_flush(c);
@@ -736,12 +775,11 @@ static void *loop_main(void *arg)
 			}
 		}
 		{
-			pd_conf *g = gen_acquire();
+			pd_conf *g = loop_gen(lp); /* renewed here at least every 500 ms after a swap */
 
 			idle = g->idle_timeout;
 			rto = g->request_timeout;
 			mto = g->min_timeout;
-			gen_release(g);
 		}
 		loop_timeouts(lp, rto, mto);
 		loop_idle(lp, idle);
@@ -759,11 +797,15 @@ static void *loop_main(void *arg)
 			/* done when no connection is left and no worker holds a timed-out request */
 			if ((!lp->head && !lp->n_orphans) || pd_now_us() > stop_deadline) {
 				loop_bury_all(lp);
+				if (lp->gen)
+					gen_release(lp->gen);
+				lp->gen = NULL;
 				break;
 			}
 		}
 		loop_bury_all(lp);
 	}
+	pd_log_batch(0);
 	return NULL;
 }
 
@@ -828,6 +870,7 @@ void pd_server_swap(pd_conf *newc)
 	pthread_rwlock_wrlock(&gen_lock);
 	old = current;
 	current = newc;
+	atomic_fetch_add_explicit(&gen_seq, 1, memory_order_release);
 	pthread_rwlock_unlock(&gen_lock);
 	if (n_retired < sizeof(retired) / sizeof(retired[0])) {
 		retired[n_retired++] = old;

@@ -118,6 +118,7 @@ static void test_errors(void)
 	expect_err("act.conf", "on_error = \"\"\n", "on_error: must be one line");
 	expect_err("range.conf", "threads = 0\n", "threads = 0: must be between 1 and 1024");
 	expect_err("fac.conf", "syslog_facility = \"mial\"\n", "syslog_facility \"mial\"");
+	expect_err("sls.conf", "syslog_socket = \"dev/log\"\n", "syslog_socket \"dev/log\": expected an absolute path");
 	expect_err("user.conf", "user = \"no-such-user-here\"\n", "no such user");
 	expect_err("dflt.conf", "chain \"default\" { plugins = { \"fake\" } }\n", "chain \"default\" is reserved");
 	expect_err("missing.conf", "include_nothing\n", "missing.conf:3");
