@@ -456,7 +456,12 @@ int pd_plugin_init(pd_instance *inst)
 			goto fail;
 		}
 		g->ops = &gl_store_redis;
-		if (rc.path[0])
+		if (rc.n_sentinels)
+			snprintf(g->dbpath, sizeof(g->dbpath),
+				 "redis master %s via %d sentinel%s (first %s:%d) db %ld prefix \"%s\"",
+				 rc.master_name, rc.n_sentinels, rc.n_sentinels > 1 ? "s" : "",
+				 rc.sentinels[0].host, rc.sentinels[0].port, rc.db, rc.prefix);
+		else if (rc.path[0])
 			snprintf(g->dbpath, sizeof(g->dbpath), "redis unix:%s db %ld prefix \"%s\"",
 				 rc.path, rc.db, rc.prefix);
 		else

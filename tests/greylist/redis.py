@@ -68,16 +68,17 @@ def resp_read(f):
 class Redis:
     """redis-server --port P on 127.0.0.1, without persistence, in a temp dir."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, extra=()):
         self.port = port or pdtest.free_port()
         self.dir = tempfile.mkdtemp(prefix="pdtest.redis.")
         self.proc = None
+        self.extra = list(extra)  # more redis-server arguments (sentinel.py: --replicaof)
 
     def start(self):
         self.log = open(os.path.join(self.dir, "redis.log"), "ab")
         self.proc = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
                                       "--save", "", "--appendonly", "no", "--dir", self.dir,
-                                      "--daemonize", "no"],
+                                      "--daemonize", "no"] + self.extra,
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         deadline = time.time() + 20
         while time.time() < deadline:
