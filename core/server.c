@@ -442,23 +442,25 @@ static int conn_read(conn *c, const pd_limits *lim)
 	return 0;
 }
 
-/* finish_request - reply, log, and get ready for the next request */
+/* finish_request - reply, then log, and get ready for the next request */
 static int finish_request(conn *c)
 {
 	uint64_t us = pd_now_us() - c->t0;
+	int rc;
 
 	c->out_len = pd_proto_reply(c->out, sizeof(c->out), c->res.reply.text);
 	c->out_off = 0;
+	if (c->ls->close_after_reply)
+		c->closing = 1; /* one request per connection: close once the reply is out */
+	pd_metrics_request(c->res.reply.text, us); /* counted before the client can scrape */
+	rc = conn_flush(c); /* the client waits for this; the log line can follow */
 	log_decision(&c->req, c->chain, &c->res, us);
 	gen_release(c->gen);
 	c->gen = NULL;
 	c->chain = NULL;
 	pd_req_reset(&c->req);
 	pd_req_trim(&c->req);
-	pd_metrics_request(c->res.reply.text, us);
-	if (c->ls->close_after_reply)
-		c->closing = 1; /* one request per connection: close once the reply is out */
-	return conn_flush(c);
+	return rc;
 }
 
 /* queue_work - hand a request to the worker pool */
