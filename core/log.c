@@ -107,20 +107,14 @@ static int sl_connect(void)
 	return rc;
 }
 
-/* stamp - "Mmm dd hh:mm:ss" of now, formatted once per second per thread */
-static const char *stamp(void)
+/* stamp - "Mmm dd hh:mm:ss" of NOW (local time) */
+static const char *stamp(time_t now)
 {
-	static __thread time_t sec = -1;
 	static __thread char text[24];
-	time_t now = time(NULL);
+	struct tm tm;
 
-	if (now != sec) {
-		struct tm tm;
-
-		sec = now;
-		if (!localtime_r(&now, &tm) || !strftime(text, sizeof(text), "%b %e %H:%M:%S", &tm))
-			snprintf(text, sizeof(text), "Jan  1 00:00:00");
-	}
+	if (!localtime_r(&now, &tm) || !strftime(text, sizeof(text), "%b %e %H:%M:%S", &tm))
+		snprintf(text, sizeof(text), "Jan  1 00:00:00");
 	return text;
 }
 
@@ -134,17 +128,31 @@ static int sl_ready(unsigned n)
 	return 0;
 }
 
-/* sl_format - the datagram for one line into BUF; its length */
+/* sl_format - the datagram "<PRI>Mmm dd hh:mm:ss ident[pid]: line" into BUF; its length */
 static size_t sl_format(char *buf, size_t size, int level, const char *line)
 {
-	int n = snprintf(buf, size, "<%d>%s %s[%ld]: %s", log_facility | level, stamp(), log_ident, (long)log_pid,
-			 line);
+	static __thread char head[96]; /* "Mmm dd hh:mm:ss ident[pid]: ", per second */
+	static __thread size_t head_len;
+	static __thread time_t head_sec = -1;
+	static __thread pid_t head_pid;
+	time_t now = time(NULL);
+	size_t n, len;
 
-	if (n < 0)
-		return 0;
-	if ((size_t)n >= size)
-		n = (int)size - 1;
-	return (size_t)n + (sl_stream ? 1 : 0); /* a stream frame ends with its NUL */
+	if (now != head_sec || head_pid != log_pid) { /* a new second (or process): a new header */
+		int k = snprintf(head, sizeof(head), "%s %s[%ld]: ", stamp(now), log_ident, (long)log_pid);
+
+		head_len = k > 0 ? ((size_t)k < sizeof(head) ? (size_t)k : sizeof(head) - 1) : 0;
+		head_sec = now;
+		head_pid = log_pid;
+	}
+	n = (size_t)snprintf(buf, size, "<%d>", log_facility | level); /* at most 5 bytes */
+	memcpy(buf + n, head, head_len);
+	n += head_len;
+	len = strnlen(line, size - 1 - n);
+	memcpy(buf + n, line, len);
+	n += len;
+	buf[n] = 0;
+	return n + (sl_stream ? 1 : 0); /* a stream frame ends with its NUL */
 }
 
 /* sl_failed - a send failed with errno: 1 if the socket was reconnected, so try again */
@@ -385,6 +393,14 @@ void pd_vlog(int level, const char *prefix, const char *fmt, va_list ap)
 	if (n < 0)
 		n = 0;
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	pd_log_text(level, line);
+}
+
+/* pd_log_text - log a line that is already formatted (and made loggable) */
+void pd_log_text(int level, const char *line)
+{
+	if (level == LOG_DEBUG && log_verbose < 1)
+		return;
 	if (log_syslog)
 		sl_line(level, line);
 	if (log_stderr) {

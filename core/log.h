@@ -36,6 +36,8 @@ int pd_log_facility(const char *name);
 /* Log one line. Never pass client data as FMT. */
 void pd_log(int level, const char *fmt, ...) PD_FMT(2, 3);
 void pd_vlog(int level, const char *prefix, const char *fmt, va_list ap) PD_FMT(3, 0);
+/* Log a finished line as is (the caller made client data loggable). */
+void pd_log_text(int level, const char *line);
 
 /* Log at error level and exit(1): for configuration and startup failures. */
 void pd_fatal(const char *fmt, ...) PD_FMT(1, 2) __attribute__((noreturn));

@@ -240,23 +240,39 @@ static const pd_chain *select_chain(const pd_conf *g, const pd_request *req, con
 /* log_decision - one line per request with what an admin greps for */
 static void log_decision(const pd_request *req, const pd_chain *ch, const pd_result *res, uint64_t us)
 {
-	char qid[40], cn[128], ca[64], helo[128], from[256], rcpt[256], act[256];
-	const char *state = pd_req_get(req, "protocol_state");
-	char st[24];
+	char buf[1600];
+	pd_line l = {.p = buf, .cap = sizeof(buf)};
+	const char *v;
 
-	pd_str_loggable(qid, sizeof(qid), pd_req_get(req, "queue_id"));
-	pd_str_loggable(cn, sizeof(cn), pd_req_get(req, "client_name"));
-	pd_str_loggable(ca, sizeof(ca), pd_req_get(req, "client_address"));
-	pd_str_loggable(helo, sizeof(helo), pd_req_get(req, "helo_name"));
-	pd_str_loggable(from, sizeof(from), pd_req_get(req, "sender"));
-	pd_str_loggable(rcpt, sizeof(rcpt), pd_req_get(req, "recipient"));
-	pd_str_loggable(act, sizeof(act), res->reply.text);
-	pd_str_loggable(st, sizeof(st), state);
-	pd_log(PD_LOG_INFO,
-	       "decision: queue_id=%s client=%s[%s] helo=%s sender=<%s> recipient=<%s> state=%s chain=%s "
-	       "action=\"%s\" plugin=%s time=%lluus",
-	       *qid ? qid : "-", *cn ? cn : "unknown", ca, *helo ? helo : "-", from, rcpt, *st ? st : "-", ch->name,
-	       act, res->plugin, (unsigned long long)us);
+	/* built by appending, not printf: this runs for every request */
+	pd_line_str(&l, "decision: queue_id=");
+	v = pd_req_get(req, "queue_id");
+	pd_line_safe(&l, v && *v ? v : "-", 39);
+	pd_line_str(&l, " client=");
+	v = pd_req_get(req, "client_name");
+	pd_line_safe(&l, v && *v ? v : "unknown", 127);
+	pd_line_str(&l, "[");
+	pd_line_safe(&l, pd_req_get(req, "client_address"), 63);
+	pd_line_str(&l, "] helo=");
+	v = pd_req_get(req, "helo_name");
+	pd_line_safe(&l, v && *v ? v : "-", 127);
+	pd_line_str(&l, " sender=<");
+	pd_line_safe(&l, pd_req_get(req, "sender"), 255);
+	pd_line_str(&l, "> recipient=<");
+	pd_line_safe(&l, pd_req_get(req, "recipient"), 255);
+	pd_line_str(&l, "> state=");
+	v = pd_req_get(req, "protocol_state");
+	pd_line_safe(&l, v && *v ? v : "-", 23);
+	pd_line_str(&l, " chain=");
+	pd_line_str(&l, ch->name);
+	pd_line_str(&l, " action=\"");
+	pd_line_safe(&l, res->reply.text, 255);
+	pd_line_str(&l, "\" plugin=");
+	pd_line_str(&l, res->plugin);
+	pd_line_str(&l, " time=");
+	pd_line_uint(&l, (unsigned long long)us);
+	pd_line_str(&l, "us");
+	pd_log_text(PD_LOG_INFO, buf);
 }
 
 /* request_ok - only smtpd_access_policy requests are served */
