@@ -25,6 +25,7 @@
 typedef struct load_ctx {
 	const char *file;
 	int errors;
+	pd_conf *conf; /* the configuration being loaded (its modules) */
 } load_ctx;
 
 static load_ctx *ctx;
@@ -560,6 +561,24 @@ static int load_modules(pd_conf *c, const pd_scan *sc)
 	return 0;
 }
 
+/* validate_section - a plugin's whole section, once parsed: its optional pd_plugin_validate */
+static int validate_section(cfg_t *cfg, cfg_opt_t *opt)
+{
+	unsigned n = cfg_opt_size(opt);
+	cfg_t *sec = n ? cfg_opt_getnsec(opt, n - 1) : NULL;
+
+	(void)cfg;
+	if (!sec || !ctx || !ctx->conf)
+		return 0;
+	for (size_t i = 0; i < ctx->conf->n_mods; i++) {
+		pd_module *m = ctx->conf->mods[i];
+
+		if (strcmp(m->name, opt->name) == 0)
+			return m->validate && m->validate(sec) != 0 ? -1 : 0;
+	}
+	return 0;
+}
+
 /* full_options - global options plus one section per loaded plugin */
 static cfg_opt_t *full_options(pd_conf *c, cfg_opt_t ***sub, const pd_scan *sc)
 {
@@ -595,6 +614,7 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	int ok = 0;
 
 	ctx = &lc;
+	lc.conf = c;
 	c->file = pd_xstrdup(file);
 	c->dir = conf_dir(file);
 
@@ -634,6 +654,8 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 		cfg_set_validate_func(c->cfg, path, validate_networks);
 		snprintf(path, sizeof(path), "%s|timeout", c->mods[i]->name);
 		cfg_set_validate_func(c->cfg, path, validate_range);
+		if (c->mods[i]->validate) /* the section as a whole, right after its closing brace */
+			cfg_set_validate_func(c->cfg, c->mods[i]->name, validate_section);
 	}
 	if (parse_file(c->cfg, file) < 0)
 		goto out;

@@ -8,7 +8,7 @@
  *	#include <policyd/plugin.h>
  * DESCRIPTION
  *	A plugin is a shared object that policyd loads with libltdl. It
- *	exports five symbols (see "Exports" below). Build it in tree as a
+ *	exports five symbols, and optionally a sixth (see "Exports" below). Build it in tree as a
  *	libtool module (-module -avoid-version) with
  *	-DPD_PLUGIN_MODULE=<name>, which gives the symbols libltdl's
  *	<name>_LTX_ prefix, or out of tree with
@@ -23,6 +23,10 @@
  *	2. It reads pd_plugin (a pd_plugin_info): the API level the plugin was built
  *	   for (refused if newer than the core's), flags, default states
  *	   and the libconfuse option table of the plugin's section.
+ *	   Optional (API 2): validate(section) runs right after the
+ *	   plugin's section is parsed, for checks across options; it reports
+ *	   with cfg_error(section, ...) (the admin sees file:line) and returns
+ *	   0, or -1 to refuse the configuration.
  *	3. init(inst) runs once per instance, after the configuration is
  *	   parsed and privileges are dropped. inst->cfg is the plugin's
  *	   section. Store per-instance data in inst->data. Return 0, or -1
@@ -174,6 +178,7 @@ typedef struct pd_plugin_info {
 typedef int pd_plugin_init_fn(pd_instance *inst);
 typedef int pd_plugin_check_fn(pd_instance *inst, const pd_request *req, pd_reply *reply);
 typedef void pd_plugin_fini_fn(pd_instance *inst);
+typedef int pd_plugin_validate_fn(cfg_t *section);
 
 /*
  * Exports. In tree, compile with -DPD_PLUGIN_MODULE=<name> to get libltdl's
@@ -184,6 +189,7 @@ typedef void pd_plugin_fini_fn(pd_instance *inst);
  *	int pd_plugin_init(pd_instance *);
  *	int pd_plugin_check(pd_instance *, const pd_request *, pd_reply *);
  *	void pd_plugin_fini(pd_instance *);
+ *	int pd_plugin_validate(cfg_t *section);	(optional, API 2)
  */
 #ifdef PD_PLUGIN_MODULE
 #define PD__LTX2(m, s) m##_LTX_##s
@@ -193,6 +199,7 @@ typedef void pd_plugin_fini_fn(pd_instance *inst);
 #define pd_plugin_init PD__LTX(PD_PLUGIN_MODULE, pd_plugin_init)
 #define pd_plugin_check PD__LTX(PD_PLUGIN_MODULE, pd_plugin_check)
 #define pd_plugin_fini PD__LTX(PD_PLUGIN_MODULE, pd_plugin_fini)
+#define pd_plugin_validate PD__LTX(PD_PLUGIN_MODULE, pd_plugin_validate)
 #endif
 
 /* The exports, declared so that the compiler checks a plugin's definitions. */
@@ -201,6 +208,7 @@ extern const pd_plugin_info pd_plugin;
 pd_plugin_init_fn pd_plugin_init;
 pd_plugin_check_fn pd_plugin_check;
 pd_plugin_fini_fn pd_plugin_fini;
+pd_plugin_validate_fn pd_plugin_validate; /* optional: define it only if needed */
 
 #ifdef __cplusplus
 }

@@ -179,6 +179,8 @@ int gl_redis_server(const char *spec, gl_redis_conf *rc);
 int gl_redis_sentinel(const char *spec, gl_sentinel *out);
 /* options.c: fill RC from a greylist section (NULL: defaults); -1 with the reason in ERR */
 int gl_redis_conf_get(cfg_t *cfg, gl_redis_conf *rc, char *err, size_t errsz);
+/* Checks across the section's options (pd_plugin_validate); 0 or -1 after cfg_error. */
+int gl_validate_section(cfg_t *sec);
 
 /* store_redis.c (built only with hiredis, HAVE_HIREDIS) */
 extern const gl_store_ops gl_store_redis;

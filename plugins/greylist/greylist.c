@@ -494,6 +494,12 @@ fail:
 	return -1;
 }
 
+/* pd_plugin_validate - the section as a whole, with file:line in errors (options.c) */
+int pd_plugin_validate(cfg_t *section)
+{
+	return gl_validate_section(section);
+}
+
 /* pd_plugin_fini - stop the background thread, sync and close (shared handle: refcounted) */
 void pd_plugin_fini(pd_instance *inst)
 {

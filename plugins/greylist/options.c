@@ -314,18 +314,28 @@ static int cb_sentinel(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *resu
 	return 0;
 }
 
-/* valid_sentinels - the list as a whole: bounded, and the master's name given above it */
+/* valid_sentinels - the list as a whole: bounded */
 static int valid_sentinels(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const char *name = cfg_getstr(cfg, "redis_master_name");
-
 	if (cfg_opt_size(opt) > GL_SENTINELS_MAX) {
 		cfg_error(cfg, "%s: at most %d sentinels", opt->name, GL_SENTINELS_MAX);
 		return -1;
 	}
-	if (cfg_opt_size(opt) && !(name && *name)) {
-		cfg_error(cfg, "%s: needs redis_master_name (the name the sentinels monitor, e.g. "
-			  "\"mymaster\"), set above redis_sentinels in this section", opt->name);
+	return 0;
+}
+
+/* gl_validate_section - checks across options, once the whole section is parsed */
+int gl_validate_section(cfg_t *sec)
+{
+	const char *name = cfg_getstr(sec, "redis_master_name");
+
+	if (cfg_size(sec, "redis_sentinels") && !(name && *name)) {
+		cfg_error(sec, "redis_sentinels needs redis_master_name (the name the sentinels monitor, "
+			  "e.g. \"mymaster\")");
+		return -1;
+	}
+	if (*cfg_getstr(sec, "redis_sentinel_username") && !*cfg_getstr(sec, "redis_sentinel_password")) {
+		cfg_error(sec, "redis_sentinel_username needs redis_sentinel_password");
 		return -1;
 	}
 	return 0;
