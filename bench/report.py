@@ -65,6 +65,10 @@ WORKLOADS = [
     ("policyd-gl-pass-c64", "greylist: known triplets (pass path), 64 connections"),
     ("policyd-gl-unique-c1", "greylist: new triplets, one connection"),
     ("policyd-gl-exim-c8", "greylist: connection per request, 8 at a time"),
+    ("policyd-glr-unique-c64", "greylist on Redis: every request a new triplet, 64 connections"),
+    ("policyd-glr-retry-c64", "greylist on Redis: half new, half early retries, 20% IPv6, 64 connections"),
+    ("policyd-glr-pass-c64", "greylist on Redis: known triplets (pass path), 64 connections"),
+    ("policyd-glr-unique-c1", "greylist on Redis: new triplets, one connection"),
     ("postgrey-unique-c64", "greylist: every request a new triplet, 64 connections"),
     ("postgrey-retry-c64", "greylist: half new, half early retries, 20% IPv6, 64 connections"),
     ("postgrey-pass-c64", "greylist: known triplets (pass path), 64 connections"),
@@ -94,12 +98,15 @@ def results_table(lines):
         err = d["errors"]
         other = None
         if "machine_busy_cores" in d and d["seconds"] > 0:
-            srv = (c or 0) * d["requests"] / 1e6
+            srv = ((c or 0) + d.get("extra_cpu_us_per_request", 0)) * d["requests"] / 1e6
             other = max(0.0, d["machine_busy_cores"] -
                         (d["client_cpu_seconds"] + srv) / d["seconds"])
+        srv_cell = fmt(c, 1)
+        if "extra_cpu_us_per_request" in d:  # the Redis rows: redis-server's CPU apart
+            srv_cell += " + %s redis-server" % fmt(d["extra_cpu_us_per_request"], 1)
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |" % (
             d["label"], what, fmt(rate(d)), fmt(lat(d, "p50")), fmt(lat(d, "p95")),
-            fmt(lat(d, "p99")), fmt(lat(d, "max")), fmt(c, 1),
+            fmt(lat(d, "p99")), fmt(lat(d, "max")), srv_cell,
             fmt(d["client_cpu_us_per_request"], 1), fmt(other, 2), acts, err,
             ", ".join(fmt(r) for r in d.get("repetitions", []))))
 
@@ -219,7 +226,7 @@ def main():
     for name, _ in WORKLOADS:
         d = load(name)
         if d and "machine_busy_cores" in d and d["seconds"] > 0:
-            srv = (cpu(d) or 0) * d["requests"] / 1e6
+            srv = ((cpu(d) or 0) + d.get("extra_cpu_us_per_request", 0)) * d["requests"] / 1e6
             others.append(max(0.0, d["machine_busy_cores"] -
                               (d["client_cpu_seconds"] + srv) / d["seconds"]))
     if others:
@@ -240,7 +247,7 @@ def main():
                      ("policyd", "policyd"), ("commit", "policyd commit"),
                      ("postgrey", "postgrey (Debian)"), ("sqlgrey", "sqlgrey (Debian)"),
                      ("spfpy", "postfix-policyd-spf-python (Debian)"), ("perl", "perl"),
-                     ("python", "python3")):
+                     ("python", "python3"), ("redis", "redis-server (Debian)")):
         L.append("- %s: %s" % (label, m.get(k, "?")))
     L.append("")
     notes = open(os.path.join(RES, "notes.txt")).read().strip()
@@ -320,6 +327,12 @@ def main():
              "local caching resolver). Its CPU is that of the listener and its children.")
     L.append("- policyd spf: `spf { resolv_conf = \"FILE\" }` with FILE pointing at the "
              "same DNS server; `cache_size = 0` for the uncached rows.")
+    L.append("- policyd greylist on Redis: a private `redis-server --port PORT --bind 127.0.0.1 "
+             "--save \"\" --appendonly no` (no persistence) and `greylist { backend = \"redis\" "
+             "redis_server = \"127.0.0.1:PORT\" ... }` with the same other options as on GDBM "
+             "(`redis_prefix = \"pass:\"` and `delay = 1` for the pass path). One round trip "
+             "(EVALSHA) per request. The server CPU column shows policyd's CPU + "
+             "redis-server's (from `/proc/PID/stat` before and after each run), per request.")
     L.append("- DUNNO server: `bench/dunno-server` (one thread, epoll), the ceiling.")
     L.append("- policyd: `policyd -f -c policyd.conf` with `listen = { \"inet:127.0.0.1:PORT\" }`, "
              "stderr to /dev/null, otherwise the defaults (so a supervising master process "
@@ -332,7 +345,7 @@ def main():
     L.append("")
     L.append("```")
     for name, _ in WORKLOADS + [("postgrey-prime", ""), ("sqlgrey-prime", ""),
-                                ("policyd-gl-prime", ""), ("policyd-spf-prime", ""), ("rss-1m", ""), ("rss-10m", "")]:
+                                ("policyd-gl-prime", ""), ("policyd-glr-prime", ""), ("policyd-spf-prime", ""), ("rss-1m", ""), ("rss-10m", "")]:
         p = os.path.join(RES, name + ".json")
         if os.path.exists(p):
             d = json.load(open(p))

@@ -74,6 +74,20 @@ static int skip_by_filters(const pd_inst *in, const pd_request *req, unsigned st
 	return 0;
 }
 
+static __thread int may_block; /* this thread may block: a worker, or spawn mode */
+
+/* pd_chain_may_block - mark the calling thread */
+void pd_chain_may_block(int on)
+{
+	may_block = on;
+}
+
+/* host_may_block - the plugins' view of the same */
+static int host_may_block(void)
+{
+	return may_block;
+}
+
 static pd_slot *slots;
 static size_t n_slots;
 static atomic_size_t next_slot;
@@ -113,7 +127,6 @@ static int call_plugin(pd_inst *in, const pd_request *req, pd_reply *reply)
 {
 	int rc;
 
-	atomic_fetch_add_explicit(&in->calls, 1, memory_order_relaxed);
 	if (in->mod->info->flags & PD_PLUGIN_SERIAL) {
 		pthread_mutex_lock(&in->lock);
 		rc = in->mod->check(&in->pub, req, reply);
@@ -121,30 +134,40 @@ static int call_plugin(pd_inst *in, const pd_request *req, pd_reply *reply)
 	} else {
 		rc = in->mod->check(&in->pub, req, reply);
 	}
+	if (rc != PD_CHECK_WOULDBLOCK || may_block)
+		atomic_fetch_add_explicit(&in->calls, 1, memory_order_relaxed);
 	return rc;
 }
 
-/* pd_chain_run - ask each plugin until one decides */
-void pd_chain_run(const pd_chain *chain, const pd_request *req, const char *default_action, const char *on_error,
-		  pd_result *res)
+/* pd_chain_run - ask each plugin until one decides (or one needs a thread that may block) */
+int pd_chain_run(const pd_chain *chain, const pd_request *req, const char *default_action, const char *on_error,
+		 pd_result *res, int resume)
 {
 	unsigned state = pd_request_state(pd_req_get(req, "protocol_state"));
 	const char *caddr = pd_req_get(req, "client_address");
 	unsigned char addr[16];
 	int fam = 0;
-	int have_prepend = 0;
 	pd_reply reply;
 
+	if (!resume) {
+		res->next = 0;
+		res->have_prepend = 0;
+	}
 	if (!caddr || pd_addr_parse(caddr, &fam, addr) < 0)
 		fam = 0;
-	for (size_t i = 0; i < chain->n; i++) {
+	for (size_t i = res->next; i < chain->n; i++) {
 		pd_inst *in = chain->insts[i];
+		unsigned flags = in->mod->info->flags;
 		const char *action;
 		enum pd_kind kind;
 		int rc;
 
 		if (!in->started || skip_by_filters(in, req, state, fam, addr))
 			continue;
+		if (!may_block && !(flags & (PD_PLUGIN_NONBLOCKING | PD_PLUGIN_TRY_INLINE))) {
+			res->next = i; /* this one may block: a worker thread goes on from here */
+			return PD_CHAIN_BLOCKED;
+		}
 		reply.text[0] = 0;
 		atomic_store_explicit(&res->running_since, pd_now_us(), memory_order_relaxed);
 		atomic_store_explicit(&res->running_timeout, in->timeout, memory_order_relaxed);
@@ -153,6 +176,10 @@ void pd_chain_run(const pd_chain *chain, const pd_request *req, const char *defa
 		rc = call_plugin(in, req, &reply);
 		slot_mark(NULL);
 		atomic_store_explicit(&res->running, NULL, memory_order_relaxed);
+		if (rc == PD_CHECK_WOULDBLOCK && !may_block && (flags & PD_PLUGIN_TRY_INLINE)) {
+			res->next = i; /* asked again on a worker thread */
+			return PD_CHAIN_BLOCKED;
+		}
 		if (rc != PD_CHECK_OK) {
 			atomic_fetch_add_explicit(&in->errors, 1, memory_order_relaxed);
 			pd_log(PD_LOG_WARNING, "%s: check failed, on_error action \"%s\" applies", in->pub.name, on_error);
@@ -165,22 +192,24 @@ void pd_chain_run(const pd_chain *chain, const pd_request *req, const char *defa
 		if (kind == PD_KIND_DECISIVE) {
 			pd_reply_set(&res->reply, action);
 			res->plugin = in->pub.name;
-			return;
+			return PD_CHAIN_DONE;
 		}
 		if (kind == PD_KIND_PREPEND) {
-			if (!have_prepend) {
+			if (!res->have_prepend) {
 				pd_reply_set(&res->reply, action);
 				res->plugin = in->pub.name;
-				have_prepend = 1;
+				res->have_prepend = 1;
 			} else if (pd_log_verbose()) {
 				pd_log(PD_LOG_DEBUG, "%s: second PREPEND dropped (Postfix takes one action)", in->pub.name);
 			}
 		}
 	}
-	if (!have_prepend) {
+	if (!res->have_prepend) {
 		pd_reply_set(&res->reply, default_action);
 		res->plugin = "default";
 	}
+	res->next = chain->n;
+	return PD_CHAIN_DONE;
 }
 
 /* host_log - plugin log lines carry the instance name */
@@ -223,4 +252,5 @@ const pd_host pd_core_host = {
     .attr_count = pd_req_count,
     .attr_at = pd_req_at,
     .reply = host_reply,
+    .may_block = host_may_block,
 };

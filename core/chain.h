@@ -49,7 +49,6 @@ typedef struct pd_chain {
 	char *name;
 	pd_inst **insts;
 	size_t n;
-	int inline_ok; /* every plugin is PD_PLUGIN_NONBLOCKING */
 } pd_chain;
 
 /* What a chain decided. */
@@ -59,15 +58,27 @@ typedef struct pd_result {
 	_Atomic(const char *) running; /* plugin inside check() now, or NULL */
 	atomic_ullong running_since;   /* pd_now_us() when it was called */
 	atomic_int running_timeout;    /* its own budget in seconds, 0 = none */
+	size_t next;      /* plugin to resume at after PD_CHAIN_BLOCKED */
+	int have_prepend; /* reply holds a pending PREPEND */
 } pd_result;
 
 /* Kinds of action, for the chain. */
 enum pd_kind { PD_KIND_CONTINUE, PD_KIND_PREPEND, PD_KIND_DECISIVE };
 enum pd_kind pd_action_kind(const char *action);
 
-/* Ask the chain's plugins in order; see plugin.h for the semantics. */
-void pd_chain_run(const pd_chain *chain, const pd_request *req, const char *default_action, const char *on_error,
-		  pd_result *res);
+/* Ask the chain's plugins in order; see plugin.h for the semantics.
+ * RESUME 0 starts a request, 1 goes on where PD_CHAIN_BLOCKED stopped. On a
+ * thread that may not block (see pd_chain_may_block), the run stops with
+ * PD_CHAIN_BLOCKED before a plugin that may block, or when a
+ * PD_PLUGIN_TRY_INLINE plugin answers PD_CHECK_WOULDBLOCK: the caller then
+ * hands the request to a worker thread, which resumes it. */
+#define PD_CHAIN_DONE 0
+#define PD_CHAIN_BLOCKED 1
+int pd_chain_run(const pd_chain *chain, const pd_request *req, const char *default_action, const char *on_error,
+		 pd_result *res, int resume);
+
+/* Mark the calling thread as one that may block (worker threads, spawn mode). */
+void pd_chain_may_block(int on);
 
 /* Crash attribution: a table of slots in memory shared with the master
  * process; each thread writes the name of the plugin it is inside. */

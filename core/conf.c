@@ -25,6 +25,7 @@
 typedef struct load_ctx {
 	const char *file;
 	int errors;
+	pd_conf *conf; /* the configuration being loaded (its modules) */
 } load_ctx;
 
 static load_ctx *ctx;
@@ -103,6 +104,19 @@ static int validate_mode(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (!*v || *end || m < 0 || m > 07777) {
 		cfg_error(cfg, "socket_mode \"%s\": expected an octal mode such as 0660", v);
+		return -1;
+	}
+	return 0;
+}
+
+/* validate_syslog_socket - an absolute socket path that fits sun_path, or "" */
+static int validate_syslog_socket(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (*v && (*v != '/' || strlen(v) > 107)) {
+		cfg_error(cfg, "syslog_socket \"%.200s\": expected an absolute path of at most 107 bytes, or \"\" for no syslog",
+			  v);
 		return -1;
 	}
 	return 0;
@@ -280,6 +294,7 @@ static cfg_opt_t global_opts[] = {
     CFG_INT("idle_timeout", 600, CFGF_NONE),
     CFG_INT("request_timeout", 20, CFGF_NONE),
     CFG_STR("syslog_facility", "mail", CFGF_NONE),
+    CFG_STR("syslog_socket", "/dev/log", CFGF_NONE),
     CFG_INT("threads", 8, CFGF_NONE),
     CFG_INT("io_threads", 0, CFGF_NONE),
     CFG_BOOL("supervise", cfg_true, CFGF_NONE),
@@ -351,6 +366,7 @@ static cfg_t *new_cfg(cfg_opt_t *opts, int flags)
 	cfg_set_validate_func(cfg, "user", validate_user);
 	cfg_set_validate_func(cfg, "group", validate_group);
 	cfg_set_validate_func(cfg, "syslog_facility", validate_facility);
+	cfg_set_validate_func(cfg, "syslog_socket", validate_syslog_socket);
 	cfg_set_validate_func(cfg, "idle_timeout", validate_range);
 	cfg_set_validate_func(cfg, "request_timeout", validate_range);
 	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics);
@@ -481,7 +497,6 @@ static pd_chain *build_chain(pd_conf *c, const char *name, cfg_t *sec)
 	ch->name = pd_xstrdup(name);
 	ch->n = cfg_size(sec, "plugins");
 	ch->insts = pd_xcalloc(ch->n, sizeof(*ch->insts));
-	ch->inline_ok = 1;
 	for (size_t i = 0; i < ch->n; i++) {
 		const char *pname = cfg_getnstr(sec, "plugins", (unsigned)i);
 
@@ -495,8 +510,6 @@ static pd_chain *build_chain(pd_conf *c, const char *name, cfg_t *sec)
 			free(ch);
 			return NULL;
 		}
-		if (!(ch->insts[i]->mod->info->flags & PD_PLUGIN_NONBLOCKING))
-			ch->inline_ok = 0;
 	}
 	return ch;
 }
@@ -548,6 +561,24 @@ static int load_modules(pd_conf *c, const pd_scan *sc)
 	return 0;
 }
 
+/* validate_section - a plugin's whole section, once parsed: its optional pd_plugin_validate */
+static int validate_section(cfg_t *cfg, cfg_opt_t *opt)
+{
+	unsigned n = cfg_opt_size(opt);
+	cfg_t *sec = n ? cfg_opt_getnsec(opt, n - 1) : NULL;
+
+	(void)cfg;
+	if (!sec || !ctx || !ctx->conf)
+		return 0;
+	for (size_t i = 0; i < ctx->conf->n_mods; i++) {
+		pd_module *m = ctx->conf->mods[i];
+
+		if (strcmp(m->name, opt->name) == 0)
+			return m->validate && m->validate(sec) != 0 ? -1 : 0;
+	}
+	return 0;
+}
+
 /* full_options - global options plus one section per loaded plugin */
 static cfg_opt_t *full_options(pd_conf *c, cfg_opt_t ***sub, const pd_scan *sc)
 {
@@ -583,6 +614,7 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	int ok = 0;
 
 	ctx = &lc;
+	lc.conf = c;
 	c->file = pd_xstrdup(file);
 	c->dir = conf_dir(file);
 
@@ -622,6 +654,8 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 		cfg_set_validate_func(c->cfg, path, validate_networks);
 		snprintf(path, sizeof(path), "%s|timeout", c->mods[i]->name);
 		cfg_set_validate_func(c->cfg, path, validate_range);
+		if (c->mods[i]->validate) /* the section as a whole, right after its closing brace */
+			cfg_set_validate_func(c->cfg, c->mods[i]->name, validate_section);
 	}
 	if (parse_file(c->cfg, file) < 0)
 		goto out;
@@ -640,6 +674,7 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	c->idle_timeout = (int)cfg_getint(c->cfg, "idle_timeout");
 	c->request_timeout = (int)cfg_getint(c->cfg, "request_timeout");
 	c->facility = pd_log_facility(cfg_getstr(c->cfg, "syslog_facility"));
+	c->syslog_socket = pd_xstrdup(cfg_getstr(c->cfg, "syslog_socket"));
 	c->threads = (int)cfg_getint(c->cfg, "threads");
 	c->io_threads = (int)cfg_getint(c->cfg, "io_threads");
 	c->supervise = cfg_getbool(c->cfg, "supervise");
@@ -777,6 +812,7 @@ void pd_conf_free(pd_conf *c)
 	free(c->pidfile);
 	free(c->plugin_dir);
 	free(c->state_dir);
+	free(c->syslog_socket);
 	free(c->default_action);
 	free(c->on_error);
 	free(c->metrics_listen);

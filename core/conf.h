@@ -27,6 +27,7 @@ typedef struct pd_conf {
 	uid_t socket_uid; /* (uid_t)-1: unchanged */
 	gid_t socket_gid;
 	char *user, *group, *pidfile, *plugin_dir, *state_dir;
+	char *syslog_socket; /* "" = no syslog */
 	char *default_action, *on_error;
 	char *metrics_listen; /* "" = off */
 	int idle_timeout, request_timeout, facility, threads, io_threads;

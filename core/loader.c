@@ -117,6 +117,7 @@ pd_module *pd_module_open(const char *search_path, const char *name, char *err, 
 	m->init = (pd_plugin_init_fn *)lt_dlsym(m->handle, "pd_plugin_init");
 	m->check = (pd_plugin_check_fn *)lt_dlsym(m->handle, "pd_plugin_check");
 	m->fini = (pd_plugin_fini_fn *)lt_dlsym(m->handle, "pd_plugin_fini");
+	m->validate = (pd_plugin_validate_fn *)lt_dlsym(m->handle, "pd_plugin_validate"); /* optional */
 	if (!m->info || !m->init || !m->check || !m->fini) {
 		snprintf(err, errlen, "%s: missing symbol %s", m->path,
 			 !m->info ? "pd_plugin" : !m->init ? "pd_plugin_init" : !m->check ? "pd_plugin_check" : "pd_plugin_fini");

@@ -17,6 +17,7 @@ typedef struct pd_module {
 	pd_plugin_init_fn *init;
 	pd_plugin_check_fn *check;
 	pd_plugin_fini_fn *fini;
+	pd_plugin_validate_fn *validate; /* optional (API 2) */
 } pd_module;
 
 /* Start libltdl; once per process. 0 or -1 (logged). */

@@ -21,7 +21,14 @@
 void pd_log_open(const char *ident, int facility, int to_stderr, int verbose);
 void pd_log_set_stderr(int on);
 void pd_log_set_facility(int facility);
+/* Send syslog lines to the datagram socket PATH ("" = no syslog). */
+void pd_log_set_socket(const char *path);
 int pd_log_verbose(void);
+
+/* Batch this thread's syslog lines (ON) until pd_log_flush(), which sends
+ * them with one system call; OFF flushes and stops. For network threads. */
+void pd_log_batch(int on);
+void pd_log_flush(void);
 
 /* Facility by name ("mail", "local0" ...), or -1. */
 int pd_log_facility(const char *name);
@@ -29,6 +36,8 @@ int pd_log_facility(const char *name);
 /* Log one line. Never pass client data as FMT. */
 void pd_log(int level, const char *fmt, ...) PD_FMT(2, 3);
 void pd_vlog(int level, const char *prefix, const char *fmt, va_list ap) PD_FMT(3, 0);
+/* Log a finished line as is (the caller made client data loggable). */
+void pd_log_text(int level, const char *line);
 
 /* Log at error level and exit(1): for configuration and startup failures. */
 void pd_fatal(const char *fmt, ...) PD_FMT(1, 2) __attribute__((noreturn));

@@ -269,6 +269,7 @@ static void reload(const char *file, int verbose)
 		return;
 	}
 	pd_log_set_facility(n->facility);
+	pd_log_set_socket(n->syslog_socket);
 	pd_server_swap(n);
 	pd_log(PD_LOG_INFO, "reloaded %s", file);
 }
@@ -561,6 +562,7 @@ int main(int argc, char **argv)
 	if (!c)
 		return 1;
 	pd_log_set_facility(c->facility);
+	pd_log_set_socket(c->syslog_socket);
 	if (check) {
 		printf("%s: configuration OK, %zu plugin(s), %zu chain(s)\n", conf_file, c->n_mods, c->n_chains);
 		for (size_t i = 0; i < c->n_mods; i++)

@@ -14,6 +14,7 @@ enum pd_metric {
 	PD_M_GARBAGE_LINES,
 	PD_M_TIMEOUTS,
 	PD_M_BAD_REQUESTS,
+	PD_M_HANDOFFS, /* requests a network thread handed to the worker pool */
 	PD_M_COUNT
 };
 

@@ -11,6 +11,18 @@
 
 #define ARENA_START 1024
 #define OFF_START 64
+#define OFF_PER 3 /* per attribute: name offset, value offset, name hash */
+
+/* name_hash - FNV-1a of a name, with its length in the top byte: most
+ * lookups are decided by one integer compare instead of a strcmp */
+static uint32_t name_hash(const char *name, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)name[i]) * 16777619u;
+	return (h & 0xffffffu) | ((uint32_t)(n < 255 ? n : 255) << 24);
+}
 
 /* pd_req_init - an empty request with no buffers yet */
 void pd_req_init(pd_request *req)
@@ -43,7 +55,7 @@ void pd_req_trim(pd_request *req)
 		req->acap = ARENA_START;
 	}
 	if (req->ncap > 4 * OFF_START) {
-		req->off = pd_xrealloc(req->off, 2 * OFF_START * sizeof(uint32_t));
+		req->off = pd_xrealloc(req->off, OFF_PER * OFF_START * sizeof(uint32_t));
 		req->ncap = OFF_START;
 	}
 }
@@ -51,9 +63,11 @@ void pd_req_trim(pd_request *req)
 /* pd_req_get - value of the last attribute called NAME */
 const char *pd_req_get(const pd_request *req, const char *name)
 {
+	uint32_t h = name_hash(name, strlen(name));
+
 	for (size_t i = req->n; i-- > 0;)
-		if (strcmp(req->arena + req->off[2 * i], name) == 0)
-			return req->arena + req->off[2 * i + 1];
+		if (req->off[OFF_PER * i + 2] == h && strcmp(req->arena + req->off[OFF_PER * i], name) == 0)
+			return req->arena + req->off[OFF_PER * i + 1];
 	return NULL;
 }
 
@@ -68,8 +82,8 @@ int pd_req_at(const pd_request *req, size_t i, const char **name, const char **v
 {
 	if (i >= req->n)
 		return -1;
-	*name = req->arena + req->off[2 * i];
-	*value = req->arena + req->off[2 * i + 1];
+	*name = req->arena + req->off[OFF_PER * i];
+	*value = req->arena + req->off[OFF_PER * i + 1];
 	return 0;
 }
 
@@ -91,14 +105,15 @@ int pd_req_add(pd_request *req, const char *name, size_t nlen, const char *value
 	if (req->n >= req->ncap) {
 		size_t cap = req->ncap ? req->ncap * 2 : OFF_START;
 
-		req->off = pd_xrealloc(req->off, 2 * cap * sizeof(uint32_t));
+		req->off = pd_xrealloc(req->off, OFF_PER * cap * sizeof(uint32_t));
 		req->ncap = cap;
 	}
-	req->off[2 * req->n] = (uint32_t)req->alen;
+	req->off[OFF_PER * req->n + 2] = name_hash(name, nlen);
+	req->off[OFF_PER * req->n] = (uint32_t)req->alen;
 	memcpy(req->arena + req->alen, name, nlen);
 	req->alen += nlen;
 	req->arena[req->alen++] = 0;
-	req->off[2 * req->n + 1] = (uint32_t)req->alen;
+	req->off[OFF_PER * req->n + 1] = (uint32_t)req->alen;
 	memcpy(req->arena + req->alen, value, vlen);
 	req->alen += vlen;
 	req->arena[req->alen++] = 0;

@@ -20,7 +20,7 @@ typedef struct pd_limits {
 struct pd_request {
 	char *arena;
 	size_t alen, acap;
-	uint32_t *off; /* 2 per attribute: name, value */
+	uint32_t *off; /* 3 per attribute: name, value offsets, name hash */
 	size_t n, ncap;
 	size_t bytes;  /* raw bytes of the request so far */
 	size_t lines;  /* attribute and garbage lines so far */

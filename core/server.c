@@ -70,6 +70,8 @@ typedef struct conn {
 	int closing;    /* close as soon as the pending reply is out */
 	int dead;       /* closed: freed after the current epoll batch */
 	int eof;        /* the client sent everything it will send */
+	int drained;    /* a short read emptied the socket: no recv until the next event */
+	int rdhup;      /* the peer half-closed: read on to the end of input */
 	int want_out;   /* EPOLLOUT armed */
 	uint64_t last_us;
 	uint64_t t0;
@@ -90,6 +92,8 @@ struct loop {
 	conn *head, *tail;
 	size_t n_conns;
 	size_t n_orphans; /* timed-out requests a worker still holds */
+	pd_conf *gen;     /* the generation this loop reads with (one reference) */
+	unsigned gen_seq; /* gen_seq when it was taken */
 };
 
 static listener listeners[MAX_LISTENERS];
@@ -106,6 +110,7 @@ static int work_stop;
 
 static pthread_rwlock_t gen_lock = PTHREAD_RWLOCK_INITIALIZER;
 static pd_conf *current;
+static atomic_uint gen_seq; /* bumped by every swap */
 static pd_conf *retired[16];
 static size_t n_retired;
 
@@ -127,6 +132,28 @@ static pd_conf *gen_acquire(void)
 static void gen_release(pd_conf *g)
 {
 	atomic_fetch_sub_explicit(&g->refs, 1, memory_order_release);
+}
+
+/* loop_gen - the current generation as LP sees it: its own reference,
+ * renewed (under the lock) only after a swap, so a request costs no lock */
+static pd_conf *loop_gen(loop *lp)
+{
+	unsigned seq = atomic_load_explicit(&gen_seq, memory_order_acquire);
+
+	if (!lp->gen || seq != lp->gen_seq) {
+		if (lp->gen)
+			gen_release(lp->gen);
+		lp->gen = gen_acquire();
+		lp->gen_seq = seq;
+	}
+	return lp->gen;
+}
+
+/* gen_hold - one more reference for a request, on a generation LP holds */
+static pd_conf *gen_hold(pd_conf *g)
+{
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	return g;
 }
 
 /* adopt_systemd - listeners passed by socket activation; -1 if none */
@@ -213,23 +240,39 @@ static const pd_chain *select_chain(const pd_conf *g, const pd_request *req, con
 /* log_decision - one line per request with what an admin greps for */
 static void log_decision(const pd_request *req, const pd_chain *ch, const pd_result *res, uint64_t us)
 {
-	char qid[40], cn[128], ca[64], helo[128], from[256], rcpt[256], act[256];
-	const char *state = pd_req_get(req, "protocol_state");
-	char st[24];
+	char buf[1600];
+	pd_line l = {.p = buf, .cap = sizeof(buf)};
+	const char *v;
 
-	pd_str_loggable(qid, sizeof(qid), pd_req_get(req, "queue_id"));
-	pd_str_loggable(cn, sizeof(cn), pd_req_get(req, "client_name"));
-	pd_str_loggable(ca, sizeof(ca), pd_req_get(req, "client_address"));
-	pd_str_loggable(helo, sizeof(helo), pd_req_get(req, "helo_name"));
-	pd_str_loggable(from, sizeof(from), pd_req_get(req, "sender"));
-	pd_str_loggable(rcpt, sizeof(rcpt), pd_req_get(req, "recipient"));
-	pd_str_loggable(act, sizeof(act), res->reply.text);
-	pd_str_loggable(st, sizeof(st), state);
-	pd_log(PD_LOG_INFO,
-	       "decision: queue_id=%s client=%s[%s] helo=%s sender=<%s> recipient=<%s> state=%s chain=%s "
-	       "action=\"%s\" plugin=%s time=%lluus",
-	       *qid ? qid : "-", *cn ? cn : "unknown", ca, *helo ? helo : "-", from, rcpt, *st ? st : "-", ch->name,
-	       act, res->plugin, (unsigned long long)us);
+	/* built by appending, not printf: this runs for every request */
+	pd_line_str(&l, "decision: queue_id=");
+	v = pd_req_get(req, "queue_id");
+	pd_line_safe(&l, v && *v ? v : "-", 39);
+	pd_line_str(&l, " client=");
+	v = pd_req_get(req, "client_name");
+	pd_line_safe(&l, v && *v ? v : "unknown", 127);
+	pd_line_str(&l, "[");
+	pd_line_safe(&l, pd_req_get(req, "client_address"), 63);
+	pd_line_str(&l, "] helo=");
+	v = pd_req_get(req, "helo_name");
+	pd_line_safe(&l, v && *v ? v : "-", 127);
+	pd_line_str(&l, " sender=<");
+	pd_line_safe(&l, pd_req_get(req, "sender"), 255);
+	pd_line_str(&l, "> recipient=<");
+	pd_line_safe(&l, pd_req_get(req, "recipient"), 255);
+	pd_line_str(&l, "> state=");
+	v = pd_req_get(req, "protocol_state");
+	pd_line_safe(&l, v && *v ? v : "-", 23);
+	pd_line_str(&l, " chain=");
+	pd_line_str(&l, ch->name);
+	pd_line_str(&l, " action=\"");
+	pd_line_safe(&l, res->reply.text, 255);
+	pd_line_str(&l, "\" plugin=");
+	pd_line_str(&l, res->plugin);
+	pd_line_str(&l, " time=");
+	pd_line_uint(&l, (unsigned long long)us);
+	pd_line_str(&l, "us");
+	pd_log_text(PD_LOG_INFO, buf);
 }
 
 /* request_ok - only smtpd_access_policy requests are served */
@@ -386,11 +429,19 @@ static int conn_read(conn *c, const pd_limits *lim)
 		c->in = pd_xrealloc(c->in, want);
 		c->in_cap = want;
 	}
-	while (!c->eof && c->in_len < c->in_cap) {
+	while (!c->eof && !c->drained && c->in_len < c->in_cap) {
 		ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
 
 		if (n > 0) {
+			size_t asked = c->in_cap - c->in_len;
+
 			c->in_len += (size_t)n;
+			if ((size_t)n < asked && !c->rdhup) {
+				/* a short read took all the socket had: the next byte
+				 * to arrive raises a new (edge-triggered) event */
+				c->drained = 1;
+				break;
+			}
 			continue;
 		}
 		if (n == 0) {
@@ -407,23 +458,25 @@ static int conn_read(conn *c, const pd_limits *lim)
 	return 0;
 }
 
-/* finish_request - reply, log, and get ready for the next request */
+/* finish_request - reply, then log, and get ready for the next request */
 static int finish_request(conn *c)
 {
 	uint64_t us = pd_now_us() - c->t0;
+	int rc;
 
 	c->out_len = pd_proto_reply(c->out, sizeof(c->out), c->res.reply.text);
 	c->out_off = 0;
+	if (c->ls->close_after_reply)
+		c->closing = 1; /* one request per connection: close once the reply is out */
+	pd_metrics_request(c->res.reply.text, us); /* counted before the client can scrape */
+	rc = conn_flush(c); /* the client waits for this; the log line can follow */
 	log_decision(&c->req, c->chain, &c->res, us);
 	gen_release(c->gen);
 	c->gen = NULL;
 	c->chain = NULL;
 	pd_req_reset(&c->req);
 	pd_req_trim(&c->req);
-	pd_metrics_request(c->res.reply.text, us);
-	if (c->ls->close_after_reply)
-		c->closing = 1; /* one request per connection: close once the reply is out */
-	return conn_flush(c);
+	return rc;
 }
 
 /* queue_work - hand a request to the worker pool */
@@ -456,10 +509,9 @@ static void conn_process(conn *c)
 			conn_close(c, "close_after_reply");
 			return;
 		}
-		g = gen_acquire();
+		g = loop_gen(c->lp);
 		rc = conn_read(c, &g->limits);
 		if (rc < 0) {
-			gen_release(g);
 			conn_close(c, "read error");
 			return;
 		}
@@ -469,19 +521,16 @@ static void conn_process(conn *c)
 		if (f == PD_FEED_GARBAGE) {
 			pd_metric_add(PD_M_GARBAGE_LINES, 1);
 			pd_log(PD_LOG_WARNING, "connection %d: %s", c->fd, why);
-			gen_release(g);
 			continue;
 		}
 		if (f == PD_FEED_ERROR) {
 			pd_metric_add(PD_M_CONN_OVER_LIMIT, 1);
 			pd_log(PD_LOG_WARNING, "connection %d: %s (limit %zu line, %zu attributes, %zu bytes); closing",
 			       c->fd, why, g->limits.max_line, g->limits.max_attrs, g->limits.max_request);
-			gen_release(g);
 			conn_close(c, NULL);
 			return;
 		}
 		if (f == PD_FEED_MORE) {
-			gen_release(g);
 			if (c->eof) {
 				if (c->req.lines)
 					pd_log(PD_LOG_WARNING, "connection %d: client closed in the middle of a request",
@@ -493,19 +542,18 @@ static void conn_process(conn *c)
 		/* PD_FEED_DONE: a complete request */
 		if (!request_ok(&c->req)) {
 			pd_metric_add(PD_M_BAD_REQUESTS, 1);
-			gen_release(g);
 			conn_close(c, NULL);
 			return;
 		}
 		c->t0 = pd_now_us();
-		c->gen = g;
+		c->gen = gen_hold(g);
 		c->chain = select_chain(g, &c->req, c->ls->chain);
-		if (!c->chain->inline_ok) {
-			c->busy = 1;
+		if (pd_chain_run(c->chain, &c->req, g->default_action, g->on_error, &c->res, 0) == PD_CHAIN_BLOCKED) {
+			c->busy = 1; /* a plugin may block: a worker goes on from there */
+			pd_metric_add(PD_M_HANDOFFS, 1);
 			queue_work(c);
 			return;
 		}
-		pd_chain_run(c->chain, &c->req, g->default_action, g->on_error, &c->res);
 		if (finish_request(c) < 0) {
 			conn_close(c, "write error");
 			return;
@@ -517,6 +565,7 @@ static void conn_process(conn *c)
 static void *worker_main(void *arg)
 {
 	(void)arg;
+	pd_chain_may_block(1);
 	for (;;) {
 		conn *c;
 		loop *lp;
@@ -535,7 +584,7 @@ static void *worker_main(void *arg)
 			work_tail = NULL;
 		pthread_mutex_unlock(&work_lock);
 
-		pd_chain_run(c->chain, &c->req, c->gen->default_action, c->gen->on_error, &c->res);
+		pd_chain_run(c->chain, &c->req, c->gen->default_action, c->gen->on_error, &c->res, 1);
 		lp = c->lp;
 		pthread_mutex_lock(&lp->done_lock);
 		c->qnext = lp->done;
@@ -695,8 +744,12 @@ static void *loop_main(void *arg)
 	int listening = 1;
 	uint64_t stop_deadline = 0;
 
+	pd_log_batch(1);
 	for (;;) {
-		int n = epoll_wait(lp->ep, evs, 256, 500);
+		int n;
+
+		pd_log_flush(); /* the lines of the last batch, in one system call */
+		n = epoll_wait(lp->ep, evs, 256, 500);
 		int idle, rto, mto;
 
 		if (atomic_load(&stopping)) {
@@ -719,7 +772,12 @@ static void *loop_main(void *arg)
 			} else {
 				conn *c = p;
 
-				if (c->dead || c->busy)
+				if (c->dead)
+					continue;
+				c->drained = 0; /* new data (or end of input) may be there */
+				if (evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+					c->rdhup = 1;
+				if (c->busy)
 					continue; /* gone, or looked at again when the worker is done */
 				if (c->out_len && (evs[i].events & EPOLLOUT)) {
 					int rc = conn_flush(c);
@@ -736,12 +794,11 @@ static void *loop_main(void *arg)
 			}
 		}
 		{
-			pd_conf *g = gen_acquire();
+			pd_conf *g = loop_gen(lp); /* renewed here at least every 500 ms after a swap */
 
 			idle = g->idle_timeout;
 			rto = g->request_timeout;
 			mto = g->min_timeout;
-			gen_release(g);
 		}
 		loop_timeouts(lp, rto, mto);
 		loop_idle(lp, idle);
@@ -759,11 +816,15 @@ static void *loop_main(void *arg)
 			/* done when no connection is left and no worker holds a timed-out request */
 			if ((!lp->head && !lp->n_orphans) || pd_now_us() > stop_deadline) {
 				loop_bury_all(lp);
+				if (lp->gen)
+					gen_release(lp->gen);
+				lp->gen = NULL;
 				break;
 			}
 		}
 		loop_bury_all(lp);
 	}
+	pd_log_batch(0);
 	return NULL;
 }
 
@@ -828,7 +889,13 @@ void pd_server_swap(pd_conf *newc)
 	pthread_rwlock_wrlock(&gen_lock);
 	old = current;
 	current = newc;
+	atomic_fetch_add_explicit(&gen_seq, 1, memory_order_release);
 	pthread_rwlock_unlock(&gen_lock);
+	for (size_t i = 0; i < n_loops; i++) { /* wake the loops: they let go of the old one now */
+		uint64_t one = 1;
+
+		(void)!write(loops[i].efd, &one, sizeof(one));
+	}
 	if (n_retired < sizeof(retired) / sizeof(retired[0])) {
 		retired[n_retired++] = old;
 	} else {
@@ -960,6 +1027,7 @@ int pd_spawn_serve(pd_conf *g, int in, int out)
 	char reply[PD_REPLY_MAX + 16];
 
 	pd_req_init(&req);
+	pd_chain_may_block(1); /* one connection, one thread: plugins may wait here */
 	for (;;) {
 		size_t used = 0;
 		const char *why = "";
@@ -986,7 +1054,7 @@ int pd_spawn_serve(pd_conf *g, int in, int out)
 				break;
 			}
 			ch = select_chain(g, &req, "default");
-			pd_chain_run(ch, &req, g->default_action, g->on_error, &res);
+			pd_chain_run(ch, &req, g->default_action, g->on_error, &res, 0);
 			n = pd_proto_reply(reply, sizeof(reply), res.reply.text);
 			log_decision(&req, ch, &res, pd_now_us() - t0);
 			pd_req_reset(&req);

@@ -64,6 +64,52 @@ uint64_t pd_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* pd_line_str - append S, cut at the end of the buffer */
+void pd_line_str(pd_line *l, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > l->cap - 1 - l->len)
+		n = l->cap - 1 - l->len;
+	memcpy(l->p + l->len, s, n);
+	l->len += n;
+	l->p[l->len] = 0;
+}
+
+/* pd_line_safe - append at most MAX bytes of S, control characters replaced, "..." when cut */
+void pd_line_safe(pd_line *l, const char *s, size_t max)
+{
+	size_t room = l->cap - 1 - l->len, i = 0;
+	char *d = l->p + l->len;
+
+	if (!s)
+		s = "";
+	if (max > room)
+		max = room;
+	for (; s[i] && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		d[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	if (s[i] && i >= 3)
+		memcpy(d + i - 3, "...", 3);
+	l->len += i;
+	l->p[l->len] = 0;
+}
+
+/* pd_line_uint - append a decimal number */
+void pd_line_uint(pd_line *l, unsigned long long v)
+{
+	char tmp[24];
+	size_t n = sizeof(tmp);
+
+	tmp[--n] = 0;
+	do
+		tmp[--n] = (char)('0' + v % 10);
+	while ((v /= 10) && n);
+	pd_line_str(l, tmp + n);
+}
+
 /* pd_str_loggable - capped copy with control characters replaced */
 void pd_str_loggable(char *dst, size_t cap, const char *src)
 {

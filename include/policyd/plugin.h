@@ -8,7 +8,7 @@
  *	#include <policyd/plugin.h>
  * DESCRIPTION
  *	A plugin is a shared object that policyd loads with libltdl. It
- *	exports five symbols (see "Exports" below). Build it in tree as a
+ *	exports five symbols, and optionally a sixth (see "Exports" below). Build it in tree as a
  *	libtool module (-module -avoid-version) with
  *	-DPD_PLUGIN_MODULE=<name>, which gives the symbols libltdl's
  *	<name>_LTX_ prefix, or out of tree with
@@ -23,6 +23,10 @@
  *	2. It reads pd_plugin (a pd_plugin_info): the API level the plugin was built
  *	   for (refused if newer than the core's), flags, default states
  *	   and the libconfuse option table of the plugin's section.
+ *	   Optional (API 2): validate(section) runs right after the
+ *	   plugin's section is parsed, for checks across options; it reports
+ *	   with cfg_error(section, ...) (the admin sees file:line) and returns
+ *	   0, or -1 to refuse the configuration.
  *	3. init(inst) runs once per instance, after the configuration is
  *	   parsed and privileges are dropped. inst->cfg is the plugin's
  *	   section. Store per-instance data in inst->data. Return 0, or -1
@@ -46,6 +50,16 @@
  *	called from any thread. check() may block (DNS, disk) unless the
  *	plugin declares PD_PLUGIN_NONBLOCKING: only then may the core run it
  *	on a network thread.
+ *
+ *	PD_PLUGIN_TRY_INLINE (API 2) is for plugins that usually answer at
+ *	once and sometimes must wait (a cache in front of DNS, a backend
+ *	chosen in the config): the core calls check() on the network thread
+ *	first, where host->may_block() returns 0. If the answer needs a wait,
+ *	check() returns PD_CHECK_WOULDBLOCK at once, having changed nothing
+ *	(no reply, no log line, no state), and the core calls it again for the
+ *	same request on a worker thread, where may_block() returns 1 and it
+ *	may block. Returning PD_CHECK_WOULDBLOCK where may_block() is 1 is an
+ *	error (on_error applies).
  *
  * REPLY
  *	check() fills the reply with pd_host.reply() (printf-style; the core
@@ -75,16 +89,18 @@ extern "C" {
 
 /* Interface level: grows when the host adds services at the end of
  * pd_host. A plugin needing a newer level than the core's is refused. */
-#define PD_PLUGIN_API 1
+#define PD_PLUGIN_API 2
 
 /* Flags in pd_plugin_info.flags. */
 #define PD_PLUGIN_NONBLOCKING (1u << 0) /* check() never blocks: may run inline */
 #define PD_PLUGIN_SERIAL (1u << 1)      /* core serialises check() per instance */
 #define PD_PLUGIN_SKIP_SASL (1u << 2)   /* default of skip_sasl is true */
+#define PD_PLUGIN_TRY_INLINE (1u << 3)  /* API 2: may answer PD_CHECK_WOULDBLOCK on a network thread */
 
 /* Return values of check(). */
 #define PD_CHECK_OK 0
 #define PD_CHECK_ERROR (-1)
+#define PD_CHECK_WOULDBLOCK 1 /* API 2, PD_PLUGIN_TRY_INLINE: call me again where I may block */
 
 /* Log levels for pd_host.log (syslog priorities). */
 #define PD_LOG_ERR 3
@@ -142,6 +158,10 @@ struct pd_host {
 
 	/* Set the reply: "ACTION optional text". printf-style. */
 	void (*reply)(pd_reply *reply, const char *fmt, ...) PD_PRINTF(2, 3);
+
+	/* API 2. 1 when the calling thread may block (a worker thread, or
+	 * spawn mode), 0 on a network thread. Check api >= 2 before use. */
+	int (*may_block)(void);
 };
 
 /* Static description of a plugin, exported as pd_plugin. */
@@ -158,6 +178,7 @@ typedef struct pd_plugin_info {
 typedef int pd_plugin_init_fn(pd_instance *inst);
 typedef int pd_plugin_check_fn(pd_instance *inst, const pd_request *req, pd_reply *reply);
 typedef void pd_plugin_fini_fn(pd_instance *inst);
+typedef int pd_plugin_validate_fn(cfg_t *section);
 
 /*
  * Exports. In tree, compile with -DPD_PLUGIN_MODULE=<name> to get libltdl's
@@ -168,6 +189,7 @@ typedef void pd_plugin_fini_fn(pd_instance *inst);
  *	int pd_plugin_init(pd_instance *);
  *	int pd_plugin_check(pd_instance *, const pd_request *, pd_reply *);
  *	void pd_plugin_fini(pd_instance *);
+ *	int pd_plugin_validate(cfg_t *section);	(optional, API 2)
  */
 #ifdef PD_PLUGIN_MODULE
 #define PD__LTX2(m, s) m##_LTX_##s
@@ -177,6 +199,7 @@ typedef void pd_plugin_fini_fn(pd_instance *inst);
 #define pd_plugin_init PD__LTX(PD_PLUGIN_MODULE, pd_plugin_init)
 #define pd_plugin_check PD__LTX(PD_PLUGIN_MODULE, pd_plugin_check)
 #define pd_plugin_fini PD__LTX(PD_PLUGIN_MODULE, pd_plugin_fini)
+#define pd_plugin_validate PD__LTX(PD_PLUGIN_MODULE, pd_plugin_validate)
 #endif
 
 /* The exports, declared so that the compiler checks a plugin's definitions. */
@@ -185,6 +208,7 @@ extern const pd_plugin_info pd_plugin;
 pd_plugin_init_fn pd_plugin_init;
 pd_plugin_check_fn pd_plugin_check;
 pd_plugin_fini_fn pd_plugin_fini;
+pd_plugin_validate_fn pd_plugin_validate; /* optional: define it only if needed */
 
 #ifdef __cplusplus
 }

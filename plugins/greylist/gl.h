@@ -88,6 +88,7 @@ typedef int gl_iter_fn(void *arg, const unsigned char *key, size_t klen, const g
 
 /* open() flags */
 #define GL_STORE_NOCREATE 1 /* do not create, do not move a corrupt file aside (admin) */
+#define GL_STORE_LEASE 2    /* keep the inter-process lock across units of work, briefly (daemon) */
 
 /* Input of update(): one request's keys, clock and settings. */
 typedef struct gl_upd {
@@ -144,6 +145,15 @@ typedef struct gl_store_ops {
 
 extern const gl_store_ops gl_store_gdbm;
 
+/* Most sentinels in redis_sentinels. */
+#define GL_SENTINELS_MAX 8
+
+/* One sentinel's address. */
+typedef struct gl_sentinel {
+	char host[256];
+	int port;
+} gl_sentinel;
+
 /* Redis backend settings (options redis_*). */
 typedef struct gl_redis_conf {
 	char host[256];       /* host name or address, or "" with path */
@@ -155,12 +165,22 @@ typedef struct gl_redis_conf {
 	char prefix[65];
 	long connect_timeout_ms, timeout_ms;
 	long retry_window, lifetime; /* TTLs of records written with put() */
+	/* Sentinel discovery (n_sentinels 0 = off: host/port/path above are used) */
+	gl_sentinel sentinels[GL_SENTINELS_MAX];
+	int n_sentinels;
+	char master_name[128];        /* the master's name in the sentinels' configuration */
+	char sentinel_username[128];  /* AUTH to the sentinels ("" = default user) */
+	char sentinel_password[256];  /* "" = no AUTH to the sentinels */
 } gl_redis_conf;
 
 /* options.c: parse "host:port", "[v6]:port", "host" or "unix:/path" into RC; -1 if invalid */
 int gl_redis_server(const char *spec, gl_redis_conf *rc);
+/* options.c: parse a sentinel "host[:port]" or "[v6][:port]" (port 26379 by default); -1 if invalid */
+int gl_redis_sentinel(const char *spec, gl_sentinel *out);
 /* options.c: fill RC from a greylist section (NULL: defaults); -1 with the reason in ERR */
 int gl_redis_conf_get(cfg_t *cfg, gl_redis_conf *rc, char *err, size_t errsz);
+/* Checks across the section's options (pd_plugin_validate); 0 or -1 after cfg_error. */
+int gl_validate_section(cfg_t *sec);
 
 /* store_redis.c (built only with hiredis, HAVE_HIREDIS) */
 extern const gl_store_ops gl_store_redis;

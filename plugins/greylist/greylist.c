@@ -5,12 +5,15 @@
  * after `delay` seconds, within `retry_window`, passes and confirms the
  * triplet for `lifetime` seconds since it was last seen. A client network
  * with `auto_whitelist` successful deliveries passes without greylisting.
- * Storage: gl_store_ops (store_gdbm.c, store_redis.c). check() blocks only
- * on a short local-disk GDBM update under a mutex and an fcntl lock, so the
- * plugin is declared PD_PLUGIN_NONBLOCKING; expiry and fsync run in a
+ * Storage: gl_store_ops (store_gdbm.c, store_redis.c). On GDBM check()
+ * waits only for a short local-disk update under a mutex (and a leased
+ * fcntl lock), so it runs on the network thread; expiry and fsync run in a
  * background thread that releases the lock between small batches. With
  * backend = "redis" the decision is one atomic script call (ops->update,
- * bounded by redis_timeout) and Redis TTLs do the expiry: no thread.
+ * bounded by redis_timeout) and Redis TTLs do the expiry: no thread. That
+ * call waits for the network, so a Redis instance answers
+ * PD_CHECK_WOULDBLOCK on a network thread and runs on a worker thread
+ * (PD_PLUGIN_TRY_INLINE: one plugin, per-instance behaviour).
  */
 #include <policyd/plugin.h>
 
@@ -58,7 +61,7 @@ const pd_plugin_info pd_plugin = {
 	.name = "greylist",
 	.version = "1.0",
 	.description = "greylisting of (client network, sender, recipient) triplets on GDBM or Redis",
-	.flags = PD_PLUGIN_SKIP_SASL | PD_PLUGIN_NONBLOCKING,
+	.flags = PD_PLUGIN_SKIP_SASL | PD_PLUGIN_TRY_INLINE,
 	.default_states = "RCPT",
 	.options = gl_options,
 };
@@ -453,7 +456,12 @@ int pd_plugin_init(pd_instance *inst)
 			goto fail;
 		}
 		g->ops = &gl_store_redis;
-		if (rc.path[0])
+		if (rc.n_sentinels)
+			snprintf(g->dbpath, sizeof(g->dbpath),
+				 "redis master %s via %d sentinel%s (first %s:%d) db %ld prefix \"%s\"",
+				 rc.master_name, rc.n_sentinels, rc.n_sentinels > 1 ? "s" : "",
+				 rc.sentinels[0].host, rc.sentinels[0].port, rc.db, rc.prefix);
+		else if (rc.path[0])
 			snprintf(g->dbpath, sizeof(g->dbpath), "redis unix:%s db %ld prefix \"%s\"",
 				 rc.path, rc.db, rc.prefix);
 		else
@@ -465,7 +473,7 @@ int pd_plugin_init(pd_instance *inst)
 		goto fail;
 #endif
 	} else
-		g->st = g->ops->open(g->dbpath, 0, &lg);
+		g->st = g->ops->open(g->dbpath, GL_STORE_LEASE, &lg);
 	if (!g->st)
 		goto fail;
 	if (!g->ops->self_expiring && (g->sync_interval > 0 || g->cleanup_interval > 0)) {
@@ -484,6 +492,12 @@ int pd_plugin_init(pd_instance *inst)
 fail:
 	gl_free(g);
 	return -1;
+}
+
+/* pd_plugin_validate - the section as a whole, with file:line in errors (options.c) */
+int pd_plugin_validate(cfg_t *section)
+{
+	return gl_validate_section(section);
 }
 
 /* pd_plugin_fini - stop the background thread, sync and close (shared handle: refcounted) */
@@ -532,6 +546,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	int r, defer = 0, passed_now = 0, count_delivery = 0;
 	long remaining = 0, delayed = 0;
 
+	if (g->redis && !h->may_block())
+		return PD_CHECK_WOULDBLOCK; /* a network round trip: on a worker thread */
 	if (gl_wl_client(g->cwl, addr, h->attr(req, "client_name"), h->attr(req, "reverse_client_name")))
 		return PD_CHECK_OK; /* DUNNO: whitelisted client */
 	if (gl_wl_recipient(g->rwl, rcpt_raw))

@@ -263,10 +263,10 @@ static int cb_ms(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return int_in(cfg, opt, value, result, 1, 600000);
 }
 
-/* cb_word - redis_username / redis_password / redis_prefix: printable, no spaces, bounded */
+/* cb_word - redis_[sentinel_]username / _password, redis_prefix: printable, no spaces, bounded */
 static int cb_word(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
-	size_t max = !strcmp(opt->name, "redis_prefix") ? 64 : !strcmp(opt->name, "redis_username") ? 127 : 255;
+	size_t max = !strcmp(opt->name, "redis_prefix") ? 64 : strstr(opt->name, "username") ? 127 : 255;
 
 	if (strlen(value) > max) {
 		cfg_error(cfg, "%s: longer than %zu characters", opt->name, max);
@@ -275,6 +275,79 @@ static int cb_word(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	if (!*value && !strcmp(opt->name, "redis_prefix")) {
 		cfg_error(cfg, "%s: must not be empty (the admin command lists the keys under it)",
 			  opt->name);
+		return -1;
+	}
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p <= 32 || *p == 127) {
+			cfg_error(cfg, "%s: contains a space or control character", opt->name);
+			return -1;
+		}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* gl_redis_sentinel - parse a sentinel "host[:port]" or "[v6][:port]" (port 26379 by default) */
+int gl_redis_sentinel(const char *spec, gl_sentinel *out)
+{
+	gl_redis_conf rc;
+	const char *close = spec[0] == '[' ? strchr(spec, ']') : NULL;
+	int has_port = close ? close[1] == ':' : strchr(spec, ':') != NULL;
+
+	if (!strncmp(spec, "unix:", 5) || gl_redis_server(spec, &rc) != 0 || !rc.host[0])
+		return -1;
+	snprintf(out->host, sizeof(out->host), "%s", rc.host);
+	out->port = has_port ? rc.port : 26379;
+	return 0;
+}
+
+/* cb_sentinel - one redis_sentinels entry */
+static int cb_sentinel(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	gl_sentinel sn;
+
+	if (gl_redis_sentinel(value, &sn) != 0) {
+		cfg_error(cfg, "%s: \"%.300s\" must be HOST:PORT or [IPV6]:PORT (port 26379 if left out)",
+			  opt->name, value);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* valid_sentinels - the list as a whole: bounded */
+static int valid_sentinels(cfg_t *cfg, cfg_opt_t *opt)
+{
+	if (cfg_opt_size(opt) > GL_SENTINELS_MAX) {
+		cfg_error(cfg, "%s: at most %d sentinels", opt->name, GL_SENTINELS_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* gl_validate_section - checks across options, once the whole section is parsed */
+int gl_validate_section(cfg_t *sec)
+{
+	const char *name = cfg_getstr(sec, "redis_master_name");
+
+	if (cfg_size(sec, "redis_sentinels") && !(name && *name)) {
+		cfg_error(sec, "redis_sentinels needs redis_master_name (the name the sentinels monitor, "
+			  "e.g. \"mymaster\")");
+		return -1;
+	}
+	if (*cfg_getstr(sec, "redis_sentinel_username") && !*cfg_getstr(sec, "redis_sentinel_password")) {
+		cfg_error(sec, "redis_sentinel_username needs redis_sentinel_password");
+		return -1;
+	}
+	return 0;
+}
+
+/* cb_master_name - redis_master_name: 1 to 127 printable characters, no spaces */
+static int cb_master_name(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	size_t n = strlen(value);
+
+	if (!n || n > 127) {
+		cfg_error(cfg, "%s: must be 1 to 127 characters", opt->name);
 		return -1;
 	}
 	for (const char *p = value; *p; p++)
@@ -308,6 +381,31 @@ int gl_redis_conf_get(cfg_t *cfg, gl_redis_conf *rc, char *err, size_t errsz)
 		snprintf(err, errsz, "redis_username needs redis_password");
 		return -1;
 	}
+	if (!cfg)
+		return 0;
+	snprintf(rc->master_name, sizeof(rc->master_name), "%s", cfg_getstr(cfg, "redis_master_name"));
+	snprintf(rc->sentinel_username, sizeof(rc->sentinel_username), "%s",
+		 cfg_getstr(cfg, "redis_sentinel_username"));
+	snprintf(rc->sentinel_password, sizeof(rc->sentinel_password), "%s",
+		 cfg_getstr(cfg, "redis_sentinel_password"));
+	for (unsigned i = 0; i < cfg_size(cfg, "redis_sentinels"); i++) {
+		const char *v = cfg_getnstr(cfg, "redis_sentinels", i);
+
+		if (rc->n_sentinels == GL_SENTINELS_MAX ||
+		    gl_redis_sentinel(v, &rc->sentinels[rc->n_sentinels]) != 0) {
+			snprintf(err, errsz, "redis_sentinels: \"%.300s\" is invalid (or too many)", v);
+			return -1;
+		}
+		rc->n_sentinels++;
+	}
+	if (rc->n_sentinels && !rc->master_name[0]) {
+		snprintf(err, errsz, "redis_sentinels needs redis_master_name");
+		return -1;
+	}
+	if (rc->sentinel_username[0] && !rc->sentinel_password[0]) {
+		snprintf(err, errsz, "redis_sentinel_username needs redis_sentinel_password");
+		return -1;
+	}
 	return 0;
 }
 
@@ -337,5 +435,11 @@ cfg_opt_t gl_options[] = {
 	CFG_STR_CB("redis_prefix", "pdgl:", CFGF_NONE, cb_word),
 	CFG_INT_CB("redis_connect_timeout", 500, CFGF_NONE, cb_ms),
 	CFG_INT_CB("redis_timeout", 500, CFGF_NONE, cb_ms),
+	CFG_STR_CB("redis_master_name", "", CFGF_NONE, cb_master_name),
+	/* a list checked as a whole when it is parsed (valid_sentinels): file:line in errors */
+	{.name = "redis_sentinels", .type = CFGT_STR, .flags = CFGF_LIST, .def = {.parsed = "{}"},
+	 .parsecb = cb_sentinel, .validcb = valid_sentinels},
+	CFG_STR_CB("redis_sentinel_username", "", CFGF_NONE, cb_word),
+	CFG_STR_CB("redis_sentinel_password", "", CFGF_NONE, cb_word),
 	CFG_END()};
 

@@ -5,16 +5,28 @@
  * (reference counted) by every instance and thread of that process: two
  * plugin instances coexist during a reload. A unit of work (begin..end)
  * takes, in this order, the handle's mutex (threads of this process) and
- * an exclusive fcntl() lock on PATH.lock (other processes: spawn-mode
- * policyd, the policyd-greylist command). GDBM's own locking is off
- * (GDBM_NOLOCK) because it locks per open, not per operation.
+ * an exclusive fcntl() lock on byte 0 of PATH.lock (other processes:
+ * spawn-mode policyd, the policyd-greylist command). GDBM's own locking
+ * is off (GDBM_NOLOCK) because it locks per open, not per operation.
+ * Taking the lock goes through a turnstile, byte 1: lock byte 1, lock
+ * byte 0, unlock byte 1. A process waiting for byte 0 holds byte 1, so
+ * whoever comes next queues behind it: nobody is starved.
+ *
+ * Lease (GL_STORE_LEASE, the daemon): the process keeps the lock across
+ * units of work for up to LEASE_MS, so a busy daemon pays the lock's
+ * system calls once per lease instead of once per request. It gives the
+ * lock back at the first end() after LEASE_MS, or, when idle, from a small
+ * releaser thread: another process waits at most about LEASE_MS (plus the
+ * unit in progress) for its turn.
  *
  * GDBM caches the header and buckets of an open file, so a process must
  * not keep using its handle after another process wrote the file. The lock
- * file holds a 64-bit generation number: whoever writes bumps it at end();
- * begin() reopens the database when the number is not the one this
- * process saw last. A lone daemon therefore never reopens; processes that
- * share the file reopen only after someone else wrote.
+ * file holds a 64-bit generation number: whoever writes bumps it before
+ * its first write under each hold of the lock (so a writer killed halfway
+ * still leaves the new number); taking the lock reads the number and
+ * reopens the database when it is not the one this process saw last. A
+ * lone daemon therefore never reopens; processes that share the file
+ * reopen only after someone else wrote.
  *
  * GDBM writes each update to the file (page cache) before returning, so a
  * killed process loses nothing; sync() makes it durable (fsync) without
@@ -41,6 +53,7 @@
 #define LOG_ERR_ 3
 #define LOG_WARN_ 4
 #define LOG_NOTICE_ 5
+#define LEASE_MS 5 /* longest hold of the inter-process lock across units of work */
 
 /* State shared by every opener of one path in this process. */
 typedef struct gl_shared {
@@ -53,8 +66,15 @@ typedef struct gl_shared {
 	GDBM_FILE db;
 	int lockfd;
 	uint64_t gen;  /* generation this process saw last */
-	int dirty;     /* written during the current unit of work */
+	int dirty;     /* the file was (re)created: others must reopen */
 	int broken;    /* reopen at the next begin() */
+	int held;      /* this process holds the inter-process lock */
+	int bumped;    /* the generation was bumped during this hold */
+	int lease;     /* keep the lock across units of work (GL_STORE_LEASE) */
+	int stop;      /* the releaser thread must end */
+	uint64_t held_since; /* monotonic ms when the lock was taken */
+	pthread_cond_t cond; /* wakes the releaser thread */
+	pthread_t releaser;
 	time_t err_at; /* last logged error, to log a persistent failure once a minute */
 	long err_quiet; /* errors not logged since */
 } gl_shared;
@@ -137,15 +157,92 @@ static int write_gen(gl_shared *sh, uint64_t g)
 	return pwrite(sh->lockfd, b, 8, 0) == 8 ? 0 : -1;
 }
 
-/* flock_file - take (F_WRLCK) or release (F_UNLCK) the inter-process lock */
-static int flock_file(gl_shared *sh, short type)
+/* now_ms - monotonic milliseconds */
+static uint64_t now_ms(void)
 {
-	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* lock_byte - take (waiting) or release one byte of the lock file */
+static int lock_byte(gl_shared *sh, short type, off_t byte)
+{
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
 
 	while (fcntl(sh->lockfd, type == F_UNLCK ? F_SETLK : F_SETLKW, &fl) != 0)
 		if (errno != EINTR)
 			return -1;
 	return 0;
+}
+
+/* lock_take - the inter-process lock, through the turnstile; 0 or -1 (errno) */
+static int lock_take(gl_shared *sh)
+{
+	if (lock_byte(sh, F_WRLCK, 1) != 0)
+		return -1;
+	if (lock_byte(sh, F_WRLCK, 0) != 0) {
+		int e = errno;
+
+		lock_byte(sh, F_UNLCK, 1);
+		errno = e;
+		return -1;
+	}
+	lock_byte(sh, F_UNLCK, 1);
+	sh->held = 1;
+	sh->bumped = 0;
+	sh->held_since = now_ms();
+	if (sh->lease)
+		pthread_cond_signal(&sh->cond); /* the releaser times the lease */
+	return 0;
+}
+
+/* lock_drop - give the inter-process lock back */
+static void lock_drop(gl_shared *sh)
+{
+	lock_byte(sh, F_UNLCK, 0);
+	sh->held = 0;
+}
+
+/* note_write - before the first write under this hold: a new generation, so others reopen */
+static void note_write(gl_store *s)
+{
+	gl_shared *sh = s->sh;
+
+	if (sh->bumped)
+		return;
+	if (write_gen(sh, sh->gen + 1) == 0)
+		sh->gen++;
+	else
+		SLOG(s, LOG_WARN_, "cannot write %s: %s", sh->lockpath, strerror(errno));
+	sh->bumped = 1;
+}
+
+/* releaser_main - give a leased lock back once it is LEASE_MS old and nobody is using it */
+static void *releaser_main(void *arg)
+{
+	gl_shared *sh = arg;
+
+	pthread_mutex_lock(&sh->mu);
+	while (!sh->stop) {
+		uint64_t due = sh->held_since + LEASE_MS;
+		struct timespec ts;
+
+		if (!sh->held) {
+			pthread_cond_wait(&sh->cond, &sh->mu);
+			continue;
+		}
+		if (now_ms() >= due) {
+			lock_drop(sh);
+			continue;
+		}
+		ts.tv_sec = (time_t)(due / 1000u);
+		ts.tv_nsec = (long)(due % 1000u) * 1000000L;
+		pthread_cond_timedwait(&sh->cond, &sh->mu, &ts);
+	}
+	pthread_mutex_unlock(&sh->mu);
+	return NULL;
 }
 
 /* move_aside - rename a bad database to PATH.corrupt.TIMESTAMP; 0 or -1 */
@@ -265,7 +362,22 @@ static gl_store *st_open(const char *path, int flags, const gl_logger *log)
 	sprintf(sh->lockpath, "%s.lock", path);
 	sh->flags = flags;
 	sh->refs = 1;
-	pthread_mutex_init(&sh->mu, NULL);
+	{
+		pthread_mutexattr_t ma; /* units are short: spin a little before sleeping */
+
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+		pthread_mutex_init(&sh->mu, &ma);
+		pthread_mutexattr_destroy(&ma);
+	}
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&sh->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	s->sh = sh;
 	sh->lockfd = open(sh->lockpath, O_RDWR | O_CLOEXEC | (flags & GL_STORE_NOCREATE ? 0 : O_CREAT),
 			  0600);
@@ -273,21 +385,23 @@ static gl_store *st_open(const char *path, int flags, const gl_logger *log)
 		log->fn(log->ctx, LOG_ERR_, "cannot open %s: %s", sh->lockpath, strerror(errno));
 		goto fail;
 	}
-	if (flock_file(sh, F_WRLCK) != 0) {
+	if (lock_take(sh) != 0) {
 		log->fn(log->ctx, LOG_ERR_, "cannot lock %s: %s", sh->lockpath, strerror(errno));
 		close(sh->lockfd);
 		goto fail;
 	}
 	sh->gen = read_gen(sh);
 	if (db_open(s) != 0) {
-		flock_file(sh, F_UNLCK);
+		lock_drop(sh);
 		close(sh->lockfd);
 		goto fail;
 	}
-	if (sh->dirty && write_gen(sh, ++sh->gen) != 0)
-		log->fn(log->ctx, LOG_WARN_, "cannot write %s: %s", sh->lockpath, strerror(errno));
+	if (sh->dirty)
+		note_write(s);
 	sh->dirty = 0;
-	flock_file(sh, F_UNLCK);
+	lock_drop(sh);
+	if ((flags & GL_STORE_LEASE) && pthread_create(&sh->releaser, NULL, releaser_main, sh) == 0)
+		sh->lease = 1; /* else: a lock per unit of work, as without the flag */
 	sh->next = registry;
 	registry = sh;
 	pthread_mutex_unlock(&registry_mu);
@@ -310,18 +424,23 @@ static int st_begin(gl_store *s)
 	uint64_t g;
 
 	pthread_mutex_lock(&sh->mu);
-	if (flock_file(sh, F_WRLCK) != 0) {
-		SLOG(s, LOG_ERR_, "cannot lock %s: %s", sh->lockpath, strerror(errno));
-		pthread_mutex_unlock(&sh->mu);
-		return -1;
-	}
 	sh->dirty = 0;
-	g = read_gen(sh);
-	if (!sh->db || sh->broken || g != sh->gen) {
-		sh->gen = g;
+	if (!sh->held) {
+		if (lock_take(sh) != 0) {
+			SLOG(s, LOG_ERR_, "cannot lock %s: %s", sh->lockpath, strerror(errno));
+			pthread_mutex_unlock(&sh->mu);
+			return -1;
+		}
+		g = read_gen(sh);
+		if (g != sh->gen) {
+			sh->gen = g;
+			sh->broken = 1; /* someone else wrote: reopen */
+		}
+	}
+	if (!sh->db || sh->broken) {
 		if (db_open(s) != 0) {
 			sh->broken = 1;
-			flock_file(sh, F_UNLCK);
+			lock_drop(sh);
 			pthread_mutex_unlock(&sh->mu);
 			return -1;
 		}
@@ -335,14 +454,11 @@ static void st_end(gl_store *s)
 {
 	gl_shared *sh = s->sh;
 
-	if (sh->dirty) {
-		if (write_gen(sh, sh->gen + 1) == 0)
-			sh->gen++;
-		else
-			SLOG(s, LOG_WARN_, "cannot write %s: %s", sh->lockpath, strerror(errno));
-		sh->dirty = 0;
-	}
-	flock_file(sh, F_UNLCK);
+	if (sh->dirty)
+		note_write(s);
+	sh->dirty = 0;
+	if (!sh->lease || sh->broken || now_ms() - sh->held_since >= LEASE_MS)
+		lock_drop(sh);
 	pthread_mutex_unlock(&sh->mu);
 }
 
@@ -382,7 +498,7 @@ static int st_put(gl_store *s, const unsigned char *key, size_t klen, const gl_r
 	if (!sh->db)
 		return -1;
 	gl_rec_encode(rec, buf);
-	sh->dirty = 1;
+	note_write(s);
 	if (gdbm_store(sh->db, k, d, GDBM_REPLACE) != 0) {
 		op_error(s, "store");
 		return -1;
@@ -398,13 +514,13 @@ static int st_del(gl_store *s, const unsigned char *key, size_t klen)
 
 	if (!sh->db)
 		return -1;
+	note_write(s);
 	if (gdbm_delete(sh->db, k) != 0) {
 		if (gdbm_last_errno(sh->db) == GDBM_ITEM_NOT_FOUND)
 			return 0;
 		op_error(s, "delete");
 		return -1;
 	}
-	sh->dirty = 1;
 	return 0;
 }
 
@@ -489,10 +605,10 @@ static long st_iterate(gl_store *s, size_t batch, gl_iter_fn *fn, void *arg, lon
 					continue;
 				cur = gdbm_fetch(sh->db, items[i].key);
 				if (cur.dptr && cur.dsize == items[i].val.dsize &&
-				    memcmp(cur.dptr, items[i].val.dptr, (size_t)cur.dsize) == 0 &&
-				    gdbm_delete(sh->db, items[i].key) == 0) {
-					ndel++;
-					sh->dirty = 1;
+				    memcmp(cur.dptr, items[i].val.dptr, (size_t)cur.dsize) == 0) {
+					note_write(s);
+					if (gdbm_delete(sh->db, items[i].key) == 0)
+						ndel++;
 				}
 				free(cur.dptr);
 			}
@@ -541,10 +657,10 @@ static int st_compact(gl_store *s)
 
 	if (st_begin(s) != 0)
 		return -1;
+	note_write(s); /* the file is replaced: others reopen */
 	r = gdbm_reorganize(sh->db);
 	if (r != 0)
 		op_error(s, "reorganize");
-	sh->dirty = 1; /* the file was replaced: others reopen */
 	st_end(s);
 	return r == 0 ? 0 : -1;
 }
@@ -564,15 +680,26 @@ static void st_close(gl_store *s)
 				*pp = sh->next;
 				break;
 			}
+		if (sh->lease) {
+			pthread_mutex_lock(&sh->mu);
+			sh->stop = 1;
+			pthread_cond_signal(&sh->cond);
+			pthread_mutex_unlock(&sh->mu);
+			pthread_join(sh->releaser, NULL);
+		}
 		pthread_mutex_lock(&sh->mu);
 		if (sh->db) {
-			flock_file(sh, F_WRLCK);
-			gdbm_close(sh->db);
-			flock_file(sh, F_UNLCK);
+			if (sh->held || lock_take(sh) == 0) {
+				gdbm_close(sh->db);
+				lock_drop(sh);
+			} else {
+				gdbm_close(sh->db);
+			}
 		}
 		close(sh->lockfd);
 		pthread_mutex_unlock(&sh->mu);
 		pthread_mutex_destroy(&sh->mu);
+		pthread_cond_destroy(&sh->cond);
 		free(sh->path);
 		free(sh->lockpath);
 		free(sh);

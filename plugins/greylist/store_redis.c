@@ -21,6 +21,18 @@
  * fail at once (the core's on_error applies) and one thread at a time
  * tries to reconnect, with a backoff from 100 ms doubling to 2 s. The
  * first successful reconnection logs "redis up again".
+ *
+ * Sentinel discovery (redis_sentinels, redis_master_name): the master's
+ * address is not configured but asked from the sentinels, in order (from
+ * the one that answered last), each within redis_connect_timeout (SENTINEL
+ * get-master-addr-by-name), when the first connection is made and again
+ * after any error. A new connection to
+ * the master must answer ROLE with "master": a demoted old master answers
+ * "slave" and counts as a failure (down, backoff, ask again). A reply
+ * READONLY on a pooled connection (the master was demoted under it) drops
+ * that connection and retries the command once on the master the sentinels
+ * name now. Each change of the master is logged once; pooled connections
+ * to a previous master are closed (a generation number per address).
  */
 #include "gl.h"
 
@@ -113,6 +125,14 @@ struct gl_store {
 	int64_t next_try;  /* monotonic ms: next reconnection attempt */
 	char sha[48];      /* the script's SHA1 ("" until loaded once) */
 	time_t err_at;     /* last logged command error (once a minute) */
+	/* sentinel mode (rc.n_sentinels > 0) */
+	int master_known;  /* master_host/port are current: connect there without asking */
+	char master_host[256];
+	int master_port;
+	unsigned gen;      /* bumped when the master's address changes */
+	unsigned idle_gen[POOL_MAX];
+	int role_warned;   /* ROLE refused (ACL): logged once, then not checked */
+	int sentinel_first; /* the sentinel that answered last: asked first next time */
 };
 
 #define SLOG(s, lvl, ...) ((s)->log.fn((s)->log.ctx, (lvl), __VA_ARGS__))
@@ -134,10 +154,15 @@ static struct timeval tv_ms(long ms)
 	return tv;
 }
 
-/* server_name - "host:port" or the socket path, for messages */
+/* server_name - "host:port" or the socket path, for messages (call with mu held in sentinel mode) */
 static void server_name(const gl_store *s, char *out, size_t outsz)
 {
-	if (s->rc.path[0])
+	if (s->rc.n_sentinels && s->master_port)
+		snprintf(out, outsz, "master %s at %s:%d", s->rc.master_name, s->master_host,
+			 s->master_port);
+	else if (s->rc.n_sentinels)
+		snprintf(out, outsz, "master %s", s->rc.master_name);
+	else if (s->rc.path[0])
 		snprintf(out, outsz, "unix:%s", s->rc.path);
 	else
 		snprintf(out, outsz, "%s:%d", s->rc.host, s->rc.port);
@@ -152,6 +177,7 @@ static void mark_down(gl_store *s, const char *why)
 
 	pthread_mutex_lock(&s->mu);
 	s->failed++;
+	s->master_known = 0; /* sentinel mode: the next connection asks the sentinels again */
 	if (!s->down) {
 		s->down = 1;
 		s->backoff_ms = BACKOFF_MIN_MS;
@@ -161,6 +187,21 @@ static void mark_down(gl_store *s, const char *why)
 		s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
 	}
 	s->next_try = mono_ms() + s->backoff_ms;
+	n = s->n_idle;
+	memcpy(drop, s->idle, (size_t)n * sizeof(*drop));
+	s->n_idle = 0;
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < n; i++)
+		redisFree(drop[i]);
+}
+
+/* flush_idle - close every idle connection (they went stale together: a restarted server) */
+static void flush_idle(gl_store *s)
+{
+	redisContext *drop[POOL_MAX];
+	int n;
+
+	pthread_mutex_lock(&s->mu);
 	n = s->n_idle;
 	memcpy(drop, s->idle, (size_t)n * sizeof(*drop));
 	s->n_idle = 0;
@@ -204,14 +245,175 @@ static int simple(redisContext *c, char *why, size_t whysz, int argc, const char
 	return 0;
 }
 
-/* connect_new - a new connection: timeouts, AUTH, SELECT, SCRIPT LOAD; NULL with WHY */
-static redisContext *connect_new(gl_store *s, char *why, size_t whysz)
+/* auth - AUTH [USER] PASSWORD on C (nothing when PASSWORD is empty); -1 with WHY */
+static int auth(redisContext *c, const char *user, const char *password, char *why, size_t whysz)
+{
+	if (!password[0])
+		return 0;
+	if (user[0])
+		return simple(c, why, whysz, 3, (const char *[]){"AUTH", user, password},
+			      (size_t[]){4, strlen(user), strlen(password)}, NULL, 0);
+	return simple(c, why, whysz, 2, (const char *[]){"AUTH", password},
+		      (size_t[]){4, strlen(password)}, NULL, 0);
+}
+
+/* ask_sentinel - the master's address from one sentinel; 0, or -1 with WHY */
+static int ask_sentinel(gl_store *s, const gl_sentinel *sn, char *host, size_t hostsz, int *port,
+			char *why, size_t whysz)
+{
+	struct timeval ct = tv_ms(s->rc.connect_timeout_ms);
+	redisContext *c = redisConnectWithTimeout(sn->host, sn->port, ct);
+	redisReply *r = NULL;
+	const char *av[3] = {"SENTINEL", "get-master-addr-by-name", s->rc.master_name};
+	size_t al[3] = {8, 23, strlen(s->rc.master_name)};
+	int ret = -1;
+	long p;
+
+	if (!c) {
+		snprintf(why, whysz, "out of memory");
+		return -1;
+	}
+	if (c->err) {
+		snprintf(why, whysz, "connect: %s", c->errstr);
+		goto out;
+	}
+	if (redisSetTimeout(c, ct) != REDIS_OK) {
+		snprintf(why, whysz, "cannot set the timeout");
+		goto out;
+	}
+	if (auth(c, s->rc.sentinel_username, s->rc.sentinel_password, why, whysz) != 0)
+		goto out;
+	r = redisCommandArgv(c, 3, av, al);
+	if (!r) {
+		snprintf(why, whysz, "%s", c->errstr[0] ? c->errstr : "no reply");
+		goto out;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(why, whysz, "SENTINEL: %.200s", r->str);
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		snprintf(why, whysz, "does not know a master named \"%.127s\"", s->rc.master_name);
+		goto out;
+	}
+	if (r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
+	    !r->element[0]->len || r->element[0]->len >= hostsz) {
+		snprintf(why, whysz, "unexpected reply to SENTINEL get-master-addr-by-name");
+		goto out;
+	}
+	p = strtol(r->element[1]->str, NULL, 10);
+	if (p < 1 || p > 65535) {
+		snprintf(why, whysz, "unexpected port \"%.20s\" for the master", r->element[1]->str);
+		goto out;
+	}
+	memcpy(host, r->element[0]->str, r->element[0]->len);
+	host[r->element[0]->len] = 0;
+	*port = (int)p;
+	ret = 0;
+out:
+	if (r)
+		freeReplyObject(r);
+	redisFree(c);
+	return ret;
+}
+
+/* discover - ask the sentinels in order (from the one that answered last) for the master;
+ * record it (new generation and a log line when it changed); 0 with HOST/PORT/GEN, or -1 */
+static int discover(gl_store *s, char *host, size_t hostsz, int *port, unsigned *gen, char *why,
+		    size_t whysz)
+{
+	char one[300];
+	int i, k = 0, first, changed;
+	const gl_sentinel *sn = NULL;
+
+	pthread_mutex_lock(&s->mu);
+	first = s->sentinel_first;
+	pthread_mutex_unlock(&s->mu);
+	for (i = 0; i < s->rc.n_sentinels; i++) {
+		k = (first + i) % s->rc.n_sentinels;
+		sn = &s->rc.sentinels[k];
+		if (ask_sentinel(s, sn, host, hostsz, port, one, sizeof(one)) == 0)
+			break;
+	}
+	if (i == s->rc.n_sentinels) {
+		snprintf(why, whysz, "no sentinel named the master (last, %s:%d: %s)", sn->host, sn->port,
+			 one);
+		return -1;
+	}
+	pthread_mutex_lock(&s->mu);
+	changed = strcmp(s->master_host, host) != 0 || s->master_port != *port;
+	if (changed) {
+		snprintf(s->master_host, sizeof(s->master_host), "%s", host);
+		s->master_port = *port;
+		s->gen++;
+	}
+	s->master_known = 1;
+	s->sentinel_first = k;
+	*gen = s->gen;
+	pthread_mutex_unlock(&s->mu);
+	if (changed) {
+		SLOG(s, LOG_NOTICE_, "redis master %s at %s:%d (from sentinel %s:%d)", s->rc.master_name,
+		     host, *port, sn->host, sn->port);
+		flush_idle(s);
+	}
+	return 0;
+}
+
+/* check_role - sentinel mode: C must be connected to a master (ROLE); 0, or -1 with WHY */
+static int check_role(gl_store *s, redisContext *c, char *why, size_t whysz)
+{
+	redisReply *r = redisCommand(c, "ROLE");
+	int ok;
+
+	if (!r) {
+		snprintf(why, whysz, "%s", c->errstr[0] ? c->errstr : "no reply");
+		return -1;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		/* an ACL without ROLE: READONLY replies still reveal a replica */
+		pthread_mutex_lock(&s->mu);
+		ok = !s->role_warned;
+		s->role_warned = 1;
+		pthread_mutex_unlock(&s->mu);
+		if (ok)
+			SLOG(s, LOG_WARN_, "redis ROLE refused (%.200s): the master's role is not "
+			     "checked on connect", r->str);
+		freeReplyObject(r);
+		return 0;
+	}
+	ok = r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+	     r->element[0]->type == REDIS_REPLY_STRING && !strcmp(r->element[0]->str, "master");
+	if (!ok)
+		snprintf(why, whysz, "ROLE: a %.20s, not the master (a failover in progress?)",
+			 r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+				 r->element[0]->type == REDIS_REPLY_STRING
+			     ? r->element[0]->str
+			     : "server of unknown role");
+	freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
+/* connect_new - a new connection (to the master the sentinels name, in sentinel mode): timeouts,
+ * AUTH, SELECT, ROLE, SCRIPT LOAD; NULL with WHY; *GEN is the master's generation */
+static redisContext *connect_new(gl_store *s, unsigned *gen, char *why, size_t whysz)
 {
 	struct timeval ct = tv_ms(s->rc.connect_timeout_ms), ot = tv_ms(s->rc.timeout_ms);
 	redisContext *c;
-	char db[24], sha[48] = "";
+	char db[24], sha[48] = "", host[256];
+	int port = 0, known;
 
-	if (s->rc.path[0])
+	*gen = 0;
+	if (s->rc.n_sentinels) {
+		pthread_mutex_lock(&s->mu);
+		known = s->master_known;
+		snprintf(host, sizeof(host), "%s", s->master_host);
+		port = s->master_port;
+		*gen = s->gen;
+		pthread_mutex_unlock(&s->mu);
+		if (!known && discover(s, host, sizeof(host), &port, gen, why, whysz) != 0)
+			return NULL;
+		c = redisConnectWithTimeout(host, port, ct);
+	} else if (s->rc.path[0])
 		c = redisConnectUnixWithTimeout(s->rc.path, ct);
 	else
 		c = redisConnectWithTimeout(s->rc.host, s->rc.port, ct);
@@ -227,21 +429,16 @@ static redisContext *connect_new(gl_store *s, char *why, size_t whysz)
 		snprintf(why, whysz, "cannot set the timeout");
 		goto fail;
 	}
-	if (s->rc.password[0]) {
-		const char *av[3] = {"AUTH", s->rc.username, s->rc.password};
-		size_t al[3] = {4, strlen(s->rc.username), strlen(s->rc.password)};
-
-		if (s->rc.username[0] ? simple(c, why, whysz, 3, av, al, NULL, 0)
-				      : simple(c, why, whysz, 2, (const char *[]){"AUTH", s->rc.password},
-					       (size_t[]){4, al[2]}, NULL, 0))
-			goto fail;
-	}
+	if (auth(c, s->rc.username, s->rc.password, why, whysz) != 0)
+		goto fail;
 	if (s->rc.db) {
 		snprintf(db, sizeof(db), "%ld", s->rc.db);
 		if (simple(c, why, whysz, 2, (const char *[]){"SELECT", db}, (size_t[]){6, strlen(db)},
 			   NULL, 0))
 			goto fail;
 	}
+	if (s->rc.n_sentinels && check_role(s, c, why, whysz) != 0)
+		goto fail;
 	if (simple(c, why, whysz, 3, (const char *[]){"SCRIPT", "LOAD", script},
 		   (size_t[]){6, 4, sizeof(script) - 1}, sha, sizeof(sha)))
 		goto fail;
@@ -255,11 +452,12 @@ fail:
 	return NULL;
 }
 
-/* conn_get - an idle connection (*REUSED = 1), or a new one; NULL at once while down and backing off */
-static redisContext *conn_get(gl_store *s, int *reused)
+/* conn_get - an idle connection (*REUSED = 1), or a new one; NULL at once while down and backing
+ * off; *GEN is the connection's master generation (for conn_put) */
+static redisContext *conn_get(gl_store *s, int *reused, unsigned *gen)
 {
 	redisContext *c = NULL;
-	char why[400], name[400];
+	char why[600], name[400];
 	long failed;
 	int was_down;
 
@@ -267,6 +465,7 @@ static redisContext *conn_get(gl_store *s, int *reused)
 	*reused = s->n_idle > 0;
 	if (s->n_idle) {
 		c = s->idle[--s->n_idle];
+		*gen = s->idle_gen[s->n_idle];
 		pthread_mutex_unlock(&s->mu);
 		return c;
 	}
@@ -280,7 +479,7 @@ static redisContext *conn_get(gl_store *s, int *reused)
 		s->probing = 1;
 	pthread_mutex_unlock(&s->mu);
 
-	c = connect_new(s, why, sizeof(why));
+	c = connect_new(s, gen, why, sizeof(why));
 	if (!c) {
 		if (was_down) {
 			pthread_mutex_lock(&s->mu);
@@ -296,20 +495,20 @@ static redisContext *conn_get(gl_store *s, int *reused)
 	s->down = 0;
 	s->probing = 0;
 	s->failed = 0;
+	server_name(s, name, sizeof(name));
 	pthread_mutex_unlock(&s->mu);
-	if (was_down) {
-		server_name(s, name, sizeof(name));
+	if (was_down)
 		SLOG(s, LOG_NOTICE_, "redis up again: %s (%ld requests failed during the outage)", name,
 		     failed);
-	}
 	return c;
 }
 
-/* conn_put - give back a healthy connection (or close it when the pool is full) */
-static void conn_put(gl_store *s, redisContext *c)
+/* conn_put - give back a healthy connection (closed when the pool is full or the master changed) */
+static void conn_put(gl_store *s, redisContext *c, unsigned gen)
 {
 	pthread_mutex_lock(&s->mu);
-	if (s->n_idle < POOL_MAX && !s->down) {
+	if (s->n_idle < POOL_MAX && !s->down && gen == s->gen) {
+		s->idle_gen[s->n_idle] = gen;
 		s->idle[s->n_idle++] = c;
 		c = NULL;
 	}
@@ -328,38 +527,49 @@ static void conn_fail(gl_store *s, redisContext *c)
 	mark_down(s, why);
 }
 
-/* flush_idle - close every idle connection (they went stale together: a restarted server) */
-static void flush_idle(gl_store *s)
+/* demoted - sentinel mode: R says the server is no longer the master (READONLY, from a command or
+ * from inside the script) */
+static int demoted(const gl_store *s, const redisReply *r)
 {
-	redisContext *drop[POOL_MAX];
-	int n;
+	return s->rc.n_sentinels && r->type == REDIS_REPLY_ERROR &&
+	       (!strncmp(r->str, "READONLY", 8) || strstr(r->str, "-READONLY") ||
+		strstr(r->str, "READONLY You can't write"));
+}
 
+/* forget_master - sentinel mode: the next connection asks the sentinels; drop the idle ones */
+static void forget_master(gl_store *s)
+{
 	pthread_mutex_lock(&s->mu);
-	n = s->n_idle;
-	memcpy(drop, s->idle, (size_t)n * sizeof(*drop));
-	s->n_idle = 0;
+	s->master_known = 0;
 	pthread_mutex_unlock(&s->mu);
-	for (int i = 0; i < n; i++)
-		redisFree(drop[i]);
+	flush_idle(s);
 }
 
 /* call - one command on a pooled connection, once more on a new connection when a reused one
- * found the server gone (closed or reset: a restart); the reply (maybe an error reply) or NULL */
+ * found the server gone (closed or reset: a restart) or, with sentinels, demoted to a replica;
+ * the reply (maybe an error reply) or NULL */
 static redisReply *call(gl_store *s, int argc, const char **argv, const size_t *lens)
 {
 	int reused, err;
-	redisContext *c = conn_get(s, &reused);
+	unsigned gen;
+	redisContext *c = conn_get(s, &reused, &gen);
 	redisReply *r;
 
 	if (!c)
 		return NULL;
 	r = redisCommandArgv(c, argc, argv, lens);
 	err = errno;
-	if (!r && reused &&
-	    (c->err == REDIS_ERR_EOF || (c->err == REDIS_ERR_IO && (err == ECONNRESET || err == EPIPE)))) {
+	if ((!r && reused &&
+	     (c->err == REDIS_ERR_EOF || (c->err == REDIS_ERR_IO && (err == ECONNRESET || err == EPIPE)))) ||
+	    (r && demoted(s, r))) {
+		if (r)
+			freeReplyObject(r);
 		redisFree(c);
-		flush_idle(s);
-		c = conn_get(s, &reused);
+		if (s->rc.n_sentinels)
+			forget_master(s);
+		else
+			flush_idle(s);
+		c = conn_get(s, &reused, &gen);
 		if (!c)
 			return NULL;
 		r = redisCommandArgv(c, argc, argv, lens);
@@ -368,7 +578,13 @@ static redisReply *call(gl_store *s, int argc, const char **argv, const size_t *
 		conn_fail(s, c);
 		return NULL;
 	}
-	conn_put(s, c);
+	if (demoted(s, r)) {
+		freeReplyObject(r);
+		redisFree(c);
+		mark_down(s, "the master the sentinels named answers READONLY (a replica)");
+		return NULL;
+	}
+	conn_put(s, c, gen);
 	return r;
 }
 
@@ -406,6 +622,7 @@ gl_store *gl_redis_open(const gl_redis_conf *rc, const gl_logger *log)
 	gl_store *s = calloc(1, sizeof(*s));
 	redisContext *c;
 	int reused;
+	unsigned gen;
 
 	if (!s) {
 		log->fn(log->ctx, LOG_ERR_, "out of memory");
@@ -414,9 +631,9 @@ gl_store *gl_redis_open(const gl_redis_conf *rc, const gl_logger *log)
 	s->rc = *rc;
 	s->log = *log;
 	pthread_mutex_init(&s->mu, NULL);
-	c = conn_get(s, &reused); /* a failure is logged as "redis down" and is not fatal */
+	c = conn_get(s, &reused, &gen); /* a failure is logged as "redis down" and is not fatal */
 	if (c)
-		conn_put(s, c);
+		conn_put(s, c, gen);
 	return s;
 }
 
@@ -485,7 +702,8 @@ static int st_put(gl_store *s, const unsigned char *key, size_t klen, const gl_r
 	char k[RKEY_MAX], t[2] = {(char)rec->type, 0}, n[4][24], ttl[24];
 	size_t kl = rkey(s, key, klen, k);
 	int reused;
-	redisContext *c = conn_get(s, &reused);
+	unsigned gen;
+	redisContext *c = conn_get(s, &reused, &gen);
 	redisReply *r;
 	int ok = 1;
 
@@ -509,7 +727,7 @@ static int st_put(gl_store *s, const unsigned char *key, size_t klen, const gl_r
 			ok = 0;
 		freeReplyObject(r);
 	}
-	conn_put(s, c);
+	conn_put(s, c, gen);
 	return ok ? 0 : -1;
 }
 

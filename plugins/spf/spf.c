@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #define MAX_FIELD     256  /* longest client string we copy */
-#define MSG_CACHE_MAX 4096 /* messages remembered for one-check-per-message */
+#define MSG_CACHE_MAX 8192 /* messages remembered for one-check-per-message: 2-way sets */
 #define MSG_CACHE_TTL 3600 /* seconds a message's decision is remembered */
 
 /* What to do with a result. */
@@ -43,8 +43,7 @@ struct spf {
 	char **whitelist;
 	size_t nwhitelist;
 	pthread_mutex_t lock;
-	struct msg *msgs; /* ring of MSG_CACHE_MAX */
-	size_t msg_next;
+	struct msg *msgs; /* MSG_CACHE_MAX / 2 sets of 2, indexed by the key's hash */
 };
 
 static cfg_opt_t spf_opts[] = {
@@ -85,7 +84,7 @@ const pd_plugin_info pd_plugin = {
     .name = "spf",
     .version = "1.0",
     .description = "SPF (RFC 7208) checks of MAIL FROM and HELO, libspf2 with our own DNS",
-    .flags = PD_PLUGIN_SKIP_SASL,
+    .flags = PD_PLUGIN_SKIP_SASL | PD_PLUGIN_TRY_INLINE, /* inline when the DNS cache has every answer */
     .default_states = "RCPT",
     .options = spf_opts,
 };
@@ -443,7 +442,7 @@ static int msg_lookup(pd_instance *inst, struct spf *s, const char *key, char *r
 	int found = 0;
 
 	pthread_mutex_lock(&s->lock);
-	for (size_t i = 0; i < MSG_CACHE_MAX; i++) {
+	for (size_t i = h % (MSG_CACHE_MAX / 2) * 2, e = i + 2; i < e; i++) { /* its set: 2 slots */
 		struct msg *m = &s->msgs[i];
 
 		if (m->hash == h && m->key[0] && m->expires > now && strcmp(m->key, key) == 0) {
@@ -461,14 +460,18 @@ static void msg_store(pd_instance *inst, struct spf *s, const char *key, const c
 {
 	struct msg *m;
 
+	unsigned h = key_hash(key);
+	time_t now = inst->host->now();
+
 	pthread_mutex_lock(&s->lock);
-	m = &s->msgs[s->msg_next];
-	s->msg_next = (s->msg_next + 1) % MSG_CACHE_MAX;
+	m = &s->msgs[h % (MSG_CACHE_MAX / 2) * 2]; /* the older (or expired) slot of the set */
+	if (m[1].expires < m->expires)
+		m++;
 	snprintf(m->key, sizeof(m->key), "%s", key);
-	m->hash = key_hash(m->key);
+	m->hash = h;
 	snprintf(m->reply, sizeof(m->reply), "%s", reply);
 	m->repeat = repeat;
-	m->expires = inst->host->now() + MSG_CACHE_TTL;
+	m->expires = now + MSG_CACHE_TTL;
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -481,9 +484,11 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	const char *sender = attr(inst, req, "sender");
 	const char *instance = attr(inst, req, "instance");
 	char key[160], out[PD_REPLY_MAX + 1] = "", header[PD_REPLY_MAX + 1] = "";
+	char hlog[400] = ""; /* the HELO result, logged in one line with the MAIL FROM one */
 	struct timespec deadline, t0;
 	struct pd_spf_outcome o;
 	int decisive = 0;
+	int try_inline = !inst->host->may_block(); /* on a network thread: from the DNS cache only */
 	long us;
 
 	if (!*ip || (s->skip_localhost && is_localhost(ip)))
@@ -500,35 +505,51 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	deadline_in(&deadline, s->timeout_ms);
-	if (s->nwhitelist && whitelisted(s, ip, &deadline)) {
-		inst->host->log(inst, PD_LOG_INFO, "client %.46s authorised by a whitelisted domain", ip);
-		if (*instance)
-			msg_store(inst, s, key, "", 0);
-		return PD_CHECK_OK;
+	pd_spf_cache_only = try_inline;
+	pd_spf_missed = 0;
+	if (s->nwhitelist) {
+		int listed = whitelisted(s, ip, &deadline);
+
+		if (pd_spf_missed)
+			goto wouldblock;
+		if (listed) {
+			pd_spf_cache_only = 0;
+			inst->host->log(inst, PD_LOG_INFO, "client %.46s authorised by a whitelisted domain", ip);
+			if (*instance)
+				msg_store(inst, s, key, "", 0);
+			return PD_CHECK_OK;
+		}
 	}
 	/* HELO identity first (unless the null sender makes it the MAIL FROM identity) */
 	if (s->helo_check && *helo && *sender) {
 		enum act a;
 
 		pd_spf_engine_check(s->eng, ip, helo, sender, 1, &deadline, &o);
+		if (pd_spf_missed)
+			goto wouldblock;
 		a = s->act[1][o.result];
 		decisive = decide(s, a, &o, ip, sender, helo, 1, out, sizeof(out));
 		if (a == ACT_HEADER)
 			snprintf(header, sizeof(header), "%s", out);
-		inst->host->log(inst, PD_LOG_INFO, "identity=helo helo=%.64s client=%.46s result=%s%s%.100s", helo, ip,
-		                pd_spf_result_name(o.result), o.problem[0] ? " problem=" : "", o.problem);
+		snprintf(hlog, sizeof(hlog), "identity=helo helo=%.64s client=%.46s result=%s%s%.100s", helo, ip,
+		         pd_spf_result_name(o.result), o.problem[0] ? " problem=" : "", o.problem);
 	}
 	if (!decisive && s->mailfrom_check) {
 		char mf[PD_REPLY_MAX + 1];
 
 		pd_spf_engine_check(s->eng, ip, helo, sender, 0, &deadline, &o);
+		if (pd_spf_missed)
+			goto wouldblock;
 		decisive = decide(s, s->act[0][o.result], &o, ip, sender, helo, 0, mf, sizeof(mf));
 		if (decisive || mf[0])
 			snprintf(out, sizeof(out), "%s", mf);
 		else
 			snprintf(out, sizeof(out), "%s", header);
-		inst->host->log(inst, PD_LOG_INFO, "identity=mailfrom sender=<%.64s> client=%.46s result=%s%s%.100s",
-		                sender, ip, pd_spf_result_name(o.result), o.problem[0] ? " problem=" : "", o.problem);
+		inst->host->log(inst, PD_LOG_INFO, "%s%sidentity=mailfrom sender=<%.64s> client=%.46s result=%s%s%.100s",
+		                hlog, hlog[0] ? "; " : "", sender, ip, pd_spf_result_name(o.result),
+		                o.problem[0] ? " problem=" : "", o.problem);
+	} else if (hlog[0]) {
+		inst->host->log(inst, PD_LOG_INFO, "%s", hlog); /* decided by HELO (or no MAIL FROM check) */
 	}
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	us = (deadline.tv_sec - t0.tv_sec) * 1000000L + (deadline.tv_nsec - t0.tv_nsec) / 1000;
@@ -538,5 +559,9 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 		msg_store(inst, s, key, out, decisive);
 	if (out[0])
 		inst->host->reply(reply, "%s", out);
+	pd_spf_cache_only = 0;
 	return PD_CHECK_OK;
+wouldblock: /* nothing logged, stored or replied: a worker thread does it all again */
+	pd_spf_cache_only = 0;
+	return PD_CHECK_WOULDBLOCK;
 }

@@ -593,6 +593,9 @@ static int valid_name(const char *name)
 	return lab > 0;
 }
 
+__thread int pd_spf_cache_only;
+__thread int pd_spf_missed;
+
 /* pd_spf_resolve - look NAME/TYPE up through the cache and the nameservers */
 SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const char *name, ns_type type,
                              const struct timespec *deadline)
@@ -614,6 +617,10 @@ SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const 
 	rr = cache_get(r, qname, type);
 	if (rr)
 		return rr;
+	if (pd_spf_cache_only) { /* not here: the caller retries where it may wait */
+		pd_spf_missed = 1;
+		return SPF_dns_rr_new_init(layer, name, type, 0, TRY_AGAIN);
+	}
 	ans = malloc(MAX_PKT);
 	if (!ans)
 		return NULL;

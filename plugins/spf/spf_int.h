@@ -49,6 +49,12 @@ void pd_spf_resolver_stats(pd_spf_resolver *r, struct pd_spf_dns_stats *st);
 SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const char *name, ns_type type,
                              const struct timespec *deadline);
 
+/* Cache-only lookups for this thread (a network thread, which must not
+ * wait): a lookup the cache cannot answer sets pd_spf_missed and fails
+ * with TRY_AGAIN at once, without a query. */
+extern __thread int pd_spf_cache_only;
+extern __thread int pd_spf_missed;
+
 /* Milliseconds from now to DEADLINE (CLOCK_MONOTONIC), at least 0. */
 long pd_spf_ms_left(const struct timespec *deadline);
 

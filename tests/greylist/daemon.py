@@ -262,6 +262,67 @@ def test_admin_while_running():
     d.stop()
 
 
+def test_admin_gets_its_turn_while_the_daemon_is_busy():
+    """The daemon keeps the file lock across requests for a few ms at a time
+    (its lease); a command queued behind it (the turnstile byte) still gets
+    the lock between two leases, and its writes are seen at once."""
+    import threading
+    d = pdtest.daemon(gl("delay = 600\nadd_header = false\nauto_whitelist = 0"))
+    stop = threading.Event()
+    answered, bad = [0], []
+
+    def load(n):
+        c = d.client()
+        i = 0
+        while not stop.is_set() and i < 200000:  # bounded; stopped by the test
+            i += 1
+            a = c.ask(req(client_address="10.%d.%d.%d" % (n, (i >> 8) & 255, i & 255)))
+            if not a.startswith("DEFER"):
+                bad.append(a)
+            answered[0] += 1
+        c.close()
+
+    threads = [threading.Thread(target=load, args=(n + 1,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        r = req(client_address="192.0.2.90", sender="s@sender.example", recipient="r@example.test")
+        c = d.client()
+        for k in range(5):
+            assert c.ask(r) == DEFER600
+            before = answered[0]
+            st, out = admin(d, "delete", "192.0.2.90", "s@sender.example", "r@example.test")  # 60 s cap
+            assert out.startswith("deleted"), out
+            # deleted: the daemon starts the triplet afresh (600 s again, not fewer)
+            assert c.ask(r) == DEFER600
+            st, out = admin(d, "stats")
+            assert "greylisted: " in out, out
+        c.close()
+        assert answered[0] > before, "the load stopped: the command did not run under load"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert not bad, bad[:3]
+    d.stop()
+
+
+def test_gdbm_checks_run_on_the_network_thread():
+    """On GDBM the plugin answers inline: no request goes to a worker thread (SIGUSR1 stats)."""
+    import re
+    import signal
+    d = pdtest.daemon(gl("delay = 600"))
+    c = d.client()
+    for i in range(20):
+        assert c.ask(req(client_address="192.0.2.%d" % (100 + i))) == DEFER600
+    c.close()
+    d.proc.send_signal(signal.SIGUSR1)
+    text = d.wait_log("stats: policyd_requests_to_workers_total")
+    assert re.search(r"stats: policyd_requests_to_workers_total 0$", text, re.M), text[-2000:]
+    assert re.search(r"stats: policyd_requests_total 20$", text, re.M), text[-2000:]
+    d.stop()
+
+
 def test_background_expiry():
     d = pdtest.daemon(gl("delay = 1\nretry_window = 2\nlifetime = 2\ncleanup_interval = 1\n"
                          "sync_interval = 1"))

@@ -68,16 +68,17 @@ def resp_read(f):
 class Redis:
     """redis-server --port P on 127.0.0.1, without persistence, in a temp dir."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, extra=()):
         self.port = port or pdtest.free_port()
         self.dir = tempfile.mkdtemp(prefix="pdtest.redis.")
         self.proc = None
+        self.extra = list(extra)  # more redis-server arguments (sentinel.py: --replicaof)
 
     def start(self):
         self.log = open(os.path.join(self.dir, "redis.log"), "ab")
         self.proc = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
                                       "--save", "", "--appendonly", "no", "--dir", self.dir,
-                                      "--daemonize", "no"],
+                                      "--daemonize", "no"] + self.extra,
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -285,6 +286,38 @@ def test_redis_stalled():
             assert time.time() < deadline, "still failing after redis continued"
             time.sleep(0.1)
         d.wait_log("redis up again: 127.0.0.1:%d" % r.port)
+        c.close()
+        d.stop()
+    finally:
+        r.cleanup()
+
+
+def test_a_waiting_redis_never_holds_a_network_thread():
+    """Redis checks run on worker threads: with one network thread and Redis
+    stopped, a request of another chain is answered while the greylist one
+    still waits for redis_timeout (ordering, not timing, is asserted)."""
+    import threading
+    r = Redis().start()
+    try:
+        d = pdtest.daemon(gl(r.port, "delay = 2\nredis_timeout = 3000\nredis_connect_timeout = 3000",
+                             extra='io_threads = 1\non_error = "%s"\nchain "fast" { plugins = { "example" } }\n'
+                             % ONERR))
+        c = d.client()
+        assert c.ask(req(client_address="192.0.2.63")).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
+        r.proc.send_signal(signal.SIGSTOP)
+        slow = []
+        try:
+            t = threading.Thread(target=lambda: slow.append(c.ask(req(client_address="192.0.2.64"), timeout=30)))
+            t.start()
+            time.sleep(0.3)  # the greylist request is now waiting on Redis
+            fast = d.client()
+            assert fast.ask(req(policy_context="fast", recipient="policyblock@x")).startswith("REJECT")
+            assert t.is_alive() and not slow, "the greylist request did not wait: the test proves nothing"
+            fast.close()
+            t.join(30)
+            assert slow == [ONERR], slow
+        finally:
+            r.proc.send_signal(signal.SIGCONT)
         c.close()
         d.stop()
     finally:

@@ -74,6 +74,14 @@ static void mock_reply(pd_reply *reply, const char *fmt, ...)
 			*p = ' ';
 }
 
+int mock_may_block = 1;
+
+/* mock_may_block_fn - what a plugin sees: 1 as on a worker thread, unless the test says 0 */
+static int mock_may_block_fn(void)
+{
+	return mock_may_block;
+}
+
 const pd_host mock_host = {
 	.api = PD_PLUGIN_API,
 	.log = mock_log,
@@ -82,6 +90,7 @@ const pd_host mock_host = {
 	.attr_count = mock_attr_count,
 	.attr_at = mock_attr_at,
 	.reply = mock_reply,
+	.may_block = mock_may_block_fn,
 };
 
 /* mock_request_set - add or replace an attribute */

@@ -8,6 +8,7 @@
 /* The clock that mock_host.now() returns; tests move it. Test-only: the
  * daemon's host has no such variable. */
 extern time_t mock_clock;
+extern int mock_may_block; /* host->may_block(): 1 (a worker thread) unless a test sets 0 */
 
 /* A host whose now() returns mock_clock and whose log() prints to stderr. */
 extern const pd_host mock_host;

@@ -301,6 +301,49 @@ def test_cache_saves_lookups():
         s.stop()
 
 
+def handoffs(s):
+    """Requests the daemon's network threads handed to worker threads (SIGUSR1 stats)."""
+    import signal
+    n = s.pd.log_text().count('stats: policyd_requests_to_workers_total')
+    s.pd.proc.send_signal(signal.SIGUSR1)
+    text = s.pd.wait_log('stats: policyd_requests_to_workers_total', count=n + 1)
+    return int(re.findall(r'stats: policyd_requests_to_workers_total (\d+)', text)[-1])
+
+
+def test_cached_answers_are_served_without_a_worker_thread():
+    """A check the DNS cache can answer runs on the network thread; a miss goes to a
+    worker thread (PD_PLUGIN_TRY_INLINE), with the same answer either way."""
+    s = server('helo_check = false\n')
+    if s.pd is None:
+        s.stop()
+        print('SKIP part: needs the daemon')
+        return
+    try:
+        h = handoffs(s)
+        assert h == 0, h
+        a = ask(s, sender='a@soft.example', client_address='192.0.2.1')
+        assert a.startswith('PREPEND Received-SPF: softfail'), a
+        h = handoffs(s)
+        assert h == 1, h  # nothing cached: a worker asked the DNS server
+        n = dns().queries
+        a = ask(s, sender='b@soft.example', client_address='192.0.2.2', instance='other.1')
+        assert a.startswith('PREPEND Received-SPF: softfail'), a
+        h = handoffs(s)
+        assert h == 1 and dns().queries == n, (h, n, dns().queries)  # from the cache, on the network thread
+        a = ask(s, sender='a@mail.pass.example', client_address='192.0.2.1', instance='other.2')
+        assert spftest.result_of(a) == 'pass', a
+        h = handoffs(s)
+        assert h == 2, h  # a new domain: back to a worker
+        a = ask(s, sender='z@mail.pass.example', client_address='192.0.2.9', instance='other.3')
+        assert spftest.result_of(a) == 'fail', a  # a cached record can also say fail
+        h = handoffs(s)
+        assert h == 2, h
+        n = s.pd.log_text().count('spf: identity=mailfrom')
+        assert n == 4, n  # one line per check, none for the inline tries
+    finally:
+        s.stop()
+
+
 def test_concurrent_checks():
     """8 connections x 25 messages at once: every answer right (thread safety)."""
     import threading

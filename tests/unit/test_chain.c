@@ -23,11 +23,21 @@ static int mem_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 		inst->host->reply(reply, "REJECT %s", "line1\nline2");
 	else if (strcmp(n, "error") == 0)
 		return PD_CHECK_ERROR;
+	else if (strcmp(n, "wouldblock") == 0) { /* a cache miss: only a worker may wait */
+		if (!inst->host->may_block())
+			return PD_CHECK_WOULDBLOCK;
+		inst->host->reply(reply, "REJECT 5.7.1 answered by a worker");
+	} else if (strcmp(n, "alwaysblock") == 0)
+		return PD_CHECK_WOULDBLOCK; /* a broken plugin: even where it may block */
 	return PD_CHECK_OK;
 }
 
 static pd_plugin_info mem_info = {.api = PD_PLUGIN_API, .name = "mem"};
 static pd_module mem_mod = {.name = "mem", .info = &mem_info, .check = mem_check};
+static pd_plugin_info nb_info = {.api = PD_PLUGIN_API, .name = "nb", .flags = PD_PLUGIN_NONBLOCKING};
+static pd_module nb_mod = {.name = "nb", .info = &nb_info, .check = mem_check};
+static pd_plugin_info try_info = {.api = PD_PLUGIN_API, .name = "try", .flags = PD_PLUGIN_TRY_INLINE};
+static pd_module try_mod = {.name = "try", .info = &try_info, .check = mem_check};
 
 /* mk - an instance named NAME running in RCPT */
 static pd_inst *mk(const char *name)
@@ -49,7 +59,7 @@ static const char *run(pd_request *req, const char *on_error, pd_inst **insts, s
 	static pd_result res;
 	pd_chain ch = {.name = "t", .insts = insts, .n = n};
 
-	pd_chain_run(&ch, req, "DUNNO", on_error, &res);
+	CHECK(pd_chain_run(&ch, req, "DUNNO", on_error, &res, 0) == PD_CHAIN_DONE);
 	if (who)
 		*who = res.plugin;
 	return res.reply.text;
@@ -69,6 +79,7 @@ int main(void)
 		*rej = mk("reject"), *err = mk("error"), *nl = mk("newline");
 
 	pd_log_open("test_chain", LOG_USER, 1, 0);
+	pd_chain_may_block(1); /* as on a worker thread; the network thread's view is tested below */
 	pd_req_init(&req);
 	add(&req, "request", "smtpd_access_policy");
 	add(&req, "protocol_state", "RCPT");
@@ -165,6 +176,73 @@ int main(void)
 		rej->started = 0;
 		CHECK_STR(run(&req, "DUNNO", c, 1, NULL), "DUNNO");
 		rej->started = 1;
+	}
+	{ /* a network thread runs what cannot block, then hands over; a worker resumes there */
+		pd_inst *nbp = mk("prepend1"), *blk = mk("reject"), *wb = mk("wouldblock"), *nbr = mk("reject");
+		pd_chain ch;
+		pd_result res;
+
+		nbp->mod = &nb_mod;
+		wb->mod = &try_mod;
+		nbr->mod = &nb_mod;
+		pd_chain_may_block(0);
+		{ /* nonblocking plugins only: done inline */
+			pd_inst *c[] = {nbp};
+			ch = (pd_chain){.name = "t", .insts = c, .n = 1};
+			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 0) == PD_CHAIN_DONE);
+			CHECK_STR(res.reply.text, "PREPEND X-From: prepend1");
+		}
+		{ /* a plugin that may block stops the inline run before it is called */
+			pd_inst *c[] = {nbp, blk};
+			unsigned long calls = atomic_load(&blk->calls);
+
+			ch = (pd_chain){.name = "t", .insts = c, .n = 2};
+			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 0) == PD_CHAIN_BLOCKED);
+			CHECK(res.next == 1 && atomic_load(&blk->calls) == calls);
+			pd_chain_may_block(1);
+			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 1) == PD_CHAIN_DONE);
+			CHECK_STR(res.reply.text, "REJECT 5.7.1 no");
+			pd_chain_may_block(0);
+		}
+		{ /* TRY_INLINE: WOULDBLOCK hands over; the pending PREPEND survives the handover */
+			pd_inst *c[] = {nbp, wb};
+
+			ch = (pd_chain){.name = "t", .insts = c, .n = 2};
+			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 0) == PD_CHAIN_BLOCKED);
+			CHECK(res.next == 1 && res.have_prepend);
+			CHECK(atomic_load(&wb->calls) == 0); /* the inline try is not counted */
+			pd_chain_may_block(1);
+			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 1) == PD_CHAIN_DONE);
+			CHECK_STR(res.reply.text, "REJECT 5.7.1 answered by a worker");
+			CHECK(atomic_load(&wb->calls) == 1);
+			pd_chain_may_block(0);
+		}
+		{ /* a TRY_INLINE plugin that can answer at once finishes the chain inline */
+			pd_inst *c[] = {nbp, wb, nbr};
+
+			wb->pub.name = "dunno"; /* now answers DUNNO everywhere */
+			ch = (pd_chain){.name = "t", .insts = c, .n = 2};
+			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 0) == PD_CHAIN_DONE);
+			CHECK_STR(res.reply.text, "PREPEND X-From: prepend1");
+			wb->pub.name = "wouldblock";
+		}
+		{ /* WOULDBLOCK where the plugin may block is an error: on_error applies */
+			pd_inst *ab = mk("alwaysblock");
+			pd_inst *c[] = {ab};
+
+			ab->mod = &try_mod;
+			pd_chain_may_block(1);
+			ch = (pd_chain){.name = "t", .insts = c, .n = 1};
+			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DEFER_IF_PERMIT 4.3.0 later", &res, 0) == PD_CHAIN_DONE);
+			CHECK_STR(res.reply.text, "DEFER_IF_PERMIT 4.3.0 later");
+			CHECK(atomic_load(&ab->errors) == 1);
+			free(ab);
+		}
+		pd_chain_may_block(1);
+		free(nbp);
+		free(blk);
+		free(wb);
+		free(nbr);
 	}
 	CHECK(pd_action_kind("  dunno") == PD_KIND_CONTINUE);
 	CHECK(pd_action_kind("OK") == PD_KIND_CONTINUE);

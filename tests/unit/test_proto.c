@@ -3,6 +3,7 @@
 #include "config.h"
 #include "proto.h"
 #include "tap.h"
+#include "util.h"
 
 static const pd_limits lim = {.max_line = 100, .max_attrs = 10, .max_request = 400};
 
@@ -142,8 +143,30 @@ static void test_reply(void)
 	CHECK_STR(rep.text, "DEFER  X");
 }
 
+/* test_line - the bounded line builder of the log lines */
+static void test_line(void)
+{
+	char buf[16], small[8];
+	pd_line l = {.p = buf, .cap = sizeof(buf)}, m = {.p = small, .cap = sizeof(small)};
+
+	pd_line_str(&l, "a=");
+	pd_line_safe(&l, "x\ny", 10);
+	pd_line_uint(&l, 1234567);
+	CHECK_STR(buf, "a=x?y1234567");
+	pd_line_safe(&l, "abcdefgh", 100); /* 3 bytes of room: cut */
+	CHECK(l.len == 15 && buf[15] == 0);
+	l.len = 0;
+	pd_line_safe(&l, "0123456789", 6); /* over its own cap: "..." */
+	CHECK_STR(buf, "012...");
+	pd_line_safe(&m, NULL, 5);
+	pd_line_uint(&m, 0);
+	pd_line_str(&m, "overflowing");
+	CHECK_STR(small, "0overfl");
+}
+
 int main(void)
 {
+	test_line();
 	test_complete();
 	test_split();
 	test_garbage();
