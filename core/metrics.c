@@ -284,7 +284,9 @@ int pd_metrics_start(const char *addr)
 	char host[64];
 	const char *colon = strrchr(addr, ':');
 	unsigned port;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
+	/* epoll (poll elsewhere): select() drops every socket numbered FD_SETSIZE or more,
+	 * so with ~1,000 clients connected /metrics would answer nothing */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
 
 	if (pd_metrics_addr_ok(addr, &why) < 0) {
 		pd_log(PD_LOG_ERR, "metrics_listen \"%s\": %s", addr, why);

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 import re
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -72,6 +73,37 @@ def test_worker_restart_counted():
     assert c.closed_by_peer()
     d.wait_log("ready (", count=2)
     assert scrape(mport)[("policyd_worker_restarts_total", "")] == 1
+
+
+def test_metrics_answer_with_many_connections_open():
+    """1,100 client connections push the metrics socket past descriptor 1024:
+    the endpoint still answers (it must not use select())."""
+    import resource
+    import socket
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+    if want < 2400:
+        print("SKIP part: the descriptor limit (%d) is too low for this test" % hard)
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))  # the daemon inherits it
+    mport = pdtest.free_port()
+    d = pdtest.daemon('metrics_listen = "127.0.0.1:%d"\nplugins = { "example" }\n' % mport)
+    conns = []
+    try:
+        for _ in range(1100):
+            conns.append(socket.create_connection(("127.0.0.1", d.port), timeout=20))
+        c = d.client()
+        assert c.ask(req()) == "DUNNO"
+        v = {}
+        deadline = time.time() + 20 * pdtest.SLOW
+        while v.get(("policyd_connections_open", ""), 0) < 1101:
+            v = scrape(mport)  # a reset here is the bug
+            assert time.time() < deadline, v.get(("policyd_connections_open", ""))
+        c.close()
+    finally:
+        for s in conns:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_metrics_only_on_loopback():
