@@ -47,12 +47,20 @@ def drain(s):
     return got
 
 
-def test_decisions_reach_the_syslog_socket_in_rfc3164_form():
+def daemon_with_sink(extra="", rcvbuf=None):
+    """A daemon (not started) logging to a fresh sink in its directory: (daemon, sink, path)."""
     d = pdtest.Daemon("")
     pdtest._daemons.append(d)  # run() cleans its directory up
     path = os.path.join(d.dir, "log.sock")
     s = sink(path)
-    d.write_config('syslog_socket = "%s"\nsyslog_facility = "local3"\nplugins = { "example" }\n' % path)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    d.write_config('syslog_socket = "%s"\n%splugins = { "example" }\n' % (path, extra))
+    return d, s, path
+
+
+def test_decisions_reach_the_syslog_socket_in_rfc3164_form():
+    d, s, path = daemon_with_sink('syslog_facility = "local3"\n')
     d.start()
     try:
         assert d.ask(req(recipient="policyblock@x.example")).startswith("REJECT")
@@ -70,12 +78,7 @@ def test_decisions_reach_the_syslog_socket_in_rfc3164_form():
 
 
 def test_a_syslog_that_stops_reading_never_stalls_requests_and_drops_are_reported():
-    d = pdtest.Daemon("")
-    pdtest._daemons.append(d)  # run() cleans its directory up
-    path = os.path.join(d.dir, "log.sock")
-    s = sink(path)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    d.write_config('syslog_socket = "%s"\nplugins = { "example" }\n' % path)
+    d, s, path = daemon_with_sink(rcvbuf=4096)
     d.start()
     try:
         c = d.client()
@@ -100,11 +103,7 @@ def test_a_syslog_that_stops_reading_never_stalls_requests_and_drops_are_reporte
 
 
 def test_a_restarted_syslog_daemon_is_found_again():
-    d = pdtest.Daemon("")
-    pdtest._daemons.append(d)  # run() cleans its directory up
-    path = os.path.join(d.dir, "log.sock")
-    s = sink(path)
-    d.write_config('syslog_socket = "%s"\nplugins = { "example" }\n' % path)
+    d, s, path = daemon_with_sink()
     d.start()
     try:
         c = d.client()
