@@ -65,6 +65,17 @@ def resp_read(f):
     raise RuntimeError("bad RESP reply %r" % line)
 
 
+def stop_proc(proc):
+    """SIGTERM, wait up to 20 s, then SIGKILL (a server started by a test, stopped by its PID)."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Redis:
     """redis-server --port P on 127.0.0.1, without persistence, in a temp dir."""
 
@@ -113,13 +124,7 @@ class Redis:
             self.proc.wait()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_proc(self.proc)
         if getattr(self, "log", None):
             self.log.close()
             self.log = None

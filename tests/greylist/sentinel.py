@@ -82,13 +82,7 @@ class Sentinel:
         return int(self.cmd("SENTINEL", "get-master-addr-by-name", NAME)[1])
 
     def cleanup(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        rt.stop_proc(self.proc)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
