@@ -237,32 +237,35 @@ static const pd_chain *select_chain(const pd_conf *g, const pd_request *req, con
 	return ch ? ch : g->chains[0];
 }
 
+/* attr_or - attribute NAME of REQ, or DFLT when absent or empty */
+static const char *attr_or(const pd_request *req, const char *name, const char *dflt)
+{
+	const char *v = pd_req_get(req, name);
+
+	return v && *v ? v : dflt;
+}
+
 /* log_decision - one line per request with what an admin greps for */
 static void log_decision(const pd_request *req, const pd_chain *ch, const pd_result *res, uint64_t us)
 {
 	char buf[1600];
 	pd_line l = {.p = buf, .cap = sizeof(buf)};
-	const char *v;
 
 	/* built by appending, not printf: this runs for every request */
 	pd_line_str(&l, "decision: queue_id=");
-	v = pd_req_get(req, "queue_id");
-	pd_line_safe(&l, v && *v ? v : "-", 39);
+	pd_line_safe(&l, attr_or(req, "queue_id", "-"), 39);
 	pd_line_str(&l, " client=");
-	v = pd_req_get(req, "client_name");
-	pd_line_safe(&l, v && *v ? v : "unknown", 127);
+	pd_line_safe(&l, attr_or(req, "client_name", "unknown"), 127);
 	pd_line_str(&l, "[");
-	pd_line_safe(&l, pd_req_get(req, "client_address"), 63);
+	pd_line_safe(&l, attr_or(req, "client_address", ""), 63);
 	pd_line_str(&l, "] helo=");
-	v = pd_req_get(req, "helo_name");
-	pd_line_safe(&l, v && *v ? v : "-", 127);
+	pd_line_safe(&l, attr_or(req, "helo_name", "-"), 127);
 	pd_line_str(&l, " sender=<");
-	pd_line_safe(&l, pd_req_get(req, "sender"), 255);
+	pd_line_safe(&l, attr_or(req, "sender", ""), 255);
 	pd_line_str(&l, "> recipient=<");
-	pd_line_safe(&l, pd_req_get(req, "recipient"), 255);
+	pd_line_safe(&l, attr_or(req, "recipient", ""), 255);
 	pd_line_str(&l, "> state=");
-	v = pd_req_get(req, "protocol_state");
-	pd_line_safe(&l, v && *v ? v : "-", 23);
+	pd_line_safe(&l, attr_or(req, "protocol_state", "-"), 23);
 	pd_line_str(&l, " chain=");
 	pd_line_str(&l, ch->name);
 	pd_line_str(&l, " action=\"");
