@@ -118,11 +118,16 @@ static const char *stamp(time_t now)
 	return text;
 }
 
+/* sl_retry - reconnect now unless the last attempt was less than a second ago; 0 when connected */
+static int sl_retry(void)
+{
+	return mono_s() >= atomic_load(&sl_retry_at) && sl_connect() == 0 ? 0 : -1;
+}
+
 /* sl_ready - is the socket connected (or reconnected now); counts a drop if not */
 static int sl_ready(unsigned n)
 {
-	if (atomic_load_explicit(&sl_ok, memory_order_relaxed) ||
-	    (mono_s() >= atomic_load(&sl_retry_at) && sl_connect() == 0))
+	if (atomic_load_explicit(&sl_ok, memory_order_relaxed) || sl_retry() == 0)
 		return 1;
 	atomic_fetch_add_explicit(&sl_dropped, n, memory_order_relaxed);
 	return 0;
@@ -164,7 +169,7 @@ static int sl_failed(void)
 		return 0; /* the syslog daemon is behind: drop, never wait */
 	/* the syslog daemon went away (restart): reconnect, at most once a second */
 	atomic_store(&sl_ok, 0);
-	return mono_s() >= atomic_load(&sl_retry_at) && sl_connect() == 0;
+	return sl_retry() == 0;
 }
 
 static int sl_send(int level, const char *line);
