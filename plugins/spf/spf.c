@@ -54,6 +54,7 @@ static cfg_opt_t spf_opts[] = {
     CFG_STR("resolv_conf", "/etc/resolv.conf", CFGF_NONE),
     CFG_INT("cache_size", 10000, CFGF_NONE),
     CFG_INT("cache_max_ttl", 3600, CFGF_NONE),
+    CFG_INT("result_cache_size", 16384, CFGF_NONE),
     CFG_STR("explanation", "SPF fail - not authorized: %{i} is not allowed to send mail for %{d}", CFGF_NONE),
     CFG_BOOL("helo_check", cfg_true, CFGF_NONE),
     CFG_BOOL("mailfrom_check", cfg_true, CFGF_NONE),
@@ -196,6 +197,7 @@ int pd_plugin_init(pd_instance *inst)
 	long timeout = cfg_int(cfg, "dns_timeout", 5), cache = cfg_int(cfg, "cache_size", 10000);
 	long maxttl = cfg_int(cfg, "cache_max_ttl", 3600);
 	long limit = cfg_int(cfg, "lookup_limit", 10), voids = cfg_int(cfg, "void_limit", 2);
+	long results = cfg_int(cfg, "result_cache_size", 16384);
 
 	if (!s) {
 		inst->host->log(inst, PD_LOG_ERR, "out of memory");
@@ -203,10 +205,10 @@ int pd_plugin_init(pd_instance *inst)
 	}
 	pthread_mutex_init(&s->lock, NULL);
 	if (timeout < 1 || timeout > 60 || cache < 0 || cache > 10000000 || maxttl < 0 || limit < 1 || limit > 100 ||
-	    voids < 0 || voids > 100) {
+	    voids < 0 || voids > 100 || results < 0 || results > 1000000) {
 		inst->host->log(inst, PD_LOG_ERR,
 		                "dns_timeout must be 1..60 s, cache_size 0..10000000, "
-		                "lookup_limit 1..100, void_limit 0..100");
+		                "lookup_limit 1..100, void_limit 0..100, result_cache_size 0..1000000");
 		goto fail;
 	}
 	s->timeout_ms = (unsigned)timeout * 1000;
@@ -236,6 +238,7 @@ int pd_plugin_init(pd_instance *inst)
 	ec.lookup_limit = (unsigned)limit;
 	ec.void_limit = (unsigned)voids;
 	ec.explanation = cfg_str(cfg, "explanation", NULL);
+	ec.result_cache = cache ? (size_t)results : 0; /* outcomes live only as long as their cached answers */
 	s->eng = pd_spf_engine_new(s->res, &ec, err, sizeof(err));
 	if (!s->eng) {
 		inst->host->log(inst, PD_LOG_ERR, "libspf2: %s", err);
@@ -531,8 +534,9 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 		decisive = decide(s, a, &o, ip, sender, helo, 1, out, sizeof(out));
 		if (a == ACT_HEADER)
 			snprintf(header, sizeof(header), "%s", out);
-		snprintf(hlog, sizeof(hlog), "identity=helo helo=%.64s client=%.46s result=%s%s%.100s", helo, ip,
-		         pd_spf_result_name(o.result), o.problem[0] ? " problem=" : "", o.problem);
+		snprintf(hlog, sizeof(hlog), "identity=helo helo=%.64s client=%.46s result=%s%s%s%.100s", helo, ip,
+		         pd_spf_result_name(o.result), o.cached ? " cached=yes" : "", o.problem[0] ? " problem=" : "",
+		         o.problem);
 	}
 	if (!decisive && s->mailfrom_check) {
 		char mf[PD_REPLY_MAX + 1];
@@ -545,9 +549,9 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 			snprintf(out, sizeof(out), "%s", mf);
 		else
 			snprintf(out, sizeof(out), "%s", header);
-		inst->host->log(inst, PD_LOG_INFO, "%s%sidentity=mailfrom sender=<%.64s> client=%.46s result=%s%s%.100s",
+		inst->host->log(inst, PD_LOG_INFO, "%s%sidentity=mailfrom sender=<%.64s> client=%.46s result=%s%s%s%.100s",
 		                hlog, hlog[0] ? "; " : "", sender, ip, pd_spf_result_name(o.result),
-		                o.problem[0] ? " problem=" : "", o.problem);
+		                o.cached ? " cached=yes" : "", o.problem[0] ? " problem=" : "", o.problem);
 	} else if (hlog[0]) {
 		inst->host->log(inst, PD_LOG_INFO, "%s", hlog); /* decided by HELO (or no MAIL FROM check) */
 	}

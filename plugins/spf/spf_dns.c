@@ -167,6 +167,12 @@ void pd_spf_resolver_free(pd_spf_resolver *r)
 	free(r);
 }
 
+/* pd_spf_resolver_now - the resolver's clock */
+time_t pd_spf_resolver_now(pd_spf_resolver *r)
+{
+	return r->now();
+}
+
 /* pd_spf_resolver_stats - copy the counters */
 void pd_spf_resolver_stats(pd_spf_resolver *r, struct pd_spf_dns_stats *st)
 {
@@ -185,8 +191,9 @@ static unsigned name_hash(const char *name, ns_type type)
 	return h;
 }
 
-/* cache_get - a copy of the live cached answer for NAME/TYPE, or NULL */
-static SPF_dns_rr_t *cache_get(pd_spf_resolver *r, const char *name, ns_type type)
+/* cache_get - a copy of the live cached answer for NAME/TYPE (its expiry in
+ * *EXPIRES), or NULL */
+static SPF_dns_rr_t *cache_get(pd_spf_resolver *r, const char *name, ns_type type, time_t *expires)
 {
 	unsigned h;
 	struct centry *e;
@@ -208,8 +215,10 @@ static SPF_dns_rr_t *cache_get(pd_spf_resolver *r, const char *name, ns_type typ
 			SPF_dns_rr_free(copy);
 		copy = NULL;
 	}
-	if (copy)
+	if (copy) {
 		r->st.cache_hits++;
+		*expires = e->expires;
+	}
 	pthread_mutex_unlock(&r->lock);
 	return copy;
 }
@@ -595,6 +604,14 @@ static int valid_name(const char *name)
 
 __thread int pd_spf_cache_only;
 __thread int pd_spf_missed;
+__thread time_t pd_spf_valid_until;
+
+/* valid_until - an answer used by this thread's check stays true until T */
+static void valid_until(time_t t)
+{
+	if (t < pd_spf_valid_until)
+		pd_spf_valid_until = t;
+}
 
 /* pd_spf_resolve - look NAME/TYPE up through the cache and the nameservers */
 SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const char *name, ns_type type,
@@ -607,6 +624,7 @@ SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const 
 	SPF_dns_rr_t *rr;
 	int qlen;
 	unsigned ttl;
+	time_t expires = 0;
 	long try_ms = FIRST_TRY_MS;
 	int refused = 0;
 
@@ -614,9 +632,12 @@ SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const 
 		len--;
 	if (len >= sizeof(qname) || (memcpy(qname, name, len), qname[len] = 0, !valid_name(qname)))
 		return SPF_dns_rr_new_init(layer, name, type, 0, HOST_NOT_FOUND);
-	rr = cache_get(r, qname, type);
-	if (rr)
+	rr = cache_get(r, qname, type, &expires);
+	if (rr) {
+		valid_until(expires);
 		return rr;
+	}
+	valid_until(0); /* an answer from the network or none: the check's result is not kept */
 	if (pd_spf_cache_only) { /* not here: the caller retries where it may wait */
 		pd_spf_missed = 1;
 		return SPF_dns_rr_new_init(layer, name, type, 0, TRY_AGAIN);

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,11 +47,25 @@ static __thread struct ctx *cur;
 
 static enum pd_spf_result map_result(SPF_result_t r);
 
+/* A remembered outcome: sets of RESULT_WAYS indexed by the key's hash, each
+ * set under one of RESULT_LOCKS locks. */
+#define RESULT_KEY   400
+#define RESULT_WAYS  4
+#define RESULT_LOCKS 64
+struct rentry {
+	unsigned hash; /* of key, compared first */
+	time_t expires;
+	char key[RESULT_KEY]; /* identity|ip|helo|sender */
+	struct pd_spf_outcome o;
+};
+
 struct pd_spf_engine {
 	pd_spf_resolver *res;
 	struct pd_spf_engine_cfg cfg;
 	SPF_dns_server_t *layer;
 	SPF_server_t *server;
+	struct rentry *results; /* cfg.result_cache slots (a multiple of RESULT_WAYS), or NULL */
+	pthread_mutex_t rlock[RESULT_LOCKS];
 };
 
 static const char *const result_names[PD_SPF_NRESULTS] = {
@@ -1069,6 +1084,11 @@ pd_spf_engine *pd_spf_engine_new(pd_spf_resolver *r, const struct pd_spf_engine_
 		goto nomem;
 	e->res = r;
 	e->cfg = *cfg;
+	for (int i = 0; i < RESULT_LOCKS; i++)
+		pthread_mutex_init(&e->rlock[i], NULL);
+	e->cfg.result_cache = (cfg->result_cache + RESULT_WAYS - 1) / RESULT_WAYS * RESULT_WAYS;
+	if (e->cfg.result_cache && !(e->results = calloc(e->cfg.result_cache, sizeof(*e->results))))
+		goto nomem;
 	e->layer = calloc(1, sizeof(*e->layer));
 	if (!e->layer)
 		goto nomem;
@@ -1121,6 +1141,9 @@ void pd_spf_engine_free(pd_spf_engine *e)
 	if (e->server)
 		SPF_server_free(e->server); /* leaves a layer given to SPF_server_new_dns alone */
 	free(e->layer);
+	free(e->results);
+	for (int i = 0; i < RESULT_LOCKS; i++)
+		pthread_mutex_destroy(&e->rlock[i]);
 	free(e);
 }
 
@@ -1169,8 +1192,9 @@ static enum pd_spf_result map_result(SPF_result_t r)
 }
 
 /* pd_spf_engine_check - evaluate one identity */
-void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, const char *sender, int helo_identity,
-                         const struct timespec *deadline, struct pd_spf_outcome *out)
+/* evaluate - the check itself: the records through libspf2 and our rules */
+static void evaluate(pd_spf_engine *e, const char *ip, const char *helo, const char *sender, int helo_identity,
+                     const struct timespec *deadline, struct pd_spf_outcome *out)
 {
 	struct ctx c;
 	SPF_request_t *req = NULL;
@@ -1278,4 +1302,68 @@ temp:
 		SPF_request_free(req);
 	out->result = PD_SPF_TEMPERROR;
 	snprintf(out->problem, sizeof(out->problem), "%s", "out of memory");
+}
+
+/* result_key - the inputs of a check as one string and its hash; 0 when too long to remember */
+static int result_key(const char *ip, const char *helo, const char *sender, int helo_identity, char *key,
+                      unsigned *hash)
+{
+	int n = snprintf(key, RESULT_KEY, "%d|%s|%s|%s", helo_identity, ip, helo ? helo : "",
+	                 helo_identity ? "" : sender ? sender : "");
+	unsigned h = 2166136261u;
+
+	if (n < 0 || n >= RESULT_KEY)
+		return 0;
+	for (const char *k = key; *k; k++)
+		h = (h ^ (unsigned char)*k) * 16777619u;
+	*hash = h;
+	return 1;
+}
+
+/* pd_spf_engine_check - a remembered outcome, or evaluate (and remember it
+ * when every answer it used came from the DNS cache) */
+void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, const char *sender, int helo_identity,
+                         const struct timespec *deadline, struct pd_spf_outcome *out)
+{
+	char key[RESULT_KEY];
+	unsigned h;
+	size_t n;
+	struct rentry *set, *slot;
+	pthread_mutex_t *lock;
+	time_t now;
+
+	if (!e->results || !result_key(ip, helo, sender, helo_identity, key, &h)) {
+		evaluate(e, ip, helo, sender, helo_identity, deadline, out);
+		return;
+	}
+	n = h % (e->cfg.result_cache / RESULT_WAYS);
+	set = &e->results[n * RESULT_WAYS];
+	lock = &e->rlock[n % RESULT_LOCKS];
+	now = pd_spf_resolver_now(e->res);
+	pthread_mutex_lock(lock);
+	for (slot = set; slot < set + RESULT_WAYS; slot++)
+		if (slot->hash == h && slot->expires > now && strcmp(slot->key, key) == 0) {
+			*out = slot->o;
+			pthread_mutex_unlock(lock);
+			out->cached = 1;
+			return;
+		}
+	pthread_mutex_unlock(lock);
+
+	pd_spf_valid_until = (time_t)1 << 62;
+	evaluate(e, ip, helo, sender, helo_identity, deadline, out);
+	if (pd_spf_valid_until <= now || out->result == PD_SPF_TEMPERROR)
+		return;
+	if (pd_spf_valid_until > now + 3600) /* no lookup at all (e.g. no checkable domain) */
+		pd_spf_valid_until = now + 3600;
+	pthread_mutex_lock(lock);
+	slot = set; /* the one that expires first (an empty or expired one among them) */
+	for (struct rentry *r = set + 1; r < set + RESULT_WAYS; r++)
+		if (r->expires < slot->expires)
+			slot = r;
+	slot->hash = h;
+	slot->expires = pd_spf_valid_until;
+	memcpy(slot->key, key, strlen(key) + 1);
+	slot->o = *out;
+	pthread_mutex_unlock(lock);
 }

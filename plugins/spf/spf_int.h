@@ -55,6 +55,14 @@ SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const 
 extern __thread int pd_spf_cache_only;
 extern __thread int pd_spf_missed;
 
+/* Until when every answer this thread's lookups used stays true: lowered to
+ * the expiry of each cached answer used, and to 0 by an answer that came from
+ * the network (or none came). The engine sets it high before a check. */
+extern __thread time_t pd_spf_valid_until;
+
+/* The resolver's clock (seconds). */
+time_t pd_spf_resolver_now(pd_spf_resolver *r);
+
 /* Milliseconds from now to DEADLINE (CLOCK_MONOTONIC), at least 0. */
 long pd_spf_ms_left(const struct timespec *deadline);
 
@@ -66,6 +74,7 @@ struct pd_spf_engine_cfg {
 	unsigned lookup_limit;   /* DNS-mechanism terms, RFC 7208: 10 */
 	unsigned void_limit;     /* void lookups, RFC 7208: 2 */
 	const char *explanation; /* default explanation (macro string) or NULL */
+	size_t result_cache;     /* outcomes remembered while their answers are cached (0: none) */
 };
 
 pd_spf_engine *pd_spf_engine_new(pd_spf_resolver *r, const struct pd_spf_engine_cfg *cfg, char *errbuf, size_t errlen);
@@ -78,10 +87,14 @@ struct pd_spf_outcome {
 	char problem[128];     /* why an error result, or "" */
 	char explanation[256]; /* for fail: the explanation text, or "" */
 	char comment[512];     /* RFC 7208 9.1 comment */
+	int cached;            /* 1: remembered from an earlier check on the same cached answers */
 };
 
 /* Check IDENTITY ("mailfrom" or "helo") for client IP (text), HELO name and
- * SENDER (the full address; "" for the null sender), before DEADLINE. */
+ * SENDER (the full address; "" for the null sender), before DEADLINE. An
+ * outcome that came from cached DNS answers alone is remembered until the
+ * first of them expires, and a check with the same inputs before then gets it
+ * without evaluating the records again (temperror is never remembered). */
 void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, const char *sender, int helo_identity,
                          const struct timespec *deadline, struct pd_spf_outcome *out);
 

@@ -3,6 +3,7 @@
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spftest  # noqa: E402
@@ -344,6 +345,59 @@ def test_cached_answers_are_served_without_a_worker_thread():
         s.stop()
 
 
+def test_outcomes_remembered_while_their_answers_are_cached():
+    """A check that the DNS cache answered whole is remembered (result_cache_size)
+    until the first answer it used expires: the same client, HELO and sender then
+    get it without evaluating again; a changed record is seen once the answer
+    expires, as with the DNS cache alone; temperror is not remembered."""
+    s = server('helo_check = false\ncache_max_ttl = 4\n')
+    if s.pd is None:
+        s.stop()
+        print('SKIP part: needs the daemon (its log)')
+        return
+    mine = dict(sender='r@soft.example', client_address='192.0.2.7')
+    lines = lambda: re.findall(r'spf: identity=mailfrom sender=<r@soft\.example>.*', s.pd.log_text())
+    try:
+        for i in range(3):
+            a = ask(s, **mine)
+            assert a.startswith('PREPEND Received-SPF: softfail'), a
+        got = s.pd.wait_log('sender=<r@soft.example>', count=3)
+        seen = lines()
+        # 1: from the network (not kept), 2: from the DNS cache (kept), 3: remembered
+        assert len(seen) == 3 and 'cached=yes' not in seen[0] + seen[1] and 'cached=yes' in seen[2], seen
+        zone = dict(ZONE)
+        zone['soft.example'] = [{'TXT': 'v=spf1 ip4:192.0.2.7 -all'}]
+        dns().set_zone(zone)
+        n = dns().queries
+        a = ask(s, **mine)
+        assert a.startswith('PREPEND Received-SPF: softfail'), a  # the old answer is still cached
+        assert dns().queries == n, (n, dns().queries)
+        time.sleep(5.2)  # past cache_max_ttl: the answer and the outcome expire together
+        a = ask(s, **mine)
+        assert spftest.result_of(a) == 'pass', a
+        s.pd.wait_log('sender=<r@soft.example>', count=5)
+        assert 'cached=yes' not in lines()[-1], lines()[-1]
+        # temperror (the DNS server answers SERVFAIL) is never remembered
+        dns().mode = 'servfail'
+        for i in range(2):
+            a = ask(s, sender='t@neutral.example', client_address='192.0.2.7')
+            assert spftest.result_of(a) == 'temperror', a
+        s.pd.wait_log('sender=<t@neutral.example>', count=2)
+        assert 'cached=yes' not in ''.join(re.findall(r'sender=<t@neutral.*', s.pd.log_text())), got
+    finally:
+        dns().mode = 'normal'
+        dns().set_zone(ZONE)
+        s.stop()
+    s = server('helo_check = false\nresult_cache_size = 0\n')
+    try:
+        for i in range(3):
+            ask(s, **mine)
+        s.pd.wait_log('sender=<r@soft.example>', count=3)
+        assert len(lines()) == 3 and 'cached=yes' not in ''.join(lines()), lines()
+    finally:
+        s.stop()
+
+
 def test_concurrent_checks():
     """8 connections x 25 messages at once: every answer right (thread safety)."""
     import threading
@@ -377,7 +431,7 @@ def test_concurrent_checks():
 
 
 def test_bad_options_refused():
-    for bad in ('mailfrom_fail = "bounce"\n', 'dns_timeout = 0\n', 'timeout = 200\n'):
+    for bad in ('mailfrom_fail = "bounce"\n', 'dns_timeout = 0\n', 'timeout = 200\n', 'result_cache_size = -1\n'):
         try:
             s = server(bad)
         except (SystemExit, AssertionError):
