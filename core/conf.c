@@ -226,6 +226,7 @@ static int validate_range(cfg_t *cfg, cfg_opt_t *opt)
 		long lo, hi;
 	} r[] = {
 	    {"idle_timeout", 1, 86400},         {"request_timeout", 1, 90},
+	    {"read_timeout", 1, 3600},
 	    {"timeout", 0, 90},
 	    {"threads", 1, 1024},
 	    {"io_threads", 0, 64},              {"max_line_length", 256, 1048576},
@@ -293,6 +294,7 @@ static cfg_opt_t global_opts[] = {
     CFG_STR("on_error", "DUNNO", CFGF_NONE),
     CFG_INT("idle_timeout", 600, CFGF_NONE),
     CFG_INT("request_timeout", 20, CFGF_NONE),
+    CFG_INT("read_timeout", 10, CFGF_NONE),
     CFG_STR("syslog_facility", "mail", CFGF_NONE),
     CFG_STR("syslog_socket", "/dev/log", CFGF_NONE),
     CFG_INT("threads", 8, CFGF_NONE),
@@ -369,6 +371,7 @@ static cfg_t *new_cfg(cfg_opt_t *opts, int flags)
 	cfg_set_validate_func(cfg, "syslog_socket", validate_syslog_socket);
 	cfg_set_validate_func(cfg, "idle_timeout", validate_range);
 	cfg_set_validate_func(cfg, "request_timeout", validate_range);
+	cfg_set_validate_func(cfg, "read_timeout", validate_range);
 	cfg_set_validate_func(cfg, "metrics_listen", validate_metrics);
 	cfg_set_validate_func(cfg, "threads", validate_range);
 	cfg_set_validate_func(cfg, "io_threads", validate_range);
@@ -673,6 +676,7 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	c->metrics_listen = pd_xstrdup(cfg_getstr(c->cfg, "metrics_listen"));
 	c->idle_timeout = (int)cfg_getint(c->cfg, "idle_timeout");
 	c->request_timeout = (int)cfg_getint(c->cfg, "request_timeout");
+	c->read_timeout = (int)cfg_getint(c->cfg, "read_timeout");
 	c->facility = pd_log_facility(cfg_getstr(c->cfg, "syslog_facility"));
 	c->syslog_socket = pd_xstrdup(cfg_getstr(c->cfg, "syslog_socket"));
 	c->threads = (int)cfg_getint(c->cfg, "threads");

@@ -31,6 +31,7 @@ typedef struct pd_conf {
 	char *default_action, *on_error;
 	char *metrics_listen; /* "" = off */
 	int idle_timeout, request_timeout, facility, threads, io_threads;
+	int read_timeout; /* seconds a started request may take to arrive whole */
 	int min_timeout; /* smallest of request_timeout and the plugins' timeouts */
 	int supervise; /* a master process restarts a crashed worker */
 	pd_limits limits;

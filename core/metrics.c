@@ -185,6 +185,9 @@ char *pd_metrics_render(size_t *len)
 	counter(&b, "policyd_connections_over_limit_total", "counter",
 		"Connections closed for crossing a bound (line, attributes, size).",
 		(unsigned long)atomic_load(&conn_metrics[PD_M_CONN_OVER_LIMIT]));
+	counter(&b, "policyd_connections_slow_total", "counter",
+		"Connections closed because a request did not arrive whole within read_timeout.",
+		(unsigned long)atomic_load(&conn_metrics[PD_M_CONN_SLOW]));
 	counter(&b, "policyd_garbage_lines_total", "counter", "Request lines ignored as malformed.",
 		(unsigned long)atomic_load(&conn_metrics[PD_M_GARBAGE_LINES]));
 	counter(&b, "policyd_bad_requests_total", "counter", "Requests of an unknown type (connection closed).",

@@ -11,6 +11,7 @@ enum pd_metric {
 	PD_M_CONN_OPEN,      /* gauge */
 	PD_M_CONN_ACCEPTED,
 	PD_M_CONN_OVER_LIMIT,
+	PD_M_CONN_SLOW, /* closed: a request did not arrive whole within read_timeout */
 	PD_M_GARBAGE_LINES,
 	PD_M_TIMEOUTS,
 	PD_M_BAD_REQUESTS,

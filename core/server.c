@@ -74,6 +74,7 @@ typedef struct conn {
 	int rdhup;      /* the peer half-closed: read on to the end of input */
 	int want_out;   /* EPOLLOUT armed */
 	uint64_t last_us;
+	uint64_t rq_start;      /* when the request being read began to arrive; 0: none */
 	uint64_t t0;
 	pd_conf *gen;           /* generation of the request in flight */
 	const pd_chain *chain;  /* its chain */
@@ -92,6 +93,7 @@ struct loop {
 	conn *head, *tail;
 	size_t n_conns;
 	size_t n_orphans; /* timed-out requests a worker still holds */
+	uint64_t slow_sweep; /* when loop_slow last looked */
 	pd_conf *gen;     /* the generation this loop reads with (one reference) */
 	unsigned gen_seq; /* gen_seq when it was taken */
 };
@@ -534,6 +536,8 @@ static void conn_process(conn *c)
 			return;
 		}
 		if (f == PD_FEED_MORE) {
+			if ((c->req.lines || c->in_len) && !c->rq_start)
+				c->rq_start = pd_now_us(); /* read_timeout runs from here */
 			if (c->eof) {
 				if (c->req.lines)
 					pd_log(PD_LOG_WARNING, "connection %d: client closed in the middle of a request",
@@ -543,6 +547,7 @@ static void conn_process(conn *c)
 			return;
 		}
 		/* PD_FEED_DONE: a complete request */
+		c->rq_start = 0;
 		if (!request_ok(&c->req)) {
 			pd_metric_add(PD_M_BAD_REQUESTS, 1);
 			conn_close(c, NULL);
@@ -685,6 +690,32 @@ static void loop_idle(loop *lp, int idle_timeout)
 	}
 }
 
+/* loop_slow - close connections whose request has not arrived whole within
+ * read_timeout (a client that trickles bytes keeps its idle timer fresh);
+ * looks at most once a second, so that it costs nothing under load */
+static void loop_slow(loop *lp, int read_timeout)
+{
+	uint64_t now = pd_now_us(), limit = (uint64_t)read_timeout * 1000000u;
+	conn *c = lp->head;
+
+	if (now - lp->slow_sweep < 1000000u)
+		return;
+	lp->slow_sweep = now;
+	while (c) {
+		conn *next = c->next;
+
+		if (!c->busy && c->rq_start && now - c->rq_start > limit) {
+			pd_metric_add(PD_M_CONN_SLOW, 1);
+			pd_log(PD_LOG_WARNING,
+			       "connection %d: request not complete after %d s (%zu line(s), %zu byte(s) of a line so far); "
+			       "closing",
+			       c->fd, read_timeout, c->req.lines, c->in_len);
+			conn_close(c, NULL);
+		}
+		c = next;
+	}
+}
+
 /* over_budget - has C's request, or the plugin it is in, run too long */
 static int over_budget(conn *c, uint64_t now, int request_timeout)
 {
@@ -753,7 +784,7 @@ static void *loop_main(void *arg)
 
 		pd_log_flush(); /* the lines of the last batch, in one system call */
 		n = epoll_wait(lp->ep, evs, 256, 500);
-		int idle, rto, mto;
+		int idle, rto, mto, rdto;
 
 		if (atomic_load(&stopping)) {
 			if (listening) {
@@ -802,9 +833,11 @@ static void *loop_main(void *arg)
 			idle = g->idle_timeout;
 			rto = g->request_timeout;
 			mto = g->min_timeout;
+			rdto = g->read_timeout;
 		}
 		loop_timeouts(lp, rto, mto);
 		loop_idle(lp, idle);
+		loop_slow(lp, rdto);
 		if (!listening) {
 			/* stopping: idle connections go now, busy ones when done */
 			conn *c = lp->head;

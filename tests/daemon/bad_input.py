@@ -105,6 +105,43 @@ def test_stalled_client_is_closed_after_idle_timeout():
     still_serves(d)
 
 
+def test_trickling_client_is_closed_after_read_timeout():
+    """A client that sends a byte now and then keeps its idle timer fresh, but its
+    request must arrive whole within read_timeout; an idle connection (no request
+    begun) is left alone."""
+    import signal
+    import threading
+    d = pdtest.daemon(EXAMPLE, global_config="read_timeout = 2\n")
+    idle = d.client()
+    slow = d.client()
+    out = {}
+
+    def trickle():
+        t0 = time.time()
+        try:
+            slow.send(b"request=smtpd_access_policy\nrecipient=")
+            for i in range(60):  # 15 s at most
+                time.sleep(0.25)
+                slow.send(b"x")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        out["closed"] = slow.closed_by_peer(timeout=5)
+        out["after"] = time.time() - t0
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    still_serves(d)  # others are served meanwhile
+    t.join(30)
+    assert out.get("closed"), out
+    assert 1.9 <= out["after"] < 2 + 1 + 4 * pdtest.SLOW, out  # read_timeout, then the once-a-second sweep
+    log = d.wait_log("request not complete after 2 s")
+    assert "(1 line(s), " in log, log[-2000:]
+    assert idle.ask(req(recipient="ok@x")) == "DUNNO"  # idle for over 2 s, no request begun: still open
+    d.proc.send_signal(signal.SIGUSR1)
+    assert "stats: policyd_connections_slow_total 1" in d.wait_log("stats: policyd_connections_slow_total")
+    still_serves(d)
+
+
 def test_client_vanishes_mid_request_and_while_busy():
     d = pdtest.daemon('plugins = { "fake" }\nfake {\n  trigger = "slow"\n  sleep_ms = 500\n  action = "REJECT slow"\n}\n')
     for i in range(20):
