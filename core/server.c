@@ -44,6 +44,7 @@
 #define MAX_LOOPS 64
 #define MAX_LISTENERS 64
 #define ACCEPT_BURST 64
+#define ACCEPT_PAUSE_MS 100 /* out of descriptors: how long a loop stops accepting */
 #define DONE_TAG ((void *)1) /* epoll data of the eventfd */
 
 typedef struct listener {
@@ -94,6 +95,7 @@ struct loop {
 	size_t n_conns;
 	size_t n_orphans; /* timed-out requests a worker still holds */
 	uint64_t slow_sweep; /* when loop_slow last looked */
+	uint64_t accept_resume; /* out of descriptors: accepting paused until then; 0: accepting */
 	pd_conf *gen;     /* the generation this loop reads with (one reference) */
 	unsigned gen_seq; /* gen_seq when it was taken */
 };
@@ -634,6 +636,19 @@ static void loop_done(loop *lp)
 }
 
 /* loop_accept - take new connections from listener L */
+/* listeners_watch - add (ON) or remove this loop's interest in the listening
+ * sockets; -1 when one cannot be added */
+static int listeners_watch(loop *lp, int on)
+{
+	for (size_t k = 0; k < n_listeners; k++) {
+		struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &listeners[k]};
+
+		if (epoll_ctl(lp->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, listeners[k].fd, &lev) < 0 && on)
+			return -1;
+	}
+	return 0;
+}
+
 static void loop_accept(loop *lp, const listener *l)
 {
 	for (int i = 0; i < ACCEPT_BURST; i++) {
@@ -645,9 +660,17 @@ static void loop_accept(loop *lp, const listener *l)
 			if (errno == EMFILE || errno == ENFILE) {
 				static atomic_ulong warned;
 
+				/* the connection stays in the backlog: stop looking for a moment
+				 * (the listener is level-triggered: it would wake this loop at once) */
 				if (atomic_fetch_add(&warned, 1) % 1000 == 0)
-					pd_log(PD_LOG_ERR, "accept on %s: %s (raise the file descriptor limit)", l->text,
-					       strerror(errno));
+					pd_log(PD_LOG_ERR,
+					       "accept on %s: %s (raise the file descriptor limit); "
+					       "accepting paused for %d ms at a time, clients wait in the backlog",
+					       l->text, strerror(errno), ACCEPT_PAUSE_MS);
+				if (!lp->accept_resume) {
+					listeners_watch(lp, 0);
+					lp->accept_resume = pd_now_us() + ACCEPT_PAUSE_MS * 1000u;
+				}
 			}
 			return;
 		}
@@ -783,13 +806,12 @@ static void *loop_main(void *arg)
 		int n;
 
 		pd_log_flush(); /* the lines of the last batch, in one system call */
-		n = epoll_wait(lp->ep, evs, 256, 500);
+		n = epoll_wait(lp->ep, evs, 256, lp->accept_resume ? ACCEPT_PAUSE_MS : 500);
 		int idle, rto, mto, rdto;
 
 		if (atomic_load(&stopping)) {
 			if (listening) {
-				for (size_t i = 0; i < n_listeners; i++)
-					epoll_ctl(lp->ep, EPOLL_CTL_DEL, listeners[i].fd, NULL);
+				listeners_watch(lp, 0);
 				listening = 0;
 				stop_deadline = pd_now_us() + (uint64_t)atomic_load(&stopping) * 1000u;
 			}
@@ -834,6 +856,11 @@ static void *loop_main(void *arg)
 			rto = g->request_timeout;
 			mto = g->min_timeout;
 			rdto = g->read_timeout;
+		}
+		if (lp->accept_resume && listening && pd_now_us() >= lp->accept_resume) {
+			lp->accept_resume = 0; /* try again: descriptors may have been freed */
+			if (listeners_watch(lp, 1) < 0)
+				pd_log(PD_LOG_ERR, "epoll: %s", strerror(errno));
 		}
 		loop_timeouts(lp, rto, mto);
 		loop_idle(lp, idle);
@@ -884,13 +911,9 @@ int pd_server_start(pd_conf *c)
 			pd_log(PD_LOG_ERR, "epoll: %s", strerror(errno));
 			return -1;
 		}
-		for (size_t k = 0; k < n_listeners; k++) {
-			struct epoll_event lev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &listeners[k]};
-
-			if (epoll_ctl(lp->ep, EPOLL_CTL_ADD, listeners[k].fd, &lev) < 0) {
-				pd_log(PD_LOG_ERR, "epoll: %s", strerror(errno));
-				return -1;
-			}
+		if (listeners_watch(lp, 1) < 0) {
+			pd_log(PD_LOG_ERR, "epoll: %s", strerror(errno));
+			return -1;
 		}
 	}
 	n_workers = (size_t)c->threads;

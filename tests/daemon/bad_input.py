@@ -142,6 +142,45 @@ def test_trickling_client_is_closed_after_read_timeout():
     still_serves(d)
 
 
+def cpu_seconds(pid):
+    """User + system CPU of PID (all its threads) so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_file_descriptors_pauses_accepting():
+    """At its file descriptor limit the worker stops accepting for a moment instead
+    of spinning on the listener; the clients wait in the backlog, none is refused,
+    and all are served once descriptors are free again."""
+    import resource
+    if pdtest.VALGRIND:
+        print("SKIP part: valgrind keeps descriptors of its own at the top of the range (run plain and under ASan)")
+        return
+    d = pdtest.daemon(EXAMPLE)
+    w = d.worker_pid()
+    top = max(int(fd) for fd in os.listdir("/proc/%d/fd" % w))
+    soft, hard = resource.prlimit(w, resource.RLIMIT_NOFILE)
+    resource.prlimit(w, resource.RLIMIT_NOFILE, (top + 1 + 8, hard))  # room for 8 more
+    first = [d.client() for i in range(8)]
+    for c in first:
+        assert c.ask(req(recipient="ok@x")) == "DUNNO"
+    waiting = [d.client() for i in range(8)]  # connected in the kernel, not accepted
+    for c in waiting:
+        c.send(pdtest.encode(req(recipient="policyblock@x")))
+    d.wait_log("Too many open files")
+    cpu0, t0 = cpu_seconds(w), time.time()
+    time.sleep(2)
+    used = cpu_seconds(w) - cpu0
+    assert used < 0.5 * (time.time() - t0), "the worker spun: %.2f s CPU in %.1f s" % (used, time.time() - t0)
+    for c in first:
+        c.close()
+    for c in waiting:
+        assert c.reply().startswith("REJECT")
+    resource.prlimit(w, resource.RLIMIT_NOFILE, (soft, hard))
+    still_serves(d)
+
+
 def test_client_vanishes_mid_request_and_while_busy():
     d = pdtest.daemon('plugins = { "fake" }\nfake {\n  trigger = "slow"\n  sleep_ms = 500\n  action = "REJECT slow"\n}\n')
     for i in range(20):
