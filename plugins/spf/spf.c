@@ -427,21 +427,11 @@ static int whitelisted(struct spf *s, const char *ip, const struct timespec *dea
 	return 0;
 }
 
-/* key_hash - FNV-1a of a message key */
-static unsigned key_hash(const char *k)
-{
-	unsigned h = 2166136261u;
-
-	for (; *k; k++)
-		h = (h ^ (unsigned char)*k) * 16777619u;
-	return h;
-}
-
 /* msg_lookup - the remembered reply for KEY: 1 found (REPLY filled), 0 not */
 static int msg_lookup(pd_instance *inst, struct spf *s, const char *key, char *reply, size_t len)
 {
 	time_t now = inst->host->now();
-	unsigned h = key_hash(key);
+	unsigned h = pd_spf_key_hash(key);
 	int found = 0;
 
 	pthread_mutex_lock(&s->lock);
@@ -463,7 +453,7 @@ static void msg_store(pd_instance *inst, struct spf *s, const char *key, const c
 {
 	struct msg *m;
 
-	unsigned h = key_hash(key);
+	unsigned h = pd_spf_key_hash(key);
 	time_t now = inst->host->now();
 
 	pthread_mutex_lock(&s->lock);

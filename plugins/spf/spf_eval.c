@@ -1310,13 +1310,10 @@ static int result_key(const char *ip, const char *helo, const char *sender, int 
 {
 	int n = snprintf(key, RESULT_KEY, "%d|%s|%s|%s", helo_identity, ip, helo ? helo : "",
 	                 helo_identity ? "" : sender ? sender : "");
-	unsigned h = 2166136261u;
 
 	if (n < 0 || n >= RESULT_KEY)
 		return 0;
-	for (const char *k = key; *k; k++)
-		h = (h ^ (unsigned char)*k) * 16777619u;
-	*hash = h;
+	*hash = pd_spf_key_hash(key);
 	return 1;
 }
 

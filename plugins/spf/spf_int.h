@@ -22,6 +22,16 @@ enum pd_spf_result {
 	PD_SPF_NRESULTS
 };
 
+/* FNV-1a of a cache key (the message and outcome caches). */
+static inline unsigned pd_spf_key_hash(const char *k)
+{
+	unsigned h = 2166136261u;
+
+	for (; *k; k++)
+		h = (h ^ (unsigned char)*k) * 16777619u;
+	return h;
+}
+
 /* Name of a result as used in Received-SPF and in the options. */
 const char *pd_spf_result_name(enum pd_spf_result r);
 
