@@ -635,7 +635,6 @@ static void loop_done(loop *lp)
 	}
 }
 
-/* loop_accept - take new connections from listener L */
 /* listeners_watch - add (ON) or remove this loop's interest in the listening
  * sockets; -1 when one cannot be added */
 static int listeners_watch(loop *lp, int on)
@@ -649,6 +648,7 @@ static int listeners_watch(loop *lp, int on)
 	return 0;
 }
 
+/* loop_accept - take new connections from listener L */
 static void loop_accept(loop *lp, const listener *l)
 {
 	for (int i = 0; i < ACCEPT_BURST; i++) {
