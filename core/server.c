@@ -425,7 +425,9 @@ static int conn_flush(conn *c)
 	return 1;
 }
 
-/* conn_read - read what the socket has; -1 on a hard error */
+/* conn_read - read what the socket has: 1 when the buffer filled up (more
+ * may be waiting, and with EPOLLET no new event comes for it), 0 when the
+ * socket is read out for now, -1 on a hard error */
 static int conn_read(conn *c, const pd_limits *lim)
 {
 	size_t want = lim->max_line + 64;
@@ -462,7 +464,7 @@ static int conn_read(conn *c, const pd_limits *lim)
 		return -1;
 	}
 	list_touch(c);
-	return 0;
+	return c->in_len == c->in_cap && !c->eof && !c->drained;
 }
 
 /* finish_request - reply, then log, and get ready for the next request */
@@ -538,6 +540,8 @@ static void conn_process(conn *c)
 			return;
 		}
 		if (f == PD_FEED_MORE) {
+			if (rc == 1)
+				continue; /* the buffer was full: read on */
 			if ((c->req.lines || c->in_len) && !c->rq_start)
 				c->rq_start = pd_now_us(); /* read_timeout runs from here */
 			if (c->eof) {

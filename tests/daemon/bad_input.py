@@ -206,5 +206,51 @@ def test_slow_one_byte_writer_gets_answer():
     assert c.reply().startswith("REJECT")
 
 
+def sized_request(total, line=4000):
+    """One request of exactly TOTAL bytes (its closing empty line included):
+    request= and recipient= first, then xN= lines of about LINE bytes."""
+    head = b"request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.1\nrecipient=policyblock@x\n"
+    body, i = b"", 0
+    room = total - len(head) - 1
+    while room > 0:
+        name = b"x%d=" % i
+        n = min(line, room - len(name) - 1)
+        if n < 0:  # not even a name fits: widen the previous line instead
+            body = body[:-1] + b"y" * room + b"\n"
+            break
+        body += name + b"v" * n + b"\n"
+        room -= len(name) + n + 1
+        i += 1
+    data = head + body + b"\n"
+    assert len(data) == total, (len(data), total)
+    return data
+
+
+def test_large_requests_in_one_write_and_trickled():
+    """Requests up to max_request_size (64 KB by default) are answered, whether they
+    come in one write or trickle in; one byte more closes the connection, logged
+    (issue 12.1: a read that filled the input buffer was not followed by another,
+    and with edge-triggered epoll no new event came: requests over ~4 KB hung)."""
+    d = pdtest.daemon(EXAMPLE)
+    for size in (3200, 4800, 16 * 1024, 64 * 1024):
+        data = sized_request(size)
+        c = d.client()
+        c.send(data)
+        assert c.reply(timeout=5 * pdtest.SLOW).startswith("REJECT"), size
+        c.send(sized_request(size, line=100 if size < 20000 else 3000))  # a second one on the same connection
+        assert c.reply(timeout=5 * pdtest.SLOW).startswith("REJECT"), size
+        c.close()
+        c = d.client()  # trickled: chunks of 1000 bytes with pauses
+        for k in range(0, len(data), 1000):
+            c.send(data[k:k + 1000])
+            time.sleep(0.002)
+        assert c.reply(timeout=5 * pdtest.SLOW).startswith("REJECT"), size
+        c.close()
+    c = d.client()
+    assert send_until_closed(c, sized_request(64 * 1024 + 1))
+    d.wait_log("request too large")
+    still_serves(d)
+
+
 if __name__ == "__main__":
     pdtest.run(globals())

@@ -221,4 +221,24 @@ def test_spawn():
             pf.wait_delivery(ok_rcpt, subject)
 
 
+def test_long_attributes():
+    """Postfix sends long attributes (addresses, HELO, ccert_*): a request of over
+    4 KB through real Postfix is answered (issue 12.1: requests over ~4 KB hung)."""
+    d = pdtest.Daemon(config=EXAMPLE, unix=False)
+    try:
+        d.start()
+        with pfharness.Postfix(policy=pfharness.policy_inet(d.port)) as pf:
+            local = "x" * 1900
+            blocked = "%s-%s-long@example.test" % (MARKER, local)
+            sender = "%s@sender.example.test" % ("s" * 1900)
+            rc, out = pf.send(blocked, sender=sender, subject="e2e long %s" % TAG, helo="h" * 60 + ".example.test")
+            rcpt = pfharness.smtp_reply(out, "RCPT TO")
+            assert rc != 0 and len(rcpt) == 1 and rcpt[0].startswith("5"), out[-3000:]
+            lines = [l for l in d.log_text().splitlines() if "decision:" in l and "plugin=example" in l]
+            assert len(lines) == 1, d.log_text()[-3000:]
+        d.stop()
+    finally:
+        d.cleanup()
+
+
 pfharness.run(globals())
