@@ -126,50 +126,100 @@ static int drop_privileges(const pd_conf *c, uid_t uid, gid_t gid)
 	return 0;
 }
 
-/* write_pidfile - refuse to start twice; 0 or -1 */
+/* pidfile_running - 0, or -1 (logged) when the pidfile PATH names a live
+ * process: run before any listener is touched, so that a second start
+ * leaves the running daemon as it is */
+static int pidfile_running(const char *path)
+{
+	char buf[32];
+	int fd;
+	ssize_t n;
+	long pid;
+
+	if (!*path || (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	pid = strtol(buf, NULL, 10);
+	if (pid > 0 && pid != getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
+		pd_log(PD_LOG_ERR, "pidfile %s: policyd already runs as pid %ld", path, pid);
+		return -1;
+	}
+	return 0;
+}
+
+/* pidfile_dir - create the pidfile's directory; one we create belongs to
+ * UID/GID (unless -1), so that a daemon that dropped privileges can remove
+ * its pidfile at exit. 0 or -1 (logged) */
+static int pidfile_dir(const char *path, uid_t uid, gid_t gid)
+{
+	char *dir = pd_xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	struct stat st;
+	int rc = 0;
+
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (lstat(dir, &st) < 0 && errno == ENOENT) {
+			int fd;
+
+			if (pd_mkdir_p(dir, 0755) < 0 ||
+			    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+				pd_log(PD_LOG_ERR, "pidfile %s: cannot create its directory: %s", path, strerror(errno));
+				rc = -1;
+			} else {
+				if (uid != (uid_t)-1 && fchown(fd, uid, gid) < 0)
+					pd_log(PD_LOG_WARNING, "pidfile directory %s: cannot change owner: %s", dir,
+					       strerror(errno));
+				close(fd);
+			}
+		}
+	}
+	free(dir);
+	return rc;
+}
+
+/* write_pidfile - our pid into PATH, never through a symlink or into a file
+ * with other names (the directory may belong to the daemon's user); 0 or -1 */
 static int write_pidfile(const char *path, uid_t uid, gid_t gid)
 {
 	char buf[32];
+	struct stat st;
 	int fd, n;
-	FILE *f;
 
 	if (!*path)
 		return 0;
-	if ((f = fopen(path, "r"))) {
-		long pid = 0;
-
-		if (fscanf(f, "%ld", &pid) == 1 && pid > 0 && pid != getpid() && kill((pid_t)pid, 0) == 0) {
-			fclose(f);
-			pd_log(PD_LOG_ERR, "pidfile %s: policyd already runs as pid %ld", path, pid);
-			return -1;
-		}
-		fclose(f);
-	}
-	{
-		char *dir = pd_xstrdup(path);
-		char *slash = strrchr(dir, '/');
-
-		if (slash && slash != dir) {
-			*slash = 0;
-			pd_mkdir_p(dir, 0755);
-		}
-		free(dir);
-	}
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (pidfile_running(path) < 0 || pidfile_dir(path, uid, gid) < 0)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
 	if (fd < 0) {
-		pd_log(PD_LOG_ERR, "pidfile %s: %s", path, strerror(errno));
+		pd_log(PD_LOG_ERR, "pidfile %s: %s%s", path, strerror(errno),
+		       errno == ELOOP ? " (a symbolic link: refusing to follow it)" : "");
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		pd_log(PD_LOG_ERR, "pidfile %s: not a plain file with one name; refusing to write it", path);
+		close(fd);
 		return -1;
 	}
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
+	if (ftruncate(fd, 0) < 0 || write(fd, buf, (size_t)n) != n) {
 		pd_log(PD_LOG_ERR, "pidfile %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
-	if (uid != (uid_t)-1 && fchown(fd, uid, gid) < 0)
-		pd_log(PD_LOG_WARNING, "pidfile %s: cannot change owner: %s", path, strerror(errno));
 	close(fd);
 	return 0;
+}
+
+/* pidfile_remove - at exit; a failure is logged, never silent */
+static void pidfile_remove(const char *path)
+{
+	if (*path && unlink(path) < 0 && errno != ENOENT)
+		pd_log(PD_LOG_WARNING, "pidfile %s: cannot remove it: %s", path, strerror(errno));
 }
 
 /* daemonize - fork; the parent exits with the child's start-up status */
@@ -587,7 +637,7 @@ int main(int argc, char **argv)
 		       c->file);
 		return 1;
 	}
-	if (lookup_ids(c, &uid, &gid) < 0 || pd_server_bind(c) < 0)
+	if (lookup_ids(c, &uid, &gid) < 0 || pidfile_running(c->pidfile) < 0 || pd_server_bind(c) < 0)
 		return 1;
 	if (!foreground)
 		notify = daemonize();
@@ -601,8 +651,8 @@ int main(int argc, char **argv)
 		char *pidfile = pd_xstrdup(c->pidfile);
 		int rc = c->supervise ? run_master(c, &a, notify) : run_worker(c, &a, notify);
 
-		if (*pidfile && rc != WORKER_EXIT)
-			unlink(pidfile);
+		if (rc != WORKER_EXIT)
+			pidfile_remove(pidfile);
 		free(pidfile);
 		free(conf_file);
 		if (rc == WORKER_EXIT || rc == 1)

@@ -194,5 +194,47 @@ def test_sigusr1_stats():
     assert "stats: policyd_requests_total 1" in log and 'stats: policyd_actions_total{action="DUNNO"} 1' in log
 
 
+def test_second_start_leaves_the_running_daemon_alone():
+    """A second policyd with the same config (unix listener only) refuses to start
+    and leaves the running daemon's socket as it was, with and without a pidfile
+    (issue 12.2: it unlinked and re-bound the live socket before it checked the
+    pidfile, so every later connect was refused and Postfix answered 451)."""
+    for with_pidfile in (True, False):
+        d = pdtest.Daemon(EXAMPLE, unix=True)
+        pdtest._daemons.append(d)
+        d.listen = ["unix:%s" % d.sock]
+        pidfile = os.path.join(d.dir, "policyd.pid")
+        if with_pidfile:
+            d.global_config = 'pidfile = "%s"\n' % pidfile
+        d.write_config(EXAMPLE)
+        d.start()
+        inode = os.stat(d.sock).st_ino
+        assert d.client(unix=True).ask(req(recipient="policyblock@x")).startswith("REJECT")
+        for argv in ([pdtest.POLICYD, "-c", d.conf], [pdtest.POLICYD, "-f", "-c", d.conf]):
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            want = "already runs as pid" if with_pidfile else "is in use by a running server"
+            assert p.returncode == 1 and want in p.stderr, (with_pidfile, p)
+            assert os.stat(d.sock).st_ino == inode, "the socket file was replaced"
+            assert d.client(unix=True).ask(req(recipient="policyblock@x")).startswith("REJECT"), p
+        if with_pidfile:
+            assert int(open(pidfile).read()) == d.worker_pid() or int(open(pidfile).read()) == d.proc.pid
+        d.stop()
+
+
+def test_stale_unix_socket_is_replaced():
+    """A socket file nobody listens on (a crash) is replaced at start."""
+    import socket as so
+    d = pdtest.Daemon(EXAMPLE, unix=True)
+    pdtest._daemons.append(d)
+    d.listen = ["unix:%s" % d.sock]
+    d.write_config(EXAMPLE)
+    s = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+    s.bind(d.sock)
+    s.close()  # bound, never listening: connect() is refused
+    d.start()
+    assert d.client(unix=True).ask(req(recipient="policyblock@x")).startswith("REJECT")
+    d.stop()
+
+
 if __name__ == "__main__":
     pdtest.run(globals())
