@@ -9,6 +9,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -726,17 +727,40 @@ out:
 	return c;
 }
 
-/* pd_conf_state_dir - create the state directory, owned by UID/GID unless -1 */
+/* pd_conf_state_dir - create the state directory and hand it to UID/GID
+ * (unless -1): never through a symlink, never one that belongs to a third
+ * user, never by path (fchown on the opened directory) */
 int pd_conf_state_dir(const pd_conf *c, uid_t uid, gid_t gid)
 {
+	struct stat st;
+	int fd;
+
 	if (pd_mkdir_p(c->state_dir, 0750) < 0) {
 		pd_log(PD_LOG_ERR, "state_dir %s: cannot create: %s", c->state_dir, strerror(errno));
 		return -1;
 	}
-	if (uid != (uid_t)-1 && chown(c->state_dir, uid, gid) < 0) {
-		pd_log(PD_LOG_ERR, "state_dir %s: cannot change owner: %s", c->state_dir, strerror(errno));
+	fd = open(c->state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP || (lstat(c->state_dir, &st) == 0 && S_ISLNK(st.st_mode)))
+			pd_log(PD_LOG_ERR, "state_dir %s: is a symbolic link; give the real directory instead",
+			       c->state_dir);
+		else
+			pd_log(PD_LOG_ERR, "state_dir %s: %s", c->state_dir, strerror(errno));
 		return -1;
 	}
+	if (fstat(fd, &st) < 0 || (st.st_uid != 0 && st.st_uid != geteuid() && st.st_uid != uid)) {
+		pd_log(PD_LOG_ERR, "state_dir %s: belongs to uid %ld, neither root nor the daemon's user; refusing it",
+		       c->state_dir, (long)st.st_uid);
+		close(fd);
+		return -1;
+	}
+	if (uid != (uid_t)-1 && (st.st_uid != uid || (gid != (gid_t)-1 && st.st_gid != gid)) &&
+	    fchown(fd, uid, gid) < 0) {
+		pd_log(PD_LOG_ERR, "state_dir %s: cannot change owner: %s", c->state_dir, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
 	return 0;
 }
 
