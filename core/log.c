@@ -398,6 +398,11 @@ void pd_vlog(int level, const char *prefix, const char *fmt, va_list ap)
 	if (n < 0)
 		n = 0;
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	/* client data is escaped where it is logged (escape.h); whatever a
+	 * format still let through, no raw control character reaches the log */
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	pd_log_text(level, line);
 }
 

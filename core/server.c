@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "util.h"
+#include "escape.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -232,7 +233,7 @@ static const pd_chain *select_chain(const pd_conf *g, const pd_request *req, con
 		if (!ch && pd_log_verbose()) {
 			char buf[80];
 
-			pd_str_loggable(buf, sizeof(buf), ctxname);
+			pd_esc(buf, sizeof(buf), ctxname, 64, PD_ESC_TOKEN);
 			pd_log(PD_LOG_DEBUG, "policy_context \"%s\" names no chain; using chain %s", buf, listener_chain);
 		}
 	}
@@ -257,23 +258,23 @@ static void log_decision(const pd_request *req, const pd_chain *ch, const pd_res
 
 	/* built by appending, not printf: this runs for every request */
 	pd_line_str(&l, "decision: queue_id=");
-	pd_line_safe(&l, attr_or(req, "queue_id", "-"), 39);
+	pd_line_esc(&l, attr_or(req, "queue_id", "-"), 39, PD_ESC_TOKEN);
 	pd_line_str(&l, " client=");
-	pd_line_safe(&l, attr_or(req, "client_name", "unknown"), 127);
+	pd_line_esc(&l, attr_or(req, "client_name", "unknown"), 127, PD_ESC_TOKEN);
 	pd_line_str(&l, "[");
-	pd_line_safe(&l, attr_or(req, "client_address", ""), 63);
+	pd_line_esc(&l, attr_or(req, "client_address", ""), 63, PD_ESC_TOKEN);
 	pd_line_str(&l, "] helo=");
-	pd_line_safe(&l, attr_or(req, "helo_name", "-"), 127);
+	pd_line_esc(&l, attr_or(req, "helo_name", "-"), 127, PD_ESC_TOKEN);
 	pd_line_str(&l, " sender=<");
-	pd_line_safe(&l, attr_or(req, "sender", ""), 255);
+	pd_line_esc(&l, attr_or(req, "sender", ""), 255, PD_ESC_TOKEN);
 	pd_line_str(&l, "> recipient=<");
-	pd_line_safe(&l, attr_or(req, "recipient", ""), 255);
+	pd_line_esc(&l, attr_or(req, "recipient", ""), 255, PD_ESC_TOKEN);
 	pd_line_str(&l, "> state=");
-	pd_line_safe(&l, attr_or(req, "protocol_state", "-"), 23);
+	pd_line_esc(&l, attr_or(req, "protocol_state", "-"), 23, PD_ESC_TOKEN);
 	pd_line_str(&l, " chain=");
 	pd_line_str(&l, ch->name);
 	pd_line_str(&l, " action=\"");
-	pd_line_safe(&l, res->reply.text, 255);
+	pd_line_esc(&l, res->reply.text, 255, 0); /* in quotes: spaces stay */
 	pd_line_str(&l, "\" plugin=");
 	pd_line_str(&l, res->plugin);
 	pd_line_str(&l, " time=");
@@ -292,7 +293,7 @@ static int request_ok(const pd_request *req)
 	{
 		char buf[80];
 
-		pd_str_loggable(buf, sizeof(buf), r ? r : "(none)");
+		pd_esc(buf, sizeof(buf), r ? r : "(none)", 64, PD_ESC_TOKEN);
 		pd_log(PD_LOG_WARNING, "unknown request type \"%s\"; closing the connection", buf);
 	}
 	return 0;

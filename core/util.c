@@ -3,6 +3,7 @@
 #include "config.h"
 #include "util.h"
 #include "log.h"
+#include "escape.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -76,25 +77,10 @@ void pd_line_str(pd_line *l, const char *s)
 	l->p[l->len] = 0;
 }
 
-/* pd_line_safe - append at most MAX bytes of S, control characters replaced, "..." when cut */
-void pd_line_safe(pd_line *l, const char *s, size_t max)
+/* pd_line_esc - append at most MAX bytes of client data S, escaped (escape.h), "..." when cut */
+void pd_line_esc(pd_line *l, const char *s, size_t max, unsigned flags)
 {
-	size_t room = l->cap - 1 - l->len, i = 0;
-	char *d = l->p + l->len;
-
-	if (!s)
-		s = "";
-	if (max > room)
-		max = room;
-	for (; s[i] && i < max; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		d[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-	}
-	if (s[i] && i >= 3)
-		memcpy(d + i - 3, "...", 3);
-	l->len += i;
-	l->p[l->len] = 0;
+	l->len += pd_esc(l->p + l->len, l->cap - l->len, s, max, flags);
 }
 
 /* pd_line_uint - append a decimal number */
@@ -108,23 +94,6 @@ void pd_line_uint(pd_line *l, unsigned long long v)
 		tmp[--n] = (char)('0' + v % 10);
 	while ((v /= 10) && n);
 	pd_line_str(l, tmp + n);
-}
-
-/* pd_str_loggable - capped copy with control characters replaced */
-void pd_str_loggable(char *dst, size_t cap, const char *src)
-{
-	size_t i = 0;
-
-	if (!src)
-		src = "";
-	for (; src[i] && i + 1 < cap; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-	}
-	dst[i] = 0;
-	if (src[i] && cap > 4)
-		memcpy(dst + cap - 4, "...", 4);
 }
 
 /* pd_path_resolve - DIR/PATH unless PATH is absolute */

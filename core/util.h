@@ -15,17 +15,13 @@ char *pd_xstrdup(const char *s);
 /* Monotonic clock in microseconds. */
 uint64_t pd_now_us(void);
 
-/* Copy SRC into DST (capacity CAP > 0) for logging: control characters
- * become '?', and the result is cut at CAP-1 bytes (marked with "..."). */
-void pd_str_loggable(char *dst, size_t cap, const char *src);
-
 /* A bounded line under construction: appends past the end are cut off. */
 typedef struct pd_line {
 	char *p;
 	size_t len, cap; /* cap includes the terminating NUL */
 } pd_line;
 void pd_line_str(pd_line *l, const char *s);                /* as is */
-void pd_line_safe(pd_line *l, const char *s, size_t max);   /* loggable copy of at most MAX bytes, "..." if cut */
+void pd_line_esc(pd_line *l, const char *s, size_t max, unsigned flags); /* client data: pd_esc() of at most MAX bytes */
 void pd_line_uint(pd_line *l, unsigned long long v);
 
 /* Join DIR and a possibly relative PATH into a fresh string: absolute

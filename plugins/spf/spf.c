@@ -4,6 +4,8 @@
 
 #include <policyd/plugin.h>
 
+#include "escape.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <pthread.h>
@@ -468,6 +470,17 @@ static void msg_store(pd_instance *inst, struct spf *s, const char *key, const c
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* problem_field - " problem=..." for a log line (text from DNS, escaped), or "" */
+static const char *problem_field(const struct pd_spf_outcome *o, char *buf)
+{
+	if (!o->problem[0])
+		return "";
+	memcpy(buf, " problem=\"", 10);
+	pd_esc(buf + 10, 4 * 100 + 4, o->problem, 100, 0);
+	strcat(buf, "\"");
+	return buf;
+}
+
 /* pd_plugin_check - check HELO and MAIL FROM once per message */
 int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 {
@@ -477,7 +490,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	const char *sender = attr(inst, req, "sender");
 	const char *instance = attr(inst, req, "instance");
 	char key[160], out[PD_REPLY_MAX + 1] = "", header[PD_REPLY_MAX + 1] = "";
-	char hlog[400] = ""; /* the HELO result, logged in one line with the MAIL FROM one */
+	char hlog[1100] = ""; /* the HELO result, logged in one line with the MAIL FROM one */
+	char esc_ip[4 * 46 + 4], esc_helo[4 * 64 + 4], esc_sender[4 * 64 + 4], esc_problem[4 * 100 + 16];
 	struct timespec deadline, t0;
 	struct pd_spf_outcome o;
 	int decisive = 0;
@@ -498,6 +512,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	deadline_in(&deadline, s->timeout_ms);
+	pd_esc(esc_ip, sizeof(esc_ip), ip, 46, PD_ESC_TOKEN); /* client data in log lines: escape.h */
+	pd_esc(esc_helo, sizeof(esc_helo), helo, 64, PD_ESC_TOKEN);
 	pd_spf_cache_only = try_inline;
 	pd_spf_missed = 0;
 	if (s->nwhitelist) {
@@ -507,7 +523,7 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 			goto wouldblock;
 		if (listed) {
 			pd_spf_cache_only = 0;
-			inst->host->log(inst, PD_LOG_INFO, "client %.46s authorised by a whitelisted domain", ip);
+			inst->host->log(inst, PD_LOG_INFO, "client %s authorised by a whitelisted domain", esc_ip);
 			if (*instance)
 				msg_store(inst, s, key, "", 0);
 			return PD_CHECK_OK;
@@ -524,9 +540,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 		decisive = decide(s, a, &o, ip, sender, helo, 1, out, sizeof(out));
 		if (a == ACT_HEADER)
 			snprintf(header, sizeof(header), "%s", out);
-		snprintf(hlog, sizeof(hlog), "identity=helo helo=%.64s client=%.46s result=%s%s%s%.100s", helo, ip,
-		         pd_spf_result_name(o.result), o.cached ? " cached=yes" : "", o.problem[0] ? " problem=" : "",
-		         o.problem);
+		snprintf(hlog, sizeof(hlog), "identity=helo helo=%s client=%s result=%s%s%s", esc_helo, esc_ip,
+		         pd_spf_result_name(o.result), o.cached ? " cached=yes" : "", problem_field(&o, esc_problem));
 	}
 	if (!decisive && s->mailfrom_check) {
 		char mf[PD_REPLY_MAX + 1];
@@ -539,9 +554,10 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 			snprintf(out, sizeof(out), "%s", mf);
 		else
 			snprintf(out, sizeof(out), "%s", header);
-		inst->host->log(inst, PD_LOG_INFO, "%s%sidentity=mailfrom sender=<%.64s> client=%.46s result=%s%s%s%.100s",
-		                hlog, hlog[0] ? "; " : "", sender, ip, pd_spf_result_name(o.result),
-		                o.cached ? " cached=yes" : "", o.problem[0] ? " problem=" : "", o.problem);
+		pd_esc(esc_sender, sizeof(esc_sender), sender, 64, PD_ESC_TOKEN);
+		inst->host->log(inst, PD_LOG_INFO, "%s%sidentity=mailfrom sender=<%s> client=%s result=%s%s%s", hlog,
+		                hlog[0] ? "; " : "", esc_sender, esc_ip, pd_spf_result_name(o.result),
+		                o.cached ? " cached=yes" : "", problem_field(&o, esc_problem));
 	} else if (hlog[0]) {
 		inst->host->log(inst, PD_LOG_INFO, "%s", hlog); /* decided by HELO (or no MAIL FROM check) */
 	}

@@ -6,6 +6,8 @@
 
 #include <policyd/plugin.h>
 
+#include "escape.h"
+
 #define LINE_MAX_LEN 1800
 #define VALUE_MAX_LEN 200
 
@@ -37,25 +39,15 @@ struct slog {
 	char **attrs; /* NULL: all */
 };
 
-/* append - add " name=value" to LINE, value capped and cleaned */
+/* append - add " name=value" to LINE, the value escaped (escape.h) and capped */
 static size_t append(char *line, size_t len, const char *name, const char *value)
 {
-	size_t vl = 0;
-
-	if (len + strlen(name) + 4 >= LINE_MAX_LEN)
+	if (len + strlen(name) + 8 >= LINE_MAX_LEN)
 		return len;
 	len += (size_t)(stpcpy(line + len, len ? " " : "") - (line + len));
 	len += (size_t)(stpcpy(line + len, name) - (line + len));
 	line[len++] = '=';
-	for (; value[vl] && vl < VALUE_MAX_LEN && len + 4 < LINE_MAX_LEN; vl++) {
-		unsigned char ch = (unsigned char)value[vl];
-
-		line[len++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-	}
-	if (value[vl])
-		len += (size_t)(stpcpy(line + len, "...") - (line + len));
-	line[len] = 0;
-	return len;
+	return len + pd_esc(line + len, LINE_MAX_LEN - len, value, VALUE_MAX_LEN, PD_ESC_TOKEN);
 }
 
 /* pd_plugin_init - level and attribute list */

@@ -64,6 +64,25 @@ def test_client_data_is_not_a_format_and_is_capped():
     assert d.alive()
 
 
+def test_client_data_cannot_forge_log_fields_or_lines():
+    """A quoted local part cannot forge action="..." or other fields of the
+    decision line, and CR, LF, TAB or ESC never reach the log raw: client data is
+    escaped as \\xHH (issue 12.15). (A LF cannot come in a value: it ends the line.)"""
+    d = pdtest.daemon(EXAMPLE)
+    sender = '"x> action=\\"OK\\" plugin=forged <y"@s.example'
+    assert d.ask(req(queue_id="Q1", sender=sender, helo_name="h\rfake: line\x1b[31m\tx",
+                     recipient="policyblock@x", client_name="a b")).startswith("REJECT")
+    line = [l for l in d.wait_log("decision: queue_id=Q1").splitlines() if "decision: queue_id=Q1" in l][0]
+    fields = line.split()  # every field is one token: client data has no raw space
+    assert [f for f in fields if f.startswith('action="')] == ['action="REJECT'], line
+    assert [f for f in fields if f.startswith("plugin=")] == ["plugin=example"], line
+    assert "\x1b" not in line and "\t" not in line and "\r" not in line, line
+    assert "sender=<\\x22x\\x3e\\x20action=\\x5c\\x22OK" in line, line
+    assert "helo=h\\x0dfake:\\x20line\\x1b[31m\\x09x" in line, line
+    assert "client=a\\x20b[" in line, line
+    assert "fake: line" not in d.log_text()
+
+
 def test_unix_socket():
     d = pdtest.daemon(EXAMPLE, unix=True)
     st = os.stat(d.sock)

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "proto.h"
 #include "util.h"
+#include "escape.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -86,17 +87,19 @@ static size_t deliver(sim *s, char *dst, size_t room)
 	return n;
 }
 
-/* check_loggable - pd_str_loggable as log_decision uses it */
-static void check_loggable(const char *v, size_t cap)
+/* check_loggable - pd_esc as log_decision uses it: capped, and nothing left
+ * that could end a field or a line */
+static void check_loggable(const char *v, size_t max)
 {
-	char buf[300];
+	char buf[1100];
 
-	pd_str_loggable(buf, cap, v);
-	if (strlen(buf) >= cap)
-		fail("pd_str_loggable overran its cap");
+	pd_esc(buf, sizeof(buf), v, max, PD_ESC_TOKEN);
+	if (strlen(buf) > max * 4 + 3)
+		fail("pd_esc wrote more than its cap");
 	for (const char *p = buf; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			fail("pd_str_loggable left a control character");
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || *p == '"' || *p == ' ' || *p == '<' || *p == '>' ||
+		    (*p == '\\' && p[1] != 'x'))
+			fail("pd_esc left a character that ends a field or a line");
 }
 
 /* check_request - invariants of a complete request; folds it into the digest */

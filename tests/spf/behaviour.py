@@ -441,6 +441,22 @@ def test_bad_options_refused():
         raise AssertionError('accepted %r' % bad)
 
 
+def test_client_data_is_escaped_in_the_log_line():
+    """HELO and sender go into spf's log line escaped: no CR, TAB or ESC, no
+    space that would start a forged field (issue 12.15)."""
+    s = server()
+    try:
+        ask(s, sender='"a b\x1b[2J"@pass.example', client_address='192.0.2.1', helo_name='x\ry\tz.example')
+        lines = [l for l in s.log_text().splitlines() if 'identity=mailfrom' in l]
+        assert lines, s.log_text()[-2000:]
+        line = lines[-1]
+        assert 'helo=x\\x0dy\\x09z.example ' in line, line
+        assert 'sender=<\\x22a\\x20b\\x1b[2J\\x22@pass.example>' in line, line
+        assert '\x1b' not in line and '\r' not in line and '\t' not in line, line
+    finally:
+        s.stop()
+
+
 if __name__ == '__main__':
     spftest.in_netns(__file__)
     spftest.run(globals())

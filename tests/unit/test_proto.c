@@ -150,15 +150,15 @@ static void test_line(void)
 	pd_line l = {.p = buf, .cap = sizeof(buf)}, m = {.p = small, .cap = sizeof(small)};
 
 	pd_line_str(&l, "a=");
-	pd_line_safe(&l, "x\ny", 10);
-	pd_line_uint(&l, 1234567);
-	CHECK_STR(buf, "a=x?y1234567");
-	pd_line_safe(&l, "abcdefgh", 100); /* 3 bytes of room: cut */
+	pd_line_esc(&l, "x\ny", 10, 0);
+	pd_line_uint(&l, 12);
+	CHECK_STR(buf, "a=x\\x0ay12");
+	pd_line_esc(&l, "abcdefgh", 100, 0); /* 3 bytes of room: cut */
 	CHECK(l.len == 15 && buf[15] == 0);
 	l.len = 0;
-	pd_line_safe(&l, "0123456789", 6); /* over its own cap: "..." */
-	CHECK_STR(buf, "012...");
-	pd_line_safe(&m, NULL, 5);
+	pd_line_esc(&l, "0123456789", 6, 0); /* over its own cap: "..." */
+	CHECK_STR(buf, "012345...");
+	pd_line_esc(&m, NULL, 5, 0);
 	pd_line_uint(&m, 0);
 	pd_line_str(&m, "overflowing");
 	CHECK_STR(small, "0overfl");
