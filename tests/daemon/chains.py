@@ -30,7 +30,7 @@ def test_default_action():
 def test_filters_state_sasl_networks():
     d = pdtest.daemon('plugins = { "fake" }\n'
                       'fake {\n  action = "REJECT filtered"\n  protocol_state = { "RCPT", "END-OF-MESSAGE" }\n'
-                      '  skip_sasl = true\n  skip_networks = { "127.0.0.0/8", "2001:db8::/32" }\n}\n')
+                      '  skip_sasl = true\n  skip_networks = { "127.0.0.0/8", "2001:db8::/32", "::ffff:198.51.100.0/120" }\n}\n')
     assert d.ask(req()) == "REJECT filtered"
     assert d.ask(req(protocol_state="END-OF-MESSAGE")) == "REJECT filtered"
     assert d.ask(req(protocol_state="MAIL")) == "DUNNO"
@@ -38,6 +38,10 @@ def test_filters_state_sasl_networks():
     assert d.ask(req(client_address="127.0.0.5")) == "DUNNO"
     assert d.ask(req(client_address="2001:db8:5::1")) == "DUNNO"
     assert d.ask(req(client_address="2001:db9::1")) == "REJECT filtered"
+    # an IPv4-mapped network in IPv6 form is accepted and matches both forms (issue 12.10)
+    assert d.ask(req(client_address="198.51.100.9")) == "DUNNO"
+    assert d.ask(req(client_address="::ffff:198.51.100.9")) == "DUNNO"
+    assert d.ask(req(client_address="198.51.101.9")) == "REJECT filtered"
 
 
 def test_request_attribute_passthrough():

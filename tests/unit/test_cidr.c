@@ -40,5 +40,18 @@ int main(void)
 	CHECK(pd_cidr_parse("2001:db8::/129", &c) < 0);
 	CHECK(pd_cidr_parse("10.1.2.3/8", &c) == 0 && c.addr[1] == 0 && c.prefix == 8);
 	CHECK(pd_cidr_parse("0.0.0.0/0", &c) == 0 && c.family == AF_INET);
+	/* an IPv4-mapped network in IPv6 form: its prefix counts from 128 (issue 12.10) */
+	CHECK(pd_cidr_parse("::ffff:192.0.2.0/120", &c) == 0 && c.family == AF_INET && c.prefix == 24);
+	CHECK(pd_cidr_parse("::ffff:192.0.2.7/128", &c) == 0 && c.family == AF_INET && c.prefix == 32);
+	CHECK(pd_cidr_parse("::ffff:0.0.0.0/96", &c) == 0 && c.prefix == 0);
+	CHECK(pd_cidr_parse("::ffff:192.0.2.0/95", &c) < 0); /* reaches outside the mapped range */
+	CHECK(pd_cidr_parse("::ffff:192.0.2.0/129", &c) < 0);
+	{
+		static const char *const mapped[] = {"::ffff:192.0.2.0/120"};
+
+		CHECK(in_list(mapped, 1, "192.0.2.77") == 1);
+		CHECK(in_list(mapped, 1, "::ffff:192.0.2.77") == 1);
+		CHECK(in_list(mapped, 1, "192.0.3.1") == 0);
+	}
 	return tap_done();
 }

@@ -1,4 +1,4 @@
-/* cidr.h - IPv4/IPv6 network lists for the core's skip_networks filter */
+/* cidr.h - IPv4/IPv6 networks: parse, match (skip_networks, access tables, whitelists) */
 /* SPDX-License-Identifier: BSD-2-Clause */
 #ifndef PD_CIDR_H
 #define PD_CIDR_H

@@ -1,4 +1,4 @@
-/* cidr.c - IPv4/IPv6 network lists for the core's skip_networks filter */
+/* cidr.c - IPv4/IPv6 networks: parse, match (skip_networks, access tables, whitelists) */
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "cidr.h"
@@ -57,7 +57,7 @@ int pd_cidr_parse(const char *text, pd_cidr *out)
 	buf[len] = 0;
 	if (pd_addr_parse(buf, &out->family, out->addr) < 0)
 		return -1;
-	max = out->family == AF_INET ? 32 : 128;
+	max = strchr(buf, ':') ? 128 : 32; /* as written: an IPv4-mapped network counts from 128 */
 	if (slash) {
 		char *end;
 		long p = strtol(slash + 1, &end, 10);
@@ -65,13 +65,13 @@ int pd_cidr_parse(const char *text, pd_cidr *out)
 		if (!slash[1] || *end || p < 0 || p > max)
 			return -1;
 		/* an IPv4-mapped network written in IPv6 form: shift the prefix */
-		if (out->family == AF_INET && strchr(buf, ':'))
+		if (out->family == AF_INET && max == 128)
 			p = p >= 96 ? p - 96 : -1;
 		if (p < 0)
 			return -1;
 		out->prefix = (int)p;
 	} else {
-		out->prefix = max;
+		out->prefix = out->family == AF_INET ? 32 : 128;
 	}
 	mask_bits(out->addr, out->prefix, out->family == AF_INET ? 4 : 16);
 	return 0;
