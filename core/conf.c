@@ -624,9 +624,9 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 
 	/* a config any local user may change would hand them the daemon */
 	{
-		const char *why;
+		char why[PATH_MAX + 128];
 
-		if (pd_path_private(file, &why) == -2) {
+		if (pd_path_safe(file, why, sizeof(why)) == -2) {
 			pd_log(PD_LOG_ERR, "%s: %s", file, why);
 			pd_conf_free(c);
 			return NULL;

@@ -5,10 +5,12 @@
 #include "log.h"
 #include "util.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* libltdl is not thread-safe: every call goes through this lock. */
 static pthread_mutex_t ltdl_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -40,42 +42,85 @@ static int valid_module_name(const char *name)
 	return 1;
 }
 
-/* open_in_path - try each directory of the search path (lock held) */
+/* la_dlname - the shared object a libtool .la file LA names (its dlname, in
+ * .libs/ when not installed), or NULL */
+static char *la_dlname(const char *la)
+{
+	FILE *f = fopen(la, "r");
+	char line[512], dlname[256] = "", *dir, *slash, *out;
+	int installed = 1;
+
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "dlname='%255[^']'", dlname) == 1)
+			continue;
+		if (strncmp(line, "installed=no", 12) == 0)
+			installed = 0;
+	}
+	fclose(f);
+	if (!dlname[0] || strchr(dlname, '/'))
+		return NULL;
+	dir = pd_xstrdup(la);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
+	out = pd_xmalloc(strlen(dir) + strlen(dlname) + 8);
+	sprintf(out, "%s/%s%s", slash ? dir : ".", installed ? "" : ".libs/", dlname);
+	free(dir);
+	return out;
+}
+
+/* module_file - the file plugin NAME in DIR would load: DIR/NAME.so, or
+ * what DIR/NAME.la names; NULL if neither exists */
+static char *module_file(const char *dir, const char *name)
+{
+	char *base = pd_path_resolve(dir, name), *file = pd_xmalloc(strlen(base) + 4), *so;
+
+	sprintf(file, "%s.so", base);
+	if (access(file, F_OK) == 0) {
+		free(base);
+		return file;
+	}
+	sprintf(file, "%s.la", base);
+	so = access(file, F_OK) == 0 ? la_dlname(file) : NULL;
+	free(file);
+	free(base);
+	return so;
+}
+
+/* open_in_path - try each directory of the search path (lock held). A file
+ * another local user could change is refused before it is opened, so that
+ * none of its code (constructors included) ever runs. */
 static lt_dlhandle open_in_path(const char *search_path, const char *name, char *err, size_t errlen)
 {
 	char *path = pd_xstrdup(search_path);
-	char *save = NULL;
+	char *save = NULL, why[PATH_MAX + 128];
 	lt_dlhandle h = NULL;
 
-	snprintf(err, errlen, "no %s.la or %s.so in plugin_dir %s", name, name, search_path);
+	snprintf(err, errlen, "no %s.so or %s.la in plugin_dir %s", name, name, search_path);
 	for (char *dir = strtok_r(path, ":", &save); dir && !h; dir = strtok_r(NULL, ":", &save)) {
-		char *file = pd_path_resolve(dir, name);
-		const char *why;
+		char *file;
 
-		/* code any local user could replace is never loaded */
-		if (pd_path_private(dir, &why) == -2) {
+		if (pd_path_safe(dir, why, sizeof(why)) == -2) {
 			snprintf(err, errlen, "plugin_dir %s: %s", dir, why);
+			break;
+		}
+		file = module_file(dir, name);
+		if (!file)
+			continue; /* not here: the next directory */
+		if (pd_path_safe(file, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s: %s", file, why);
 			free(file);
 			break;
 		}
-		h = lt_dlopenext(file);
-		if (h) {
-			const lt_dlinfo *li = lt_dlgetinfo(h);
-
-			if (li && li->filename && pd_path_private(li->filename, &why) < 0) {
-				snprintf(err, errlen, "%s: %s", li->filename, why);
-				lt_dlclose(h);
-				h = NULL;
-				free(file);
-				break;
-			}
-		}
+		h = lt_dlopen(file);
 		if (!h) {
 			const char *e = lt_dlerror();
 
-			/* "file not found" just means: try the next directory */
-			if (e && !strstr(e, "not found"))
-				snprintf(err, errlen, "%s: %s", file, e);
+			snprintf(err, errlen, "%s: %s", file, e ? e : "cannot load");
+			free(file);
+			break;
 		}
 		free(file);
 	}

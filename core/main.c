@@ -96,6 +96,31 @@ static int lookup_ids(const pd_conf *c, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
+/* check_conf_readable - warn when the daemon's user could not read FILE
+ * again after dropping privileges (SIGHUP would then fail) */
+static void check_conf_readable(const pd_conf *c, const char *file, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	gid_t groups[256];
+	int ng = 256, ok;
+
+	if (uid == (uid_t)-1 || uid == 0 || stat(file, &st) < 0)
+		return;
+	ok = (st.st_mode & S_IROTH) || (st.st_uid == uid && (st.st_mode & S_IRUSR));
+	if (!ok && (st.st_mode & S_IRGRP)) {
+		if (st.st_gid == gid)
+			ok = 1;
+		else if (*c->user && getgrouplist(c->user, gid, groups, &ng) >= 0)
+			for (int i = 0; i < ng && !ok; i++)
+				ok = groups[i] == st.st_gid;
+	}
+	if (!ok)
+		pd_log(PD_LOG_WARNING,
+		       "%s is not readable by user \"%s\": a reload (SIGHUP) after dropping privileges will fail; "
+		       "chgrp %s it (mode 0640)",
+		       file, c->user, *c->group ? c->group : c->user);
+}
+
 /* drop_privileges - become the configured user for good */
 static int drop_privileges(const pd_conf *c, uid_t uid, gid_t gid)
 {
@@ -639,6 +664,7 @@ int main(int argc, char **argv)
 	}
 	if (lookup_ids(c, &uid, &gid) < 0 || pidfile_running(c->pidfile) < 0 || pd_server_bind(c) < 0)
 		return 1;
+	check_conf_readable(c, conf_file, uid, gid);
 	if (!foreground)
 		notify = daemonize();
 	if (write_pidfile(c->pidfile, uid, gid) < 0 || pd_conf_state_dir(c, uid, gid) < 0) {

@@ -6,10 +6,13 @@
 #include "escape.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* pd_oom - out of memory is not survivable: say so and abort */
 static void pd_oom(size_t size)
@@ -135,18 +138,53 @@ int pd_mkdir_p(const char *dir, unsigned mode)
 	return rc;
 }
 
-/* pd_path_private - refuse files that any local user could change */
-int pd_path_private(const char *path, const char **why)
+/* unsafe_mode - may a user other than root and us change what ST describes?
+ * A sticky directory (/tmp) is safe: its entries can only be renamed or
+ * removed by their owners, and the entry under it is checked in turn. */
+static const char *unsafe_mode(const struct stat *st)
 {
-	struct stat st;
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return "belongs to another user";
+	if (S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX))
+		return NULL;
+	if (st->st_mode & S_IWOTH)
+		return "writable by every user";
+	if (st->st_mode & S_IWGRP)
+		return "writable by its group";
+	return NULL;
+}
 
-	if (stat(path, &st) < 0) {
-		*why = strerror(errno);
+/* pd_path_safe - refuse files that a local user other than root (and the
+ * user policyd runs as) could change: the file and every directory above
+ * its real location, as OpenSSH's StrictModes does */
+int pd_path_safe(const char *path, char *why, size_t whylen)
+{
+	char real[PATH_MAX], *slash;
+	struct stat st;
+	const char *bad;
+
+	if (!realpath(path, real) || stat(real, &st) < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
 		return -1;
 	}
-	if (st.st_mode & S_IWOTH) {
-		*why = "writable by every user: refusing it (chmod o-w)";
+	if ((bad = unsafe_mode(&st))) {
+		snprintf(why, whylen, "%s (uid %ld, mode %04o): refusing it (chown root, chmod go-w)", bad,
+			 (long)st.st_uid, (unsigned)(st.st_mode & 07777));
 		return -2;
+	}
+	while ((slash = strrchr(real, '/'))) {
+		slash[slash == real ? 1 : 0] = 0;
+		if (stat(real, &st) < 0) {
+			snprintf(why, whylen, "%s: %s", real, strerror(errno));
+			return -1;
+		}
+		if ((bad = unsafe_mode(&st))) {
+			snprintf(why, whylen, "directory %s %s (uid %ld, mode %04o): refusing it", real, bad,
+				 (long)st.st_uid, (unsigned)(st.st_mode & 07777));
+			return -2;
+		}
+		if (slash == real)
+			break;
 	}
 	return 0;
 }

@@ -28,10 +28,11 @@ void pd_line_uint(pd_line *l, unsigned long long v);
  * paths are returned as they are. */
 char *pd_path_resolve(const char *dir, const char *path);
 
-/* 0 if PATH exists and nobody but its owner and group may write to it;
- * -2 with WHY if every user may write to it; -1 with WHY (a system error)
- * if it cannot be examined. */
-int pd_path_private(const char *path, const char **why);
+/* 0 if PATH, and every directory above its real location, belongs to root
+ * or to us and no other user may write to it (sticky directories such as
+ * /tmp excepted); -2 with the reason in WHY if another user could change
+ * it; -1 with WHY (a system error) if it cannot be examined. */
+int pd_path_safe(const char *path, char *why, size_t whylen);
 
 /* mkdir -p: create DIR and its parents with MODE; 0 or -1 (errno set). */
 int pd_mkdir_p(const char *dir, unsigned mode);

@@ -103,6 +103,9 @@ echo "PASS: policyd -t -c /etc/policyd/policyd.conf"
 /usr/sbin/policyd -t || fail "policyd -t with the compiled-in config path"
 getent passwd policyd >/dev/null || fail "postinst did not create user policyd"
 [ "$(stat -c %U:%G /var/lib/policyd)" = policyd:policyd ] || fail "/var/lib/policyd not owned by policyd"
+# the config may hold redis_password/hash_key: root and the daemon's group only
+[ "$(stat -c %a:%U:%G /etc/policyd/policyd.conf)" = 640:root:policyd ] ||
+	fail "/etc/policyd/policyd.conf is $(stat -c %a:%U:%G /etc/policyd/policyd.conf), not 640:root:policyd"
 for unit in policyd.service policyd.socket; do
 	[ -f /lib/systemd/system/$unit ] || fail "$unit not installed"
 	! grep -q '@[A-Z]*@' /lib/systemd/system/$unit || fail "placeholders left in the installed $unit"

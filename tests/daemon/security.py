@@ -138,5 +138,53 @@ def test_pidfile_removed_at_exit_without_supervision():
     assert "cannot remove" not in d.log_text()
 
 
+def test_unsafe_plugin_is_refused_before_any_of_its_code_runs():
+    """A plugin file (or its directory) that another user could change is
+    refused before it is opened: its constructor never runs (issue 12.16: the
+    check came after lt_dlopenext, which had run the constructors)."""
+    import shutil
+    d = pdtest.Daemon('plugins = { "ctor" }\n')
+    pdtest._daemons.append(d)
+    pdir = os.path.join(d.dir, "plugins")
+    os.mkdir(pdir, 0o755)
+    shutil.copy(os.path.join(pdtest.BUILDDIR, "tests", "plugins", ".libs", "ctor.so"), pdir)
+    so = os.path.join(pdir, "ctor.so")
+    text = open(d.conf).read().replace('plugin_dir = "', 'plugin_dir = "%s:' % pdir)
+    with open(d.conf, "w") as f:
+        f.write(text)
+    mark = os.path.join(d.dir, "constructor-ran")
+    env = dict(os.environ, PD_CTOR_MARK=mark)
+    for mode, needle in ((0o664, "writable by its group"), (0o646, "writable by every user")):
+        os.chmod(so, mode)
+        p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30, env=env)
+        assert p.returncode != 0 and "%s: %s" % (so, needle) in p.stderr, p
+        assert not os.path.exists(mark), "the plugin's constructor ran"
+    os.chmod(so, 0o644)
+    os.chmod(pdir, 0o775)
+    p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode != 0 and "plugin_dir %s: writable by its group" % pdir in p.stderr, p
+    assert not os.path.exists(mark), "the plugin's constructor ran"
+    os.chmod(pdir, 0o755)
+    p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode == 0 and os.path.exists(mark), p  # safe: loaded, and its constructor ran
+
+
+def test_config_unreadable_by_the_daemon_user_is_warned_about():
+    """policyd.conf is installed 0640 (it may hold secrets); when the daemon's user
+    cannot read it, start-up says that a reload will fail, and how to fix it."""
+    need_root_and_nobody()
+    d = pdtest.Daemon(EXAMPLE, global_config='user = "nobody"\n')
+    pdtest._daemons.append(d)
+    os.chmod(d.conf, 0o640)
+    d.start()
+    d.wait_log('is not readable by user "nobody": a reload (SIGHUP) after dropping privileges will fail')
+    d.stop()
+    os.chown(d.conf, 0, pwd.getpwnam("nobody").pw_gid)
+    d.start()
+    assert d.log_text().count("is not readable by user") == 1, d.log_text()
+    d.reload()  # now it can
+    d.stop()
+
+
 if __name__ == "__main__":
     pdtest.run(globals())

@@ -37,6 +37,9 @@ if ! MAKEFLAGS='' MFLAGS='' "$MAKE" -C "$PD_BUILDDIR" install DESTDIR="$dest" >"
 	fail "make install DESTDIR=$dest"
 fi
 pass "make install DESTDIR"
+conf=$(find "$dest" -name policyd.conf -type f | head -n 1)
+[ -n "$conf" ] && [ "$(stat -c %a "$conf")" = 640 ] || fail "installed policyd.conf ($conf) is not mode 0640"
+pass "policyd.conf installed 0640 (it may hold redis_password or hash_key)"
 
 pc=$(find "$dest" -name policyd.pc -path '*/pkgconfig/*' | head -n 1)
 [ -n "$pc" ] || fail "no policyd.pc installed under $dest"

@@ -195,6 +195,7 @@ class Daemon:
 
     def start(self, wait=True):
         """Start policyd -f; wait until it says it is ready and accepts connections."""
+        self.readies = self.log_text().count("ready (")  # a restart appends to the same log
         self.err = open(self.errfile, "ab")
         self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self.err, stderr=self.err)
         if wait:
@@ -206,7 +207,7 @@ class Daemon:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("policyd exited with %s:\n%s" % (self.proc.returncode, self.log_text()))
-            if "ready (" in self.log_text():
+            if self.log_text().count("ready (") > getattr(self, "readies", 0):
                 return
             time.sleep(0.02)
         raise AssertionError("policyd not ready after %ss:\n%s" % (timeout, self.log_text()))

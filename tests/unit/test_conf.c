@@ -103,7 +103,7 @@ static void test_errors(void)
 	expect_err("ptypo.conf", "plugins = { \"example\" }\nexample {\n  markr = \"x\"\n}\n", "markr");
 	snprintf(needle, sizeof(needle), "%s/listen.conf:3: listen \"inet:127.0.0.1\"", dir);
 	expect_err("listen.conf", "listen = { \"inet:127.0.0.1\" }\n", needle);
-	snprintf(needle, sizeof(needle), "%s/nosuch.conf:3: plugin \"nosuch\": no nosuch.la or nosuch.so", dir);
+	snprintf(needle, sizeof(needle), "%s/nosuch.conf:3: plugin \"nosuch\": no nosuch.so or nosuch.la", dir);
 	expect_err("nosuch.conf", "plugins = { \"nosuch\" }\n", needle);
 	expect_err("abi.conf", "\nplugins = { \"abi_mismatch\" }\n", "plugin ABI 42, but this policyd needs ABI 1");
 	snprintf(needle, sizeof(needle), "%s/abi.conf:4: plugin \"abi_mismatch\": ", dir);
@@ -165,6 +165,45 @@ static void test_world_writable(void)
 	snprintf(needle, sizeof(needle), "plugin_dir %s: writable by every user", sub);
 	CHECK(c == NULL && strstr(err, needle));
 	free(err);
+	/* group-writable, and a directory above the file (issue 12.16: only the
+	 * file's own S_IWOTH was checked) */
+	chmod(path, 0664);
+	stderr_begin();
+	c = pd_conf_load(path, 0);
+	err = stderr_end();
+	snprintf(needle, sizeof(needle), "%s: writable by its group", path);
+	CHECK(c == NULL && strstr(err, needle));
+	free(err);
+	chmod(path, 0644);
+	snprintf(sub, sizeof(sub), "%s/gw", dir);
+	mkdir(sub, 0775);
+	chmod(sub, 0775);
+	snprintf(cmd, sizeof(cmd), "%s/gw/gw.conf", dir);
+	{
+		FILE *f = fopen(cmd, "w");
+
+		fprintf(f, "plugin_dir = \"%s\"\nplugins = { \"example\" }\n", plugdir);
+		fclose(f);
+		chmod(cmd, 0644);
+	}
+	stderr_begin();
+	c = pd_conf_load(cmd, 0);
+	err = stderr_end();
+	snprintf(needle, sizeof(needle), "directory %s writable by its group", sub);
+	CHECK(c == NULL && strstr(err, needle));
+	free(err);
+	chmod(sub, 0755);
+	c = pd_conf_load(cmd, 0);
+	CHECK(c != NULL);
+	pd_conf_free(c);
+	if (geteuid() == 0) { /* a file of another user */
+		chown(cmd, 65534, 65534);
+		stderr_begin();
+		c = pd_conf_load(cmd, 0);
+		err = stderr_end();
+		CHECK(c == NULL && strstr(err, "belongs to another user"));
+		free(err);
+	}
 }
 
 /* test_list_forms - every way libconfuse accepts a plugins list loads it (found by fuzzing) */
