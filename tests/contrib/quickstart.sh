@@ -42,5 +42,30 @@ pidfile="$home/src/local/var/run/policyd/policyd.pid"
 owner=$(stat -c %U "/proc/$(cat "$pidfile")" 2>/dev/null)
 [ "$owner" = "$user" ] && echo "PASS: it runs as $user" || fail "daemon runs as '$owner', not $user"
 [ -f "$home/src/local/var/lib/policyd/greylist.db" ] || fail "no greylist database under ./local"
+
+# every command quickstart printed works as printed, run as the user from the
+# checkout: "ask it" answers, "stop" stops the daemon (issue 12.18: it printed
+# a pidfile path that did not exist)
+as_user() { su "$user" -c "cd $home/src && $1" 2>&1; }
+ask=$(sed -n 's/^  ask it: *//p' "$home/quickstart.log")
+stop=$(sed -n 's/^  stop: *//p' "$home/quickstart.log")
+[ -n "$ask" ] && [ -n "$stop" ] || fail "quickstart printed no ask/stop command"
+out=$(as_user "$ask")
+case "$out" in
+*"action=REJECT 5.7.1"*) echo "PASS: the printed ask command: $out" ;;
+*) fail "the printed ask command ($ask) gave: $out" ;;
+esac
+# the README's look at the greylist database
+out=$(as_user "local/bin/policyd-greylist -d local/var/lib/policyd/greylist.db stats")
+case "$out" in
+*greylisted:*) echo "PASS: the README's policyd-greylist stats command" ;;
+*) fail "policyd-greylist stats as the README prints it gave: $out" ;;
+esac
+pid=$(cat "$pidfile")
+out=$(as_user "$stop")
+[ -z "$out" ] || fail "the printed stop command ($stop) said: $out"
+for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$pid" 2>/dev/null; then fail "the printed stop command did not stop pid $pid"; else echo "PASS: the printed stop command stopped it"; fi
+[ ! -e "$pidfile" ] || fail "pidfile left behind after the stop command"
 [ "$status" = 0 ] && echo "1 passed, 0 failed"
 exit $status
