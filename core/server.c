@@ -849,6 +849,11 @@ static void *loop_main(void *arg)
 					}
 					if (rc == 0)
 						continue;
+					/* the reply is out: go on with what is buffered (the next
+					 * pipelined request, EOF, close_after_reply) even when no
+					 * new input came with this event */
+					conn_process(c);
+					continue;
 				}
 				if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 					conn_process(c);

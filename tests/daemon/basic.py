@@ -83,6 +83,25 @@ def test_client_data_cannot_forge_log_fields_or_lines():
     assert "fake: line" not in d.log_text()
 
 
+def test_pipelined_requests_behind_a_full_socket_buffer():
+    """A client pipelines more requests than the replies' socket buffer holds,
+    all in one write that policyd reads at once, and reads no reply until it
+    has written them: every reply comes once it reads (issue 12.9: a reply
+    finished by an EPOLLOUT-only event was not followed by the next buffered
+    request, which waited for more input or for idle_timeout). A unix socket:
+    its buffer is fixed (no TCP autotuning), so the send must block."""
+    d = pdtest.daemon('plugins = { "fake" }\nfake {\n  action = "REJECT %s"\n}\n' % ("x" * 500), unix=True,
+                      global_config="idle_timeout = 120\nmax_line_length = 65536\n", verbose=0)
+    c = d.client(unix=True)
+    one = b"request=smtpd_access_policy\nprotocol_state=RCPT\nrecipient=a@b\n\n"
+    n = 65000 // len(one)  # one read of policyd's 64 KB input buffer; ~800 KB of replies
+    c.send(one * n)
+    time.sleep(0.5)  # policyd fills its send buffer and must wait for the client
+    replies = [c.reply(timeout=10 * pdtest.SLOW) for i in range(n)]
+    assert all(r.startswith("REJECT xxx") for r in replies) and len(replies) == n
+    assert d.ask(req(recipient="x@x")).startswith("REJECT")
+
+
 def test_unix_socket():
     d = pdtest.daemon(EXAMPLE, unix=True)
     st = os.stat(d.sock)
