@@ -328,6 +328,16 @@ static void reload(const char *file, int verbose)
 	pd_conf *n;
 	const pd_conf *old = pd_server_conf();
 
+	size_t held = pd_server_retired_full();
+
+	if (held) {
+		pd_log(PD_LOG_ERR,
+		       "SIGHUP: reload refused: %zu earlier configurations are still held by requests that have "
+		       "not finished (a plugin that hangs? see \"no answer within its time budget\" above); "
+		       "the current configuration stays in use; reload again later, or restart",
+		       held);
+		return;
+	}
 	pd_log(PD_LOG_INFO, "SIGHUP: reloading %s", file);
 	n = pd_conf_load(file, verbose);
 	if (!n) {

@@ -750,10 +750,13 @@ static int over_budget(conn *c, uint64_t now, int request_timeout)
 	const char *running = atomic_load_explicit(&c->res.running, memory_order_acquire);
 	int pt = atomic_load_explicit(&c->res.running_timeout, memory_order_relaxed);
 
-	if (now - c->t0 > (uint64_t)request_timeout * 1000000u)
+	uint64_t since = atomic_load_explicit(&c->res.running_since, memory_order_relaxed);
+
+	/* a worker may stamp running_since after NOW was read: never subtract
+	 * a later time from an earlier one (the unsigned difference would be huge) */
+	if (now > c->t0 && now - c->t0 > (uint64_t)request_timeout * 1000000u)
 		return 1;
-	return running && pt > 0 &&
-	       now - atomic_load_explicit(&c->res.running_since, memory_order_relaxed) > (uint64_t)pt * 1000000u;
+	return running && pt > 0 && now > since && now - since > (uint64_t)pt * 1000000u;
 }
 
 /* loop_timeouts - answer on_error for requests over their time budget */
@@ -950,7 +953,17 @@ const pd_conf *pd_server_conf(void)
 	return current;
 }
 
-/* pd_server_swap - serve NEWC; retire the old generation */
+/* pd_server_retired_full - the number of retired generations still held by
+ * requests when no room is left for another, else 0 (main thread): a reload
+ * must then be refused, never waited for */
+size_t pd_server_retired_full(void)
+{
+	pd_server_reap();
+	return n_retired < sizeof(retired) / sizeof(retired[0]) ? 0 : n_retired;
+}
+
+/* pd_server_swap - serve NEWC; retire the old generation (room for it was
+ * checked with pd_server_retired_full) */
 void pd_server_swap(pd_conf *newc)
 {
 	pd_conf *old;
@@ -965,13 +978,7 @@ void pd_server_swap(pd_conf *newc)
 
 		(void)!write(loops[i].efd, &one, sizeof(one));
 	}
-	if (n_retired < sizeof(retired) / sizeof(retired[0])) {
-		retired[n_retired++] = old;
-	} else {
-		while (atomic_load(&old->refs) > 0)
-			usleep(1000);
-		pd_conf_free(old);
-	}
+	retired[n_retired++] = old;
 	pd_server_reap();
 }
 

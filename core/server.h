@@ -3,6 +3,8 @@
 #ifndef PD_SERVER_H
 #define PD_SERVER_H
 
+#include <stddef.h>
+
 #include "conf.h"
 
 /* Bind every listener of CONF (before privileges are dropped). 0 or -1. */
@@ -13,8 +15,13 @@ int pd_server_bind(const pd_conf *conf);
 int pd_server_start(pd_conf *conf);
 
 /* Serve NEWC from now on; the old generation is freed (its plugins'
- * fini run) once its in-flight requests are done. */
+ * fini run) once its in-flight requests are done. Call only when
+ * pd_server_retired_full() is 0. */
 void pd_server_swap(pd_conf *newc);
+
+/* How many retired generations requests still hold, when that leaves no
+ * room to retire another (a reload must be refused), else 0. */
+size_t pd_server_retired_full(void);
 
 /* The generation in use (for reload comparisons; main thread only). */
 const pd_conf *pd_server_conf(void);

@@ -236,5 +236,32 @@ def test_stale_unix_socket_is_replaced():
     d.stop()
 
 
+def test_reload_with_every_old_generation_held_is_refused_and_sigterm_works():
+    """Each of 16 hung requests holds the configuration it started on; the 17th
+    SIGHUP is refused with a log line that says why (issue 12.8: it busy-waited
+    for a generation to be freed, forever, and SIGTERM was never read)."""
+    d = pdtest.daemon('plugins = { "fake" }\nfake {\n  trigger = "hang"\n  sleep_ms = 60000\n}\n',
+                      global_config="threads = 20\nrequest_timeout = 1\n")
+    conns = []
+    for i in range(17):  # a hung request on every generation, the current one too
+        c = d.client()
+        c.send(pdtest.encode(req(recipient="hang%d@x" % i)))
+        conns.append(c)
+        time.sleep(0.2 * pdtest.SLOW)  # in the plugin now, on this generation
+        if i < 16:
+            d.reload()
+    for c in conns:
+        assert c.reply(timeout=10 * pdtest.SLOW) == "DUNNO"  # on_error after request_timeout; the plugin still runs
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_log("reload refused: 16 earlier configurations are still held by requests")
+    assert d.log_text().count("reloaded ") == 16
+    assert d.ask(req(recipient="ok@x")) == "DUNNO"  # still serving, on the last configuration
+    t0 = time.time()
+    d.proc.send_signal(signal.SIGTERM)
+    d.proc.wait(timeout=30 * pdtest.SLOW)
+    assert time.time() - t0 < 30 * pdtest.SLOW
+    assert "worker thread(s) still inside a plugin" in d.log_text()
+
+
 if __name__ == "__main__":
     pdtest.run(globals())
