@@ -197,6 +197,9 @@ char *pd_metrics_render(size_t *len)
 	counter(&b, "policyd_requests_to_workers_total", "counter",
 		"Requests handed from a network thread to a worker thread (a plugin had to wait).",
 		(unsigned long)atomic_load(&conn_metrics[PD_M_HANDOFFS]));
+	counter(&b, "policyd_requests_dropped_total", "counter",
+		"Requests not run because their time budget ran out while they waited for a worker thread.",
+		(unsigned long)atomic_load(&conn_metrics[PD_M_DROPPED]));
 	counter(&b, "policyd_worker_restarts_total", "counter", "Worker processes restarted by the master after dying.",
 		restarts ? __atomic_load_n(restarts, __ATOMIC_RELAXED) : 0);
 	*len = b.len;

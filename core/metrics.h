@@ -16,6 +16,7 @@ enum pd_metric {
 	PD_M_TIMEOUTS,
 	PD_M_BAD_REQUESTS,
 	PD_M_HANDOFFS, /* requests a network thread handed to the worker pool */
+	PD_M_DROPPED,  /* requests a worker dropped: their budget ran out in the queue */
 	PD_M_COUNT
 };
 

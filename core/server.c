@@ -576,6 +576,30 @@ static void conn_process(conn *c)
 	}
 }
 
+static unsigned long drops_unlogged; /* under work_lock */
+static uint64_t drops_since;          /* when the first of them was dropped */
+
+/* note_drops - log the dropped requests once the queue is empty, or once a
+ * second under sustained overload (work_lock held) */
+static void note_drops(int queue_empty)
+{
+	if (!drops_unlogged || (!queue_empty && pd_now_us() - drops_since < 1000000u))
+		return;
+	pd_log(PD_LOG_WARNING,
+	       "dropped %lu request(s) whose time budget ran out while they waited for a worker "
+	       "(all %zu worker threads busy: raise threads, or see which plugin is slow); on_error applied",
+	       drops_unlogged, n_workers);
+	drops_unlogged = 0;
+}
+
+/* expired - has C's request outlived request_timeout while it waited? */
+static int expired(const conn *c)
+{
+	uint64_t now = pd_now_us();
+
+	return now > c->t0 && now - c->t0 > (uint64_t)c->gen->request_timeout * 1000000u;
+}
+
 /* worker_main - run chains that may block */
 static void *worker_main(void *arg)
 {
@@ -587,6 +611,7 @@ static void *worker_main(void *arg)
 		uint64_t one = 1;
 
 		pthread_mutex_lock(&work_lock);
+		note_drops(!work_head);
 		while (!work_head && !work_stop)
 			pthread_cond_wait(&work_cond, &work_lock);
 		if (!work_head) {
@@ -597,9 +622,17 @@ static void *worker_main(void *arg)
 		work_head = c->qnext;
 		if (!work_head)
 			work_tail = NULL;
-		pthread_mutex_unlock(&work_lock);
-
-		pd_chain_run(c->chain, &c->req, c->gen->default_action, c->gen->on_error, &c->res, 1);
+		if (expired(c)) { /* answered on_error already, or about to be: never run it late */
+			if (!drops_unlogged++)
+				drops_since = pd_now_us();
+			pthread_mutex_unlock(&work_lock);
+			pd_metric_add(PD_M_DROPPED, 1);
+			pd_reply_set(&c->res.reply, c->gen->on_error);
+			c->res.plugin = "timeout";
+		} else {
+			pthread_mutex_unlock(&work_lock);
+			pd_chain_run(c->chain, &c->req, c->gen->default_action, c->gen->on_error, &c->res, 1);
+		}
 		lp = c->lp;
 		pthread_mutex_lock(&lp->done_lock);
 		c->qnext = lp->done;

@@ -263,5 +263,25 @@ def test_reload_with_every_old_generation_held_is_refused_and_sigterm_works():
     assert "worker thread(s) still inside a plugin" in d.log_text()
 
 
+def test_request_whose_budget_expired_in_the_queue_is_dropped():
+    """With one worker busy, requests wait in the queue past request_timeout: they
+    are answered on_error, and the worker drops them instead of running their
+    plugins later (issue 12.7: greylist still wrote, spf still queried)."""
+    d = pdtest.daemon('plugins = { "fake" }\nfake {\n  trigger = "slow"\n  sleep_ms = 2500\n  action = "REJECT slow"\n}\n',
+                      global_config='threads = 1\nrequest_timeout = 1\non_error = "DEFER_IF_PERMIT 4.3.0 timeout"\n')
+    conns = [d.client() for i in range(4)]
+    for i, c in enumerate(conns):
+        c.send(pdtest.encode(req(recipient="slow%d@x" % i)))
+    for c in conns:
+        assert c.reply(timeout=10 * pdtest.SLOW) == "DEFER_IF_PERMIT 4.3.0 timeout"
+    d.wait_log("dropped 3 request(s) whose time budget ran out while they waited for a worker", timeout=20)
+    n = d.log_text().count("stats: policyd_requests_dropped_total")
+    d.proc.send_signal(signal.SIGUSR1)
+    log = d.wait_log("stats: policyd_requests_dropped_total", count=n + 1)
+    assert 'stats: policyd_plugin_calls_total{plugin="fake"} 1' in log, log[-3000:]
+    assert "stats: policyd_requests_dropped_total 3" in log, log[-3000:]
+    assert d.ask(req(recipient="quick@x")) == "DUNNO"
+
+
 if __name__ == "__main__":
     pdtest.run(globals())
