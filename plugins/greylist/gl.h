@@ -195,7 +195,8 @@ void gl_wl_free(gl_wl *wl);
 int gl_wl_load(gl_wl *wl, const char *path, int clients, char *err, size_t errsz);
 /* add one entry (for tests and files); -1 with the reason in ERR */
 int gl_wl_add(gl_wl *wl, const char *entry, int clients, char *err, size_t errsz);
-int gl_wl_client(const gl_wl *wl, const char *addr, const char *name, const char *rname);
+/* does the client match? names and regexes: the verified client_name only, never the reverse name */
+int gl_wl_client(const gl_wl *wl, const char *addr, const char *name);
 int gl_wl_recipient(const gl_wl *wl, const char *rcpt);
 size_t gl_wl_count(const gl_wl *wl);
 

@@ -548,7 +548,7 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 
 	if (g->redis && !h->may_block())
 		return PD_CHECK_WOULDBLOCK; /* a network round trip: on a worker thread */
-	if (gl_wl_client(g->cwl, addr, h->attr(req, "client_name"), h->attr(req, "reverse_client_name")))
+	if (gl_wl_client(g->cwl, addr, h->attr(req, "client_name"))) /* verified name only */
 		return PD_CHECK_OK; /* DUNNO: whitelisted client */
 	if (gl_wl_recipient(g->rwl, rcpt_raw))
 		return PD_CHECK_OK;

@@ -112,7 +112,7 @@ def test_whitelists_and_reload():
     assert c.ask(req(client_address="198.51.100.7")) == "DUNNO"
     assert c.ask(req(client_address="2001:db8:42:1::25")) == "DUNNO"
     assert c.ask(req(client_address="192.0.2.30", client_name="mx1.pool.sender.example")) == "DUNNO"
-    assert c.ask(req(client_address="192.0.2.31", client_name="unknown",
+    assert c.ask(req(client_address="192.0.2.31", client_name="mta7.big.example",
                      reverse_client_name="mta7.big.example")) == "DUNNO"
     assert c.ask(req(client_address="192.0.2.32", recipient="PostMaster@example.test")) == "DUNNO"
     assert c.ask(req(client_address="192.0.2.32", recipient="x@open.example")) == "DUNNO"
@@ -134,6 +134,33 @@ def test_whitelists_and_reload():
     assert c3.ask(req(client_address="192.0.2.34", recipient="new@example.test")) == DEFER600
     for x in (c, c2, c3):
         x.close()
+    d.stop()
+
+
+def test_whitelist_ignores_the_unverified_reverse_name():
+    """reverse_client_name is the client's own PTR record (anybody can make
+    theirs say mail-x.google.com): client whitelist names and regexes match
+    the verified client_name only."""
+    d = pdtest.Daemon("")
+    pdtest._daemons.append(d)
+    clients = os.path.join(d.dir, "clients")
+    with open(clients, "w") as f:
+        f.write("/google\\.com$/\n.example.net\nmx.partner.example\n")
+    d.write_config(gl('delay = 600\nclient_whitelist = { "%s" }' % clients))
+    d.start()
+    c = d.client()
+    for i, rname in enumerate(("mail-x.google.com", "a.example.net", "mx.partner.example")):
+        got = c.ask(req(client_address="192.0.2.%d" % (130 + i), client_name="unknown",
+                        reverse_client_name=rname))
+        assert got == DEFER600, (rname, got)
+        # a verified name that differs from the claimed one does not help either
+        got = c.ask(req(client_address="192.0.2.%d" % (140 + i), client_name="mail.evil.example",
+                        reverse_client_name=rname))
+        assert got == DEFER600, (rname, got)
+        # the same name, verified by Postfix: whitelisted
+        assert c.ask(req(client_address="192.0.2.%d" % (150 + i), client_name=rname,
+                         reverse_client_name=rname)) == "DUNNO", rname
+    c.close()
     d.stop()
 
 

@@ -401,8 +401,15 @@ static void test_whitelists(void)
 				"evilpool.example.org", NULL)));
 	CHECK_STR(ask_full(t, "192.0.2.56", "s@x.example", "r@example.com", NULL,
 			   "mta17.bigsender.example", NULL), "");
-	CHECK_STR(ask_full(t, "192.0.2.57", "s@x.example", "r@example.com", NULL, "unknown",
-			   "mta3.bigsender.example"), "");
+	/* a regex is tried against the verified client_name only: the reverse name is the
+	 * client's own PTR record, which anybody can set to "mta3.bigsender.example" */
+	CHECK(deferred(ask_full(t, "192.0.2.57", "s@x.example", "r@example.com", NULL, "unknown",
+				"mta3.bigsender.example")));
+	CHECK(deferred(ask_full(t, "192.0.2.59", "s@x.example", "r@example.com", NULL,
+				"mail.evil.example", "mta3.bigsender.example")));
+	/* the same for a .domain entry (it never looked at the reverse name) */
+	CHECK(deferred(ask_full(t, "192.0.2.60", "s@x.example", "r@example.com", NULL, "unknown",
+				"a.pool.example.org")));
 	CHECK(deferred(ask_full(t, "192.0.2.58", "s@x.example", "r@example.com", NULL,
 				"mta3.bigsender.example.evil", NULL)));
 	/* recipients */
