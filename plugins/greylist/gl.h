@@ -186,6 +186,10 @@ int gl_validate_section(cfg_t *sec);
 extern const gl_store_ops gl_store_redis;
 /* open a connection pool to the server in RC (a first connection failure is logged, not fatal) */
 gl_store *gl_redis_open(const gl_redis_conf *rc, const gl_logger *log);
+/* the Lua script's reply {verdict, remaining, delayed} for IN into RES; -1 if it is not one the
+ * script can give (unknown verdict, seconds out of range): an error, never a pass */
+int gl_redis_verdict(const gl_upd *in, long long verdict, long long remaining, long long delayed,
+		     gl_upd_res *res);
 
 /* whitelist.c */
 typedef struct gl_wl gl_wl;

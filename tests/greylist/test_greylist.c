@@ -1082,6 +1082,33 @@ static void test_defaults(void)
 	cfg_free(c);
 }
 
+#ifdef HAVE_HIREDIS
+/* test_redis_verdict - only the replies the script can give are verdicts; the rest are errors */
+static void test_redis_verdict(void)
+{
+	gl_upd in = {.delay = 300, .retry_window = 86400};
+	gl_upd_res res;
+	static const long long bad[][3] = {
+		{7, 0, 0}, {-1, 0, 0}, {4, 0, 0}, {4294967296LL, 0, 0}, {4294967297LL, 0, 0},
+		{0, -5, 0}, {0, 301, 0}, {0, 1, 1}, {1, 0, 5}, {1, 3, 0}, {2, 0, -1}, {2, 0, 86401},
+		{2, 1, 10}, {3, 0, 1}, {3, 1, 0}, {-9223372036854775807LL - 1, 0, 0},
+	};
+
+	CHECK(gl_redis_verdict(&in, 0, 300, 0, &res) == 0 && res.verdict == GL_UPD_DEFER &&
+	      res.remaining == 300);
+	CHECK(gl_redis_verdict(&in, 0, 1, 0, &res) == 0 && res.remaining == 1);
+	CHECK(gl_redis_verdict(&in, 1, 0, 0, &res) == 0 && res.verdict == GL_UPD_PASS);
+	CHECK(gl_redis_verdict(&in, 2, 0, 400, &res) == 0 && res.verdict == GL_UPD_PASSED_NOW &&
+	      res.delayed == 400);
+	CHECK(gl_redis_verdict(&in, 3, 0, 0, &res) == 0 && res.verdict == GL_UPD_CLIENT);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		res = (gl_upd_res){.verdict = -42};
+		CHECK(gl_redis_verdict(&in, bad[i][0], bad[i][1], bad[i][2], &res) == -1);
+		CHECK(res.verdict == -42); /* untouched */
+	}
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	self_path = argv[0];
@@ -1112,6 +1139,9 @@ int main(int argc, char **argv)
 	test_iterate_unlocked();
 	test_threads();
 	test_malformed_records();
+#ifdef HAVE_HIREDIS
+	test_redis_verdict();
+#endif
 	rm_tree(tmpdir);
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
