@@ -33,9 +33,13 @@
  * holding the lock. A crash of the machine loses at most the writes since
  * the last sync: triplets that will simply be greylisted once more.
  *
- * A file that cannot be opened as a database, or that reports corruption,
- * is renamed to PATH.corrupt.TIMESTAMP and a fresh one is created, logged
- * at PD_LOG_ERR. Write errors (full disk) fail the request only.
+ * A file whose content is not a database, or that reports corruption, is
+ * renamed to PATH.corrupt.TIMESTAMP and a fresh one is created, logged at
+ * PD_LOG_ERR. A file that cannot be opened or read (EACCES: it belongs to
+ * another user; EIO) is never moved aside: that is an error, logged with
+ * its cause, and the file stays as it is (at start the plugin does not
+ * start; later the request fails and the next one tries again). Write
+ * errors (full disk) fail the request only.
  */
 #include "gl.h"
 
@@ -90,7 +94,8 @@ static gl_shared *registry;
 
 #define SLOG(s, lvl, ...) ((s)->log.fn((s)->log.ctx, (lvl), __VA_ARGS__))
 
-/* is_corruption - does this GDBM error mean the file content is bad? */
+/* is_corruption - does this GDBM error mean the file content is bad? (system errors never do:
+ * a file that cannot be opened or read, EACCES or EIO, is left alone) */
 static int is_corruption(int e)
 {
 	switch (e) {
@@ -110,7 +115,6 @@ static int is_corruption(int e)
 	case GDBM_DIR_OVERFLOW:
 	case GDBM_BYTE_SWAPPED:
 	case GDBM_UNKNOWN_ERROR:
-	case GDBM_FILE_READ_ERROR:
 		return 1;
 	default:
 		return 0;
@@ -275,6 +279,12 @@ static int move_aside(gl_store *s, const char *why)
 	return 0;
 }
 
+/* denied - is ERR a permission error (the file or state_dir belongs to someone else)? */
+static int denied(int err)
+{
+	return err == EACCES || err == EPERM;
+}
+
 /* db_open - open (or create) the GDBM file; move a corrupt one aside. Inter-process lock held. */
 static int db_open(gl_store *s)
 {
@@ -292,14 +302,21 @@ static int db_open(gl_store *s)
 		return 0;
 	e = gdbm_errno;
 	err = errno;
-	if (!create || (e == GDBM_FILE_OPEN_ERROR && err != EACCES) || e == GDBM_MALLOC_ERROR ||
-	    (!is_corruption(e) && e != GDBM_FILE_OPEN_ERROR)) {
-		if (err_due(s))
+	/* only bad content is moved aside: a file that cannot be opened (a permission
+	 * problem, EACCES after a restore as root) or read is an error and stays as it is */
+	if (!create || !is_corruption(e)) {
+		if (!err_due(s))
+			return -1;
+		if (gdbm_check_syserr(e) && denied(err))
+			SLOG(s, LOG_ERR_, "cannot open database %s: %s (running as uid %ld: check the "
+			     "owner and mode of the file and of state_dir; the file is left as it is)",
+			     sh->path, strerror(err), (long)geteuid());
+		else
 			SLOG(s, LOG_ERR_, "cannot open database %s: %s%s%s", sh->path, gdbm_strerror(e),
 			     gdbm_check_syserr(e) ? ": " : "", gdbm_check_syserr(e) ? strerror(err) : "");
 		return -1;
 	}
-	if (move_aside(s, e == GDBM_FILE_OPEN_ERROR ? strerror(err) : gdbm_strerror(e)) != 0)
+	if (move_aside(s, gdbm_strerror(e)) != 0)
 		return -1;
 	sh->db = gdbm_open(sh->path, 0, GDBM_NEWDB | GDBM_NOLOCK | GDBM_CLOEXEC, 0600, NULL);
 	if (!sh->db) {
@@ -382,7 +399,10 @@ static gl_store *st_open(const char *path, int flags, const gl_logger *log)
 	sh->lockfd = open(sh->lockpath, O_RDWR | O_CLOEXEC | (flags & GL_STORE_NOCREATE ? 0 : O_CREAT),
 			  0600);
 	if (sh->lockfd < 0) {
-		log->fn(log->ctx, LOG_ERR_, "cannot open %s: %s", sh->lockpath, strerror(errno));
+		int err = errno;
+
+		log->fn(log->ctx, LOG_ERR_, "cannot open %s: %s%s", sh->lockpath, strerror(err),
+			denied(err) ? " (check the owner and mode of the file and of state_dir)" : "");
 		goto fail;
 	}
 	if (lock_take(sh) != 0) {

@@ -17,6 +17,7 @@ except ImportError:
 
 ADMIN = os.path.join(pdtest.BUILDDIR, "policyd-greylist")
 DEFER600 = "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 600 seconds"
+ONERR = "DEFER_IF_PERMIT 4.3.0 greylist unavailable"  # on_error where a test sets it
 
 
 def gl(options="", extra=""):
@@ -260,6 +261,93 @@ def test_corrupt_database_recovery():
     assert d.ask(req(client_address="192.0.2.70")) == DEFER600  # answered, fresh database
     assert "moved aside" in d.log_text()
     assert len(glob.glob(db + ".corrupt.*")) == 1
+    d.stop()
+
+
+def nobody_or_skip():
+    """The uid and gid of user nobody; skips unless the test runs as root."""
+    import pwd
+    if os.geteuid() != 0:
+        pdtest.skip("needs root (to run the daemon as nobody and own the file as root)")
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        pdtest.skip("no user nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+def snapshot(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_permission_denied_is_not_corruption():
+    """A database the daemon's user may not open (owned by root, mode 0600:
+    restored from a backup as root) is an error that says so, at start and
+    when the daemon reopens it while running; it is never moved aside."""
+    uid, gid = nobody_or_skip()
+    d = pdtest.Daemon(gl("delay = 600"), global_config='user = "nobody"\non_error = "%s"\n' % ONERR)
+    pdtest._daemons.append(d)
+    d.start()
+    r = req(client_address="192.0.2.71", sender="s@sender.example", recipient="r@example.test")
+    assert d.ask(r) == DEFER600
+    d.stop()
+    db = os.path.join(d.state_dir, "greylist.db")
+    assert os.stat(db).st_uid == uid  # created by the daemon as nobody
+    os.chown(db, 0, 0)
+    os.chmod(db, 0o600)
+    before = snapshot(db)
+
+    # at start: the plugin cannot start, the error names the file and the cause
+    open(d.errfile, "w").close()
+    d.start(wait=False)
+    deadline = time.time() + 60 * pdtest.SLOW
+    while d.proc.poll() is None and "ready (" not in d.log_text() and time.time() < deadline:
+        time.sleep(0.05)
+    out = d.log_text()
+    assert "moved aside" not in out, out
+    assert d.proc.poll() is not None and d.proc.returncode != 0, out
+    assert "%s: Permission denied" % db in out, out
+    assert "state_dir" in out, out  # says what to check
+    assert not glob.glob(db + ".corrupt.*"), os.listdir(d.state_dir)
+    assert snapshot(db) == before and os.stat(db).st_uid == 0
+
+    # the admin command run as nobody: the same clear error, nothing touched
+    pa = subprocess.run([ADMIN, "-d", db, "stats"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        timeout=60, preexec_fn=lambda: (os.setgid(gid), os.setuid(uid)))
+    err = pa.stderr.decode()
+    assert pa.returncode == 3 and "Permission denied" in err, (pa.returncode, err)
+    assert not glob.glob(db + ".corrupt.*") and snapshot(db) == before
+
+    # while running: the daemon has the file open; root replaces it (a restore) and
+    # writes to it, so the daemon must reopen it for its next request
+    os.chown(db, uid, gid)
+    open(d.errfile, "w").close()
+    d.start()
+    c = d.client()
+    assert c.ask(r).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
+    restored = db + ".restore"
+    with open(restored, "wb") as f:
+        f.write(snapshot(db))
+    os.chmod(restored, 0o600)  # root's file
+    os.rename(restored, db)
+    st, out = admin(d, "delete", "192.0.2.71", "s@sender.example", "r@example.test")
+    assert out.startswith("deleted"), out
+    before = snapshot(db)
+    for i in range(5):
+        got = c.ask(req(client_address="192.0.2.%d" % (72 + i)))
+        assert got == ONERR, got
+    log = d.wait_log("%s: Permission denied" % db)
+    assert "moved aside" not in log, log[-3000:]
+    assert not glob.glob(db + ".corrupt.*"), os.listdir(d.state_dir)
+    assert snapshot(db) == before and os.stat(db).st_uid == 0
+    # logged once, not once per request
+    assert log.count("%s: Permission denied" % db) == 1, log[-3000:]
+    # the owner fixed: greylisting resumes without a restart, with the restored data
+    os.chown(db, uid, gid)
+    assert c.ask(req(client_address="192.0.2.77")) == DEFER600
+    assert c.ask(r) == DEFER600  # deleted by the command as root: greylisted afresh
+    c.close()
     d.stop()
 
 
