@@ -132,7 +132,7 @@ typedef struct gl_store_ops {
 	long (*iterate)(gl_store *s, size_t batch, gl_iter_fn *fn, void *arg, long *deleted);
 	/* flush to stable storage without holding the lock across the flush */
 	int (*sync)(gl_store *s);
-	/* compact the file (slow: holds the lock) */
+	/* compact the file (slow: holds the store; bounded begin()s fail meanwhile, never wait) */
 	int (*compact)(gl_store *s);
 	/* drop one reference; the last one syncs and closes */
 	void (*close)(gl_store *s);
@@ -141,9 +141,15 @@ typedef struct gl_store_ops {
 	int (*update)(gl_store *s, const gl_upd *in, gl_upd_res *res);
 	/* 1: records expire by themselves (no cleanup, sync or compact needed) */
 	int self_expiring;
+	/* optional: bound the wait of every later begin() of this opener to MS milliseconds
+	 * (the lock and the thread mutex together; -1, the default: wait as long as it takes);
+	 * past it begin() fails (logged once per outage) */
+	void (*lock_timeout)(gl_store *s, long ms);
 } gl_store_ops;
 
 extern const gl_store_ops gl_store_gdbm;
+/* store_gdbm.c, for tests: called while compact() holds the store (NULL otherwise) */
+extern void (*gl_gdbm_compact_hook)(void);
 
 /* Most sentinels in redis_sentinels. */
 #define GL_SENTINELS_MAX 8

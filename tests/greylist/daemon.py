@@ -351,6 +351,79 @@ def test_permission_denied_is_not_corruption():
     d.stop()
 
 
+def test_a_held_lock_never_freezes_a_network_thread():
+    """Another process holds the database lock (byte 0 of greylist.db.lock)
+    for 8 s, far past request_timeout = 3: the greylist request gets on_error
+    after the bounded lock wait instead of waiting for the lock, a request of
+    a chain without greylist on the same (only) network thread is answered
+    meanwhile, the outage is logged once, and greylisting works again once
+    the lock is released. Bounds are generous: they catch the 8 s wait, not
+    slowness."""
+    import fcntl
+    import threading
+    hold = 8 * pdtest.SLOW
+    bound = (3 + 1) * pdtest.SLOW  # request_timeout + 1 s
+    d = pdtest.daemon(gl("delay = 600\nauto_whitelist = 0",
+                         extra='request_timeout = 3\nio_threads = 1\non_error = "%s"\n'
+                         'chain "quick" { plugins = { "example" } }\n' % ONERR))
+    c = d.client()
+    assert c.ask(req(client_address="192.0.2.160")) == DEFER600
+    lockpath = os.path.join(d.state_dir, "greylist.db.lock")
+    f = open(lockpath, "r+b")
+    fcntl.lockf(f, fcntl.LOCK_EX, 1, 0)  # byte 0, as another policyd or policyd-greylist does
+    released = threading.Event()
+
+    def release_later():
+        time.sleep(hold)
+        fcntl.lockf(f, fcntl.LOCK_UN, 1, 0)
+        released.set()
+
+    holder = threading.Thread(target=release_later)
+    t_lock = time.time()
+    holder.start()
+    try:
+        got, took = [], []
+
+        def greylist_request():
+            t0 = time.time()
+            got.append(c.ask(req(client_address="192.0.2.161"), timeout=60))
+            took.append(time.time() - t0)
+        t = threading.Thread(target=greylist_request)
+        t.start()
+        time.sleep(0.2)  # the greylist request is on the network thread now
+        fast = d.client()
+        t0 = time.time()
+        answer = fast.ask(req(policy_context="quick", recipient="policyblock@x"), timeout=60)
+        fast_took = time.time() - t0
+        assert answer.startswith("REJECT"), answer
+        assert fast_took < bound, "the other chain waited %.1f s behind the lock" % fast_took
+        t.join(60)
+        assert got == [ONERR], got
+        assert took[0] < bound, "the greylist request took %.1f s" % took[0]
+        # more greylist requests while the lock is still held: on_error each, none waits
+        # for the lock (a storm does not queue up behind it), logged once
+        for i in range(5):
+            if time.time() - t_lock > hold - bound:
+                break  # keep clear of the release
+            t0 = time.time()
+            got2 = c.ask(req(client_address="192.0.2.%d" % (162 + i)), timeout=60)
+            assert got2 == ONERR, got2
+            assert time.time() - t0 < bound
+        log = d.wait_log("greylist.db.lock for more than")
+        assert log.count("greylist.db.lock for more than") == 1, log[-3000:]
+        assert "held by pid %d" % os.getpid() in log, log[-3000:]
+    finally:
+        holder.join(60)
+        f.close()
+    assert released.is_set()
+    # released: greylisting works again at once, without a restart
+    assert c.ask(req(client_address="192.0.2.170", recipient="after@example.test")) == DEFER600
+    d.wait_log("greylist.db.lock free again after ")
+    assert c.ask(req(client_address="192.0.2.160")).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
+    c.close()
+    d.stop()
+
+
 def test_admin_while_running():
     d = pdtest.daemon(gl("delay = 1\nadd_header = false"))
     c = d.client()

@@ -988,6 +988,70 @@ static void test_malformed_records(void)
 	}
 }
 
+static tinst *compact_t;
+static int compact_done; /* atomic: the request made during the compaction returned */
+static char compact_reply[64];
+static int compact_waited_out;
+
+/* compact_req - a request from another thread while the store is being reorganised */
+static void *compact_req(void *arg)
+{
+	const char *r = ask(compact_t, "192.0.2.230", "s@example.org", "during@example.com", NULL);
+
+	(void)arg;
+	snprintf(compact_reply, sizeof(compact_reply), "%.60s", r);
+	__atomic_store_n(&compact_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* compact_hook - inside the reorganisation: a request must come back without waiting for it */
+static void compact_hook(void)
+{
+	pthread_t th;
+
+	if (pthread_create(&th, NULL, compact_req, NULL) != 0)
+		return;
+	/* lock_timeout is 10 s: a request that waits for the store is still waiting after 5 s */
+	for (int i = 0; i < 500 && !__atomic_load_n(&compact_done, __ATOMIC_ACQUIRE); i++)
+		usleep(10000);
+	compact_waited_out = !__atomic_load_n(&compact_done, __ATOMIC_ACQUIRE);
+	pthread_detach(th);
+}
+
+/* test_compact_never_waits - requests fail at once while gdbm_reorganize holds the store */
+static void test_compact_never_waits(void)
+{
+	tinst *t = start("delay = 60\nauto_whitelist = 0\nlock_timeout = 10000\n", NULL);
+	gl_inst *g;
+	long n[4] = {0};
+
+	if (!t) {
+		CHECK(0);
+		return;
+	}
+	g = t->inst.data;
+	mock_clock = 1700000000;
+	for (int i = 0; i < 50; i++) {
+		char client[32];
+
+		snprintf(client, sizeof(client), "10.9.%d.1", i);
+		CHECK(deferred(ask(t, client, "s@example.org", "r@example.com", NULL)));
+	}
+	compact_t = t;
+	gl_gdbm_compact_hook = compact_hook;
+	CHECK(g->ops->compact(g->st) == 0);
+	gl_gdbm_compact_hook = NULL;
+	CHECK(!compact_waited_out);
+	/* a stalled request would finish after the compaction: wait for it before freeing */
+	for (int i = 0; i < 2000 && !__atomic_load_n(&compact_done, __ATOMIC_ACQUIRE); i++)
+		usleep(10000);
+	CHECK_STR(compact_reply, "ERROR"); /* on_error, not a wait */
+	/* afterwards: everything is still there and requests are served again */
+	CHECK(g->ops->iterate(g->st, 100, count_cb, n, NULL) == 50);
+	CHECK(deferred(ask(t, "192.0.2.231", "s@example.org", "after@example.com", NULL)));
+	stop(t);
+}
+
 static char *self_path;
 
 /* child_main - a separate process (fresh exec) asking N new triplets; exit 0 if all deferred */
@@ -1077,6 +1141,7 @@ static void test_defaults(void)
 	CHECK(cfg_getint(c, "auto_whitelist") == 5);
 	CHECK_STR(cfg_getstr(c, "action"), "DEFER_IF_PERMIT");
 	CHECK_STR(cfg_getstr(c, "database"), "greylist.db");
+	CHECK(cfg_getint(c, "lock_timeout") == 1000);
 	CHECK(pd_plugin.flags & PD_PLUGIN_SKIP_SASL);
 	CHECK_STR(pd_plugin.default_states, "RCPT");
 	cfg_free(c);
@@ -1139,6 +1204,7 @@ int main(int argc, char **argv)
 	test_iterate_unlocked();
 	test_threads();
 	test_malformed_records();
+	test_compact_never_waits();
 #ifdef HAVE_HIREDIS
 	test_redis_verdict();
 #endif
