@@ -424,6 +424,21 @@ def test_a_held_lock_never_freezes_a_network_thread():
     d.stop()
 
 
+def test_shutdown_with_the_lock_held():
+    """SIGTERM while another process keeps the lock: the daemon still stops
+    cleanly (its last unlocked close is bounded by lock_timeout too)."""
+    import fcntl
+    d = pdtest.daemon(gl("delay = 600\nlock_timeout = 500"))
+    assert d.ask(req(client_address="192.0.2.180")) == DEFER600
+    with open(os.path.join(d.state_dir, "greylist.db.lock"), "r+b") as f:
+        fcntl.lockf(f, fcntl.LOCK_EX, 1, 0)
+        t0 = time.time()
+        d.stop()  # exit status 0 and "stopped", within its 30 s
+        took = time.time() - t0
+        fcntl.lockf(f, fcntl.LOCK_UN, 1, 0)
+    assert took < 10 * pdtest.SLOW, took
+
+
 def test_admin_while_running():
     d = pdtest.daemon(gl("delay = 1\nadd_header = false"))
     c = d.client()
