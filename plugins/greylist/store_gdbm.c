@@ -21,7 +21,7 @@
  *
  * Bounded waits (lock_timeout(), the daemon): the daemon runs its units of
  * work inline on network threads, so it never waits for the lock without a
- * bound. begin() polls F_SETLK (short sleeps, 0.2 ms doubling to 10 ms) for
+ * bound. begin() polls F_SETLK (short sleeps, 0.2 ms doubling to 2 ms) for
  * at most lock_ms, the thread mutex included, then fails: the core answers
  * on_error. The first such failure logs who holds the lock (its pid) and
  * starts an outage: until the lock is had again begin() waits only
@@ -220,7 +220,8 @@ static int lock_byte(gl_shared *sh, short type, off_t byte, uint64_t deadline)
 				return -1;
 		return 0;
 	}
-	/* no F_SETLKW with a timeout: poll, with sleeps from 0.2 ms doubling to 10 ms */
+	/* no F_SETLKW with a timeout: poll, with sleeps from 0.2 ms doubling to 2 ms (short, so
+	 * that a waiter that has waited long is not outpaced by newer ones) */
 	for (;;) {
 		if (fcntl(sh->lockfd, F_SETLK, &fl) == 0)
 			return 0;
@@ -233,7 +234,7 @@ static int lock_byte(gl_shared *sh, short type, off_t byte, uint64_t deadline)
 			return -1;
 		}
 		sleep_until(step_us, deadline);
-		if (step_us < 10000)
+		if (step_us < 2000)
 			step_us *= 2;
 	}
 }
