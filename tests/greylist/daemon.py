@@ -277,6 +277,7 @@ def nobody_or_skip():
 
 
 def snapshot(path):
+    """The bytes of the file at PATH."""
     with open(path, "rb") as f:
         return f.read()
 

@@ -409,6 +409,7 @@ class FakeRedis:
         self.thread.start()
 
     def _accept(self):
+        """Serve each connection in a thread of its own until close()."""
         import threading
         while not self.stopping:
             try:
@@ -418,6 +419,7 @@ class FakeRedis:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn):
+        """Answer the commands of one connection until it closes."""
         f = conn.makefile("rb")
         try:
             while True:
@@ -441,6 +443,7 @@ class FakeRedis:
             conn.close()
 
     def close(self):
+        """Stop accepting (the threads are daemons: they end with the test)."""
         self.stopping = True
         self.lsock.close()
 
