@@ -132,7 +132,7 @@ typedef struct gl_store_ops {
 	long (*iterate)(gl_store *s, size_t batch, gl_iter_fn *fn, void *arg, long *deleted);
 	/* flush to stable storage without holding the lock across the flush */
 	int (*sync)(gl_store *s);
-	/* compact the file (slow: holds the lock) */
+	/* compact the file (slow: holds the store; bounded begin()s fail meanwhile, never wait) */
 	int (*compact)(gl_store *s);
 	/* drop one reference; the last one syncs and closes */
 	void (*close)(gl_store *s);
@@ -141,9 +141,15 @@ typedef struct gl_store_ops {
 	int (*update)(gl_store *s, const gl_upd *in, gl_upd_res *res);
 	/* 1: records expire by themselves (no cleanup, sync or compact needed) */
 	int self_expiring;
+	/* optional: bound the wait of every later begin() of this opener to MS milliseconds
+	 * (the lock and the thread mutex together; -1, the default: wait as long as it takes);
+	 * past it begin() fails (logged once per outage) */
+	void (*lock_timeout)(gl_store *s, long ms);
 } gl_store_ops;
 
 extern const gl_store_ops gl_store_gdbm;
+/* store_gdbm.c, for tests: called while compact() holds the store (NULL otherwise) */
+extern void (*gl_gdbm_compact_hook)(void);
 
 /* Most sentinels in redis_sentinels. */
 #define GL_SENTINELS_MAX 8
@@ -186,6 +192,10 @@ int gl_validate_section(cfg_t *sec);
 extern const gl_store_ops gl_store_redis;
 /* open a connection pool to the server in RC (a first connection failure is logged, not fatal) */
 gl_store *gl_redis_open(const gl_redis_conf *rc, const gl_logger *log);
+/* the Lua script's reply {verdict, remaining, delayed} for IN into RES; -1 if it is not one the
+ * script can give (unknown verdict, seconds out of range): an error, never a pass */
+int gl_redis_verdict(const gl_upd *in, long long verdict, long long remaining, long long delayed,
+		     gl_upd_res *res);
 
 /* whitelist.c */
 typedef struct gl_wl gl_wl;
@@ -195,7 +205,8 @@ void gl_wl_free(gl_wl *wl);
 int gl_wl_load(gl_wl *wl, const char *path, int clients, char *err, size_t errsz);
 /* add one entry (for tests and files); -1 with the reason in ERR */
 int gl_wl_add(gl_wl *wl, const char *entry, int clients, char *err, size_t errsz);
-int gl_wl_client(const gl_wl *wl, const char *addr, const char *name, const char *rname);
+/* does the client match? names and regexes: the verified client_name only, never the reverse name */
+int gl_wl_client(const gl_wl *wl, const char *addr, const char *name);
 int gl_wl_recipient(const gl_wl *wl, const char *rcpt);
 size_t gl_wl_count(const gl_wl *wl);
 

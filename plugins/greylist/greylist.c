@@ -38,7 +38,7 @@ typedef struct gl_inst {
 	gl_store *st;
 	gl_keyconf kc;
 	gl_wl *cwl, *rwl;
-	long delay, retry_window, lifetime, sync_interval, cleanup_interval;
+	long delay, retry_window, lifetime, sync_interval, cleanup_interval, lock_timeout;
 	long auto_whitelist;
 	int add_header;
 	char action[32];
@@ -218,8 +218,7 @@ static long gl_expire(gl_inst *g)
 	/* give space back when most of a large file was just freed, at most daily */
 	if (deleted >= 10000 && deleted * 2 >= visited && x.now - g->last_compact >= 86400) {
 		g->last_compact = x.now;
-		if (g->ops->compact(g->st) == 0)
-			g->inst->host->log(g->inst, PD_LOG_INFO, "database reorganised");
+		g->ops->compact(g->st); /* logs its duration; requests meanwhile get on_error */
 	}
 	return deleted;
 }
@@ -393,6 +392,7 @@ int pd_plugin_init(pd_instance *inst)
 	g->auto_whitelist = getl(cfg, "auto_whitelist", 5);
 	g->sync_interval = getl(cfg, "sync_interval", 60);
 	g->cleanup_interval = getl(cfg, "cleanup_interval", 3600);
+	g->lock_timeout = getl(cfg, "lock_timeout", 1000);
 	g->kc.ipv4_prefix = (int)getl(cfg, "ipv4_prefix", 24);
 	g->kc.ipv6_prefix = (int)getl(cfg, "ipv6_prefix", 64);
 	g->kc.normalise_sender = cfg ? cfg_getbool(cfg, "normalise_sender") : 1;
@@ -476,6 +476,8 @@ int pd_plugin_init(pd_instance *inst)
 		g->st = g->ops->open(g->dbpath, GL_STORE_LEASE, &lg);
 	if (!g->st)
 		goto fail;
+	if (g->ops->lock_timeout) /* checks run on network threads: never an unbounded wait */
+		g->ops->lock_timeout(g->st, g->lock_timeout);
 	if (!g->ops->self_expiring && (g->sync_interval > 0 || g->cleanup_interval > 0)) {
 		if (pthread_create(&g->thread, NULL, bg_main, g) != 0) {
 			h->log(inst, PD_LOG_ERR, "cannot start the expiry thread");
@@ -548,7 +550,7 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 
 	if (g->redis && !h->may_block())
 		return PD_CHECK_WOULDBLOCK; /* a network round trip: on a worker thread */
-	if (gl_wl_client(g->cwl, addr, h->attr(req, "client_name"), h->attr(req, "reverse_client_name")))
+	if (gl_wl_client(g->cwl, addr, h->attr(req, "client_name"))) /* verified name only */
 		return PD_CHECK_OK; /* DUNNO: whitelisted client */
 	if (gl_wl_recipient(g->rwl, rcpt_raw))
 		return PD_CHECK_OK;

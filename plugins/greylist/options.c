@@ -251,6 +251,12 @@ static int cb_server(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result
 	return 0;
 }
 
+/* cb_lock_ms - lock_timeout: milliseconds, kept well under the core's request_timeout */
+static int cb_lock_ms(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	return int_in(cfg, opt, value, result, 1, 10000);
+}
+
 /* cb_db - redis_db */
 static int cb_db(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
@@ -425,6 +431,7 @@ cfg_opt_t gl_options[] = {
 	CFG_BOOL("add_header", cfg_true, CFGF_NONE),
 	CFG_INT_CB("sync_interval", 60, CFGF_NONE, cb_duration),
 	CFG_INT_CB("cleanup_interval", 3600, CFGF_NONE, cb_duration),
+	CFG_INT_CB("lock_timeout", 1000, CFGF_NONE, cb_lock_ms),
 	CFG_BOOL("privacy", cfg_false, CFGF_NONE),
 	CFG_STR_CB("hash_key", "", CFGF_NONE, cb_secret),
 	CFG_STR_CB("backend", "gdbm", CFGF_NONE, cb_backend),

@@ -19,6 +19,19 @@
  * releaser thread: another process waits at most about LEASE_MS (plus the
  * unit in progress) for its turn.
  *
+ * Bounded waits (lock_timeout(), the daemon): the daemon runs its units of
+ * work inline on network threads, so it never waits for the lock without a
+ * bound. begin() polls F_SETLK (short sleeps, 0.2 ms doubling to 2 ms) for
+ * at most lock_ms, the thread mutex included, then fails: the core answers
+ * on_error. The first such failure logs who holds the lock (its pid) and
+ * starts an outage: until the lock is had again begin() waits only
+ * BUSY_WAIT_MS, so a storm of requests does not queue up behind a stuck
+ * process; the end of the outage is logged with the count of failures.
+ * Without lock_timeout() (the admin command) begin() waits as long as it
+ * takes, with F_SETLKW. compact() holds the store for the whole
+ * gdbm_reorganize; meanwhile bounded begin()s fail at once instead of
+ * waiting behind it (logged with the duration and the count afterwards).
+ *
  * GDBM caches the header and buckets of an open file, so a process must
  * not keep using its handle after another process wrote the file. The lock
  * file holds a 64-bit generation number: whoever writes bumps it before
@@ -33,9 +46,13 @@
  * holding the lock. A crash of the machine loses at most the writes since
  * the last sync: triplets that will simply be greylisted once more.
  *
- * A file that cannot be opened as a database, or that reports corruption,
- * is renamed to PATH.corrupt.TIMESTAMP and a fresh one is created, logged
- * at PD_LOG_ERR. Write errors (full disk) fail the request only.
+ * A file whose content is not a database, or that reports corruption, is
+ * renamed to PATH.corrupt.TIMESTAMP and a fresh one is created, logged at
+ * PD_LOG_ERR. A file that cannot be opened or read (EACCES: it belongs to
+ * another user; EIO) is never moved aside: that is an error, logged with
+ * its cause, and the file stays as it is (at start the plugin does not
+ * start; later the request fails and the next one tries again). Write
+ * errors (full disk) fail the request only.
  */
 #include "gl.h"
 
@@ -53,7 +70,9 @@
 #define LOG_ERR_ 3
 #define LOG_WARN_ 4
 #define LOG_NOTICE_ 5
+#define LOG_INFO_ 6
 #define LEASE_MS 5 /* longest hold of the inter-process lock across units of work */
+#define BUSY_WAIT_MS 20 /* longest lock wait during an outage (another process held it too long) */
 
 /* State shared by every opener of one path in this process. */
 typedef struct gl_shared {
@@ -77,12 +96,19 @@ typedef struct gl_shared {
 	pthread_t releaser;
 	time_t err_at; /* last logged error, to log a persistent failure once a minute */
 	long err_quiet; /* errors not logged since */
+	int busy;            /* a bounded wait for the lock failed: outage until it is had again */
+	uint64_t busy_since; /* monotonic ms when the outage began */
+	long busy_failed;    /* units of work failed during the outage */
+	int compacting;      /* atomic: compact() holds the store, bounded begin()s fail at once */
+	long compact_failed; /* atomic: begin()s failed during this compaction */
+	time_t mu_warn_at;   /* atomic: last "busy" warning for a mutex wait (once a minute) */
 } gl_shared;
 
-/* What open() hands out: the shared handle and this opener's logger. */
+/* What open() hands out: the shared handle, this opener's logger and lock wait. */
 struct gl_store {
 	gl_shared *sh;
 	gl_logger log;
+	long lock_ms; /* longest wait in begin() (mutex and lock together); -1: no bound */
 };
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -90,7 +116,8 @@ static gl_shared *registry;
 
 #define SLOG(s, lvl, ...) ((s)->log.fn((s)->log.ctx, (lvl), __VA_ARGS__))
 
-/* is_corruption - does this GDBM error mean the file content is bad? */
+/* is_corruption - does this GDBM error mean the file content is bad? (system errors never do:
+ * a file that cannot be opened or read, EACCES or EIO, is left alone) */
 static int is_corruption(int e)
 {
 	switch (e) {
@@ -110,7 +137,6 @@ static int is_corruption(int e)
 	case GDBM_DIR_OVERFLOW:
 	case GDBM_BYTE_SWAPPED:
 	case GDBM_UNKNOWN_ERROR:
-	case GDBM_FILE_READ_ERROR:
 		return 1;
 	default:
 		return 0;
@@ -166,30 +192,76 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* lock_byte - take (waiting) or release one byte of the lock file */
-static int lock_byte(gl_shared *sh, short type, off_t byte)
+/* sleep_until - sleep STEP_US microseconds, but not past DEADLINE (monotonic ms) */
+static void sleep_until(unsigned step_us, uint64_t deadline)
 {
-	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
+	uint64_t now = now_ms();
+	struct timespec ts;
 
-	while (fcntl(sh->lockfd, type == F_UNLCK ? F_SETLK : F_SETLKW, &fl) != 0)
-		if (errno != EINTR)
-			return -1;
-	return 0;
+	if (now >= deadline)
+		return;
+	if ((uint64_t)step_us > (deadline - now) * 1000u)
+		step_us = (unsigned)((deadline - now) * 1000u);
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)step_us * 1000L;
+	nanosleep(&ts, NULL);
 }
 
-/* lock_take - the inter-process lock, through the turnstile; 0 or -1 (errno) */
-static int lock_take(gl_shared *sh)
+/* lock_byte - take one byte of the lock file (waiting until DEADLINE, monotonic ms; 0: as long
+ * as it takes) or release it; 0, or -1 with errno (ETIMEDOUT: another process kept it) */
+static int lock_byte(gl_shared *sh, short type, off_t byte, uint64_t deadline)
 {
-	if (lock_byte(sh, F_WRLCK, 1) != 0)
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
+	unsigned step_us = 200;
+
+	if (type == F_UNLCK || !deadline) {
+		while (fcntl(sh->lockfd, type == F_UNLCK ? F_SETLK : F_SETLKW, &fl) != 0)
+			if (errno != EINTR)
+				return -1;
+		return 0;
+	}
+	/* no F_SETLKW with a timeout: poll, with sleeps from 0.2 ms doubling to 2 ms (short, so
+	 * that a waiter that has waited long is not outpaced by newer ones) */
+	for (;;) {
+		if (fcntl(sh->lockfd, F_SETLK, &fl) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EACCES && errno != EAGAIN)
+			return -1;
+		if (now_ms() >= deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		sleep_until(step_us, deadline);
+		if (step_us < 2000)
+			step_us *= 2;
+	}
+}
+
+/* lock_holder - the pid holding byte 0 of the lock file now, or 0 */
+static long lock_holder(gl_shared *sh)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+
+	if (fcntl(sh->lockfd, F_GETLK, &fl) != 0 || fl.l_type == F_UNLCK)
+		return 0;
+	return (long)fl.l_pid;
+}
+
+/* lock_take - the inter-process lock, through the turnstile, by DEADLINE (0: no bound); 0 or -1 */
+static int lock_take(gl_shared *sh, uint64_t deadline)
+{
+	if (lock_byte(sh, F_WRLCK, 1, deadline) != 0)
 		return -1;
-	if (lock_byte(sh, F_WRLCK, 0) != 0) {
+	if (lock_byte(sh, F_WRLCK, 0, deadline) != 0) {
 		int e = errno;
 
-		lock_byte(sh, F_UNLCK, 1);
+		lock_byte(sh, F_UNLCK, 1, 0);
 		errno = e;
 		return -1;
 	}
-	lock_byte(sh, F_UNLCK, 1);
+	lock_byte(sh, F_UNLCK, 1, 0);
 	sh->held = 1;
 	sh->bumped = 0;
 	sh->held_since = now_ms();
@@ -201,8 +273,79 @@ static int lock_take(gl_shared *sh)
 /* lock_drop - give the inter-process lock back */
 static void lock_drop(gl_shared *sh)
 {
-	lock_byte(sh, F_UNLCK, 0);
+	lock_byte(sh, F_UNLCK, 0, 0);
 	sh->held = 0;
+}
+
+/* lock_busy - a bounded wait failed: start an outage (logged once, with the holder) or count it */
+static void lock_busy(gl_store *s, long waited_ms)
+{
+	gl_shared *sh = s->sh;
+	long pid;
+
+	if (sh->busy) {
+		sh->busy_failed++;
+		return;
+	}
+	pid = lock_holder(sh);
+	sh->busy = 1;
+	sh->busy_since = now_ms();
+	sh->busy_failed = 1;
+	if (pid > 0)
+		SLOG(s, LOG_ERR_, "database %s: another process (held by pid %ld) has kept %s for more "
+		     "than %ld ms: requests get on_error until it is free", sh->path, pid, sh->lockpath,
+		     waited_ms);
+	else
+		SLOG(s, LOG_ERR_, "database %s: other processes have kept %s for more than %ld ms: "
+		     "requests get on_error until it is free", sh->path, sh->lockpath, waited_ms);
+}
+
+/* lock_free_again - the lock was had again after an outage: log its end */
+static void lock_free_again(gl_store *s)
+{
+	gl_shared *sh = s->sh;
+
+	SLOG(s, LOG_NOTICE_, "database %s: %s free again after %.1f s (%ld requests failed meanwhile)",
+	     sh->path, sh->lockpath, (double)(now_ms() - sh->busy_since) / 1000.0, sh->busy_failed);
+	sh->busy = 0;
+	sh->busy_failed = 0;
+}
+
+/* mutex_until - the thread mutex by DEADLINE (monotonic ms; 0: no bound); 0 or -1 */
+static int mutex_until(gl_shared *sh, uint64_t deadline)
+{
+	struct timespec ts;
+	uint64_t now = now_ms(), left;
+	int r;
+
+	if (!deadline) {
+		pthread_mutex_lock(&sh->mu);
+		return 0;
+	}
+	if (pthread_mutex_trylock(&sh->mu) == 0)
+		return 0;
+	/* pthread_mutex_timedlock takes CLOCK_REALTIME: convert the time left */
+	left = deadline > now ? deadline - now : 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(left / 1000u);
+	ts.tv_nsec += (long)(left % 1000u) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	while ((r = pthread_mutex_timedlock(&sh->mu, &ts)) == EINTR)
+		;
+	return r == 0 ? 0 : -1;
+}
+
+/* minute_due - may a warning be logged now (AT: last time, updated atomically)? once a minute */
+static int minute_due(time_t *at)
+{
+	time_t now = time(NULL), was = __atomic_load_n(at, __ATOMIC_RELAXED);
+
+	if (was && now >= was && now - was < 60)
+		return 0;
+	return __atomic_compare_exchange_n(at, &was, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 /* note_write - before the first write under this hold: a new generation, so others reopen */
@@ -275,6 +418,12 @@ static int move_aside(gl_store *s, const char *why)
 	return 0;
 }
 
+/* denied - is ERR a permission error (the file or state_dir belongs to someone else)? */
+static int denied(int err)
+{
+	return err == EACCES || err == EPERM;
+}
+
 /* db_open - open (or create) the GDBM file; move a corrupt one aside. Inter-process lock held. */
 static int db_open(gl_store *s)
 {
@@ -292,14 +441,21 @@ static int db_open(gl_store *s)
 		return 0;
 	e = gdbm_errno;
 	err = errno;
-	if (!create || (e == GDBM_FILE_OPEN_ERROR && err != EACCES) || e == GDBM_MALLOC_ERROR ||
-	    (!is_corruption(e) && e != GDBM_FILE_OPEN_ERROR)) {
-		if (err_due(s))
+	/* only bad content is moved aside: a file that cannot be opened (a permission
+	 * problem, EACCES after a restore as root) or read is an error and stays as it is */
+	if (!create || !is_corruption(e)) {
+		if (!err_due(s))
+			return -1;
+		if (gdbm_check_syserr(e) && denied(err))
+			SLOG(s, LOG_ERR_, "cannot open database %s: %s (running as uid %ld: check the "
+			     "owner and mode of the file and of state_dir; the file is left as it is)",
+			     sh->path, strerror(err), (long)geteuid());
+		else
 			SLOG(s, LOG_ERR_, "cannot open database %s: %s%s%s", sh->path, gdbm_strerror(e),
 			     gdbm_check_syserr(e) ? ": " : "", gdbm_check_syserr(e) ? strerror(err) : "");
 		return -1;
 	}
-	if (move_aside(s, e == GDBM_FILE_OPEN_ERROR ? strerror(err) : gdbm_strerror(e)) != 0)
+	if (move_aside(s, gdbm_strerror(e)) != 0)
 		return -1;
 	sh->db = gdbm_open(sh->path, 0, GDBM_NEWDB | GDBM_NOLOCK | GDBM_CLOEXEC, 0600, NULL);
 	if (!sh->db) {
@@ -344,6 +500,7 @@ static gl_store *st_open(const char *path, int flags, const gl_logger *log)
 		return NULL;
 	}
 	s->log = *log;
+	s->lock_ms = -1; /* until lock_timeout(): wait as long as it takes */
 	pthread_mutex_lock(&registry_mu);
 	for (sh = registry; sh; sh = sh->next)
 		if (strcmp(sh->path, path) == 0 && sh->flags == flags)
@@ -382,10 +539,13 @@ static gl_store *st_open(const char *path, int flags, const gl_logger *log)
 	sh->lockfd = open(sh->lockpath, O_RDWR | O_CLOEXEC | (flags & GL_STORE_NOCREATE ? 0 : O_CREAT),
 			  0600);
 	if (sh->lockfd < 0) {
-		log->fn(log->ctx, LOG_ERR_, "cannot open %s: %s", sh->lockpath, strerror(errno));
+		int err = errno;
+
+		log->fn(log->ctx, LOG_ERR_, "cannot open %s: %s%s", sh->lockpath, strerror(err),
+			denied(err) ? " (check the owner and mode of the file and of state_dir)" : "");
 		goto fail;
 	}
-	if (lock_take(sh) != 0) {
+	if (lock_take(sh, 0) != 0) { /* at start: no request waits yet */
 		log->fn(log->ctx, LOG_ERR_, "cannot lock %s: %s", sh->lockpath, strerror(errno));
 		close(sh->lockfd);
 		goto fail;
@@ -417,20 +577,42 @@ fail:
 	return NULL;
 }
 
-/* st_begin - lock (threads, then processes) and reopen if another process wrote */
+/* st_begin - lock (threads, then processes) within lock_ms and reopen if another process wrote */
 static int st_begin(gl_store *s)
 {
 	gl_shared *sh = s->sh;
-	uint64_t g;
+	uint64_t g, deadline = 0, start = 0;
 
-	pthread_mutex_lock(&sh->mu);
+	if (s->lock_ms >= 0) {
+		if (__atomic_load_n(&sh->compacting, __ATOMIC_ACQUIRE)) {
+			__atomic_add_fetch(&sh->compact_failed, 1, __ATOMIC_RELAXED);
+			return -1; /* never wait behind a reorganisation */
+		}
+		start = now_ms();
+		deadline = start + (uint64_t)s->lock_ms;
+	}
+	if (mutex_until(sh, deadline) != 0) {
+		if (minute_due(&sh->mu_warn_at))
+			SLOG(s, LOG_WARN_, "database %s: busy in this process for more than %ld ms: "
+			     "the request gets on_error", sh->path, s->lock_ms);
+		return -1;
+	}
 	sh->dirty = 0;
 	if (!sh->held) {
-		if (lock_take(sh) != 0) {
-			SLOG(s, LOG_ERR_, "cannot lock %s: %s", sh->lockpath, strerror(errno));
+		uint64_t until = deadline;
+
+		if (deadline && sh->busy && until > now_ms() + BUSY_WAIT_MS)
+			until = now_ms() + BUSY_WAIT_MS; /* an outage: do not queue up behind it */
+		if (lock_take(sh, until) != 0) {
+			if (errno == ETIMEDOUT)
+				lock_busy(s, (long)(now_ms() - start));
+			else if (err_due(s))
+				SLOG(s, LOG_ERR_, "cannot lock %s: %s", sh->lockpath, strerror(errno));
 			pthread_mutex_unlock(&sh->mu);
 			return -1;
 		}
+		if (sh->busy)
+			lock_free_again(s);
 		g = read_gen(sh);
 		if (g != sh->gen) {
 			sh->gen = g;
@@ -649,20 +831,42 @@ static int st_sync(gl_store *s)
 	return r;
 }
 
-/* st_compact - gdbm_reorganize: give freed space back (holds the lock while it runs) */
+/* Tests: called while compact() holds the store (NULL otherwise). */
+void (*gl_gdbm_compact_hook)(void);
+
+/* st_compact - gdbm_reorganize: give freed space back. It holds the store while it runs;
+ * bounded begin()s (the daemon's requests) fail at once meanwhile instead of waiting. */
 static int st_compact(gl_store *s)
 {
 	gl_shared *sh = s->sh;
+	uint64_t t0;
+	long failed;
 	int r;
 
 	if (st_begin(s) != 0)
 		return -1;
+	__atomic_store_n(&sh->compact_failed, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sh->compacting, 1, __ATOMIC_RELEASE);
+	t0 = now_ms();
 	note_write(s); /* the file is replaced: others reopen */
+	if (gl_gdbm_compact_hook)
+		gl_gdbm_compact_hook();
 	r = gdbm_reorganize(sh->db);
+	__atomic_store_n(&sh->compacting, 0, __ATOMIC_RELEASE);
+	failed = __atomic_exchange_n(&sh->compact_failed, 0, __ATOMIC_RELAXED);
 	if (r != 0)
 		op_error(s, "reorganize");
+	else
+		SLOG(s, LOG_INFO_, "database %s reorganised in %.1f s (%ld requests got on_error "
+		     "meanwhile rather than wait)", sh->path, (double)(now_ms() - t0) / 1000.0, failed);
 	st_end(s);
 	return r == 0 ? 0 : -1;
+}
+
+/* st_lock_timeout - bound every later begin() of this opener to MS milliseconds (-1: no bound) */
+static void st_lock_timeout(gl_store *s, long ms)
+{
+	s->lock_ms = ms;
 }
 
 /* st_close - drop a reference; the last one closes (GDBM syncs on close) */
@@ -689,7 +893,9 @@ static void st_close(gl_store *s)
 		}
 		pthread_mutex_lock(&sh->mu);
 		if (sh->db) {
-			if (sh->held || lock_take(sh) == 0) {
+			/* a stuck lock holder must not hang the shutdown either */
+			if (sh->held ||
+			    lock_take(sh, s->lock_ms >= 0 ? now_ms() + (uint64_t)s->lock_ms : 0) == 0) {
 				gdbm_close(sh->db);
 				lock_drop(sh);
 			} else {
@@ -720,4 +926,5 @@ const gl_store_ops gl_store_gdbm = {
 	.sync = st_sync,
 	.compact = st_compact,
 	.close = st_close,
+	.lock_timeout = st_lock_timeout,
 };

@@ -834,6 +834,35 @@ static void st_close(gl_store *s)
 	free(s);
 }
 
+/* gl_redis_verdict - the script's three integers as a verdict of update(); -1 if not one it can give */
+int gl_redis_verdict(const gl_upd *in, long long verdict, long long remaining, long long delayed,
+		     gl_upd_res *res)
+{
+	/* the script answers {0, 1..delay, 0}, {1, 0, 0}, {2, 0, 0..retry_window} or {3, 0, 0};
+	 * anything else (another script under our SHA, a proxy, a bug) must not pass mail */
+	switch (verdict) {
+	case GL_UPD_DEFER:
+		if (remaining < 0 || remaining > in->delay || delayed != 0)
+			return -1;
+		break;
+	case GL_UPD_PASSED_NOW:
+		if (remaining != 0 || delayed < 0 || delayed > in->retry_window)
+			return -1;
+		break;
+	case GL_UPD_PASS:
+	case GL_UPD_CLIENT:
+		if (remaining != 0 || delayed != 0)
+			return -1;
+		break;
+	default:
+		return -1;
+	}
+	res->verdict = (int)verdict;
+	res->remaining = (long)remaining;
+	res->delayed = (long)delayed;
+	return 0;
+}
+
 /* st_update - one request's decision: EVALSHA of the script (EVAL after NOSCRIPT) */
 static int st_update(gl_store *s, const gl_upd *in, gl_upd_res *res)
 {
@@ -879,9 +908,16 @@ static int st_update(gl_store *s, const gl_upd *in, gl_upd_res *res)
 		freeReplyObject(r);
 		return -1;
 	}
-	res->verdict = (int)r->element[0]->integer;
-	res->remaining = (long)r->element[1]->integer;
-	res->delayed = (long)r->element[2]->integer;
+	if (gl_redis_verdict(in, r->element[0]->integer, r->element[1]->integer,
+			     r->element[2]->integer, res) != 0) {
+		if (cmd_error_due(s))
+			SLOG(s, LOG_ERR_, "redis: unexpected reply to the greylist script: {%lld, %lld, "
+			     "%lld} is not a verdict (the request gets on_error)",
+			     (long long)r->element[0]->integer, (long long)r->element[1]->integer,
+			     (long long)r->element[2]->integer);
+		freeReplyObject(r);
+		return -1;
+	}
 	freeReplyObject(r);
 	return 0;
 }

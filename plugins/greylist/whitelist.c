@@ -293,9 +293,13 @@ static int suffix_match(const char *name, const char *dom)
 	return nl > dl && name[nl - dl - 1] == '.' && strcasecmp(name + nl - dl, dom) == 0;
 }
 
-/* gl_wl_client - does the client (address, verified name, reverse name) match an entry? */
-int gl_wl_client(const gl_wl *wl, const char *addr, const char *name, const char *rname)
+/* gl_wl_client - does the client (address, verified client_name) match an entry? */
+int gl_wl_client(const gl_wl *wl, const char *addr, const char *name)
 {
+	/* Names are matched against Postfix's client_name only, which it sets when
+	 * the forward and reverse DNS agree. reverse_client_name is whatever the
+	 * client's own PTR record says (anybody can make theirs "mail.google.com"):
+	 * it must never whitelist. */
 	unsigned char ip[16] = {0};
 	int fam = 0;
 
@@ -338,8 +342,7 @@ int gl_wl_client(const gl_wl *wl, const char *addr, const char *name, const char
 				return 1;
 			break;
 		case W_REGEX:
-			if ((name_known(name) && regexec(&e->re, name, 0, NULL, 0) == 0) ||
-			    (name_known(rname) && regexec(&e->re, rname, 0, NULL, 0) == 0))
+			if (name_known(name) && regexec(&e->re, name, 0, NULL, 0) == 0)
 				return 1;
 			break;
 		default:

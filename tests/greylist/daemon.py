@@ -17,6 +17,7 @@ except ImportError:
 
 ADMIN = os.path.join(pdtest.BUILDDIR, "policyd-greylist")
 DEFER600 = "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 600 seconds"
+ONERR = "DEFER_IF_PERMIT 4.3.0 greylist unavailable"  # on_error where a test sets it
 
 
 def gl(options="", extra=""):
@@ -112,7 +113,7 @@ def test_whitelists_and_reload():
     assert c.ask(req(client_address="198.51.100.7")) == "DUNNO"
     assert c.ask(req(client_address="2001:db8:42:1::25")) == "DUNNO"
     assert c.ask(req(client_address="192.0.2.30", client_name="mx1.pool.sender.example")) == "DUNNO"
-    assert c.ask(req(client_address="192.0.2.31", client_name="unknown",
+    assert c.ask(req(client_address="192.0.2.31", client_name="mta7.big.example",
                      reverse_client_name="mta7.big.example")) == "DUNNO"
     assert c.ask(req(client_address="192.0.2.32", recipient="PostMaster@example.test")) == "DUNNO"
     assert c.ask(req(client_address="192.0.2.32", recipient="x@open.example")) == "DUNNO"
@@ -134,6 +135,33 @@ def test_whitelists_and_reload():
     assert c3.ask(req(client_address="192.0.2.34", recipient="new@example.test")) == DEFER600
     for x in (c, c2, c3):
         x.close()
+    d.stop()
+
+
+def test_whitelist_ignores_the_unverified_reverse_name():
+    """reverse_client_name is the client's own PTR record (anybody can make
+    theirs say mail-x.google.com): client whitelist names and regexes match
+    the verified client_name only."""
+    d = pdtest.Daemon("")
+    pdtest._daemons.append(d)
+    clients = os.path.join(d.dir, "clients")
+    with open(clients, "w") as f:
+        f.write("/google\\.com$/\n.example.net\nmx.partner.example\n")
+    d.write_config(gl('delay = 600\nclient_whitelist = { "%s" }' % clients))
+    d.start()
+    c = d.client()
+    for i, rname in enumerate(("mail-x.google.com", "a.example.net", "mx.partner.example")):
+        got = c.ask(req(client_address="192.0.2.%d" % (130 + i), client_name="unknown",
+                        reverse_client_name=rname))
+        assert got == DEFER600, (rname, got)
+        # a verified name that differs from the claimed one does not help either
+        got = c.ask(req(client_address="192.0.2.%d" % (140 + i), client_name="mail.evil.example",
+                        reverse_client_name=rname))
+        assert got == DEFER600, (rname, got)
+        # the same name, verified by Postfix: whitelisted
+        assert c.ask(req(client_address="192.0.2.%d" % (150 + i), client_name=rname,
+                         reverse_client_name=rname)) == "DUNNO", rname
+    c.close()
     d.stop()
 
 
@@ -234,6 +262,182 @@ def test_corrupt_database_recovery():
     assert "moved aside" in d.log_text()
     assert len(glob.glob(db + ".corrupt.*")) == 1
     d.stop()
+
+
+def nobody_or_skip():
+    """The uid and gid of user nobody; skips unless the test runs as root."""
+    import pwd
+    if os.geteuid() != 0:
+        pdtest.skip("needs root (to run the daemon as nobody and own the file as root)")
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        pdtest.skip("no user nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+def snapshot(path):
+    """The bytes of the file at PATH."""
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_permission_denied_is_not_corruption():
+    """A database the daemon's user may not open (owned by root, mode 0600:
+    restored from a backup as root) is an error that says so, at start and
+    when the daemon reopens it while running; it is never moved aside."""
+    uid, gid = nobody_or_skip()
+    d = pdtest.Daemon(gl("delay = 600"), global_config='user = "nobody"\non_error = "%s"\n' % ONERR)
+    pdtest._daemons.append(d)
+    d.start()
+    r = req(client_address="192.0.2.71", sender="s@sender.example", recipient="r@example.test")
+    assert d.ask(r) == DEFER600
+    d.stop()
+    db = os.path.join(d.state_dir, "greylist.db")
+    assert os.stat(db).st_uid == uid  # created by the daemon as nobody
+    os.chown(db, 0, 0)
+    os.chmod(db, 0o600)
+    before = snapshot(db)
+
+    # at start: the plugin cannot start, the error names the file and the cause
+    open(d.errfile, "w").close()
+    d.start(wait=False)
+    deadline = time.time() + 60 * pdtest.SLOW
+    while d.proc.poll() is None and "ready (" not in d.log_text() and time.time() < deadline:
+        time.sleep(0.05)
+    out = d.log_text()
+    assert "moved aside" not in out, out
+    assert d.proc.poll() is not None and d.proc.returncode != 0, out
+    assert "%s: Permission denied" % db in out, out
+    assert "state_dir" in out, out  # says what to check
+    assert not glob.glob(db + ".corrupt.*"), os.listdir(d.state_dir)
+    assert snapshot(db) == before and os.stat(db).st_uid == 0
+
+    # the admin command run as nobody: the same clear error, nothing touched
+    pa = subprocess.run([ADMIN, "-d", db, "stats"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        timeout=60, preexec_fn=lambda: (os.setgid(gid), os.setuid(uid)))
+    err = pa.stderr.decode()
+    assert pa.returncode == 3 and "Permission denied" in err, (pa.returncode, err)
+    assert not glob.glob(db + ".corrupt.*") and snapshot(db) == before
+
+    # while running: the daemon has the file open; root replaces it (a restore) and
+    # writes to it, so the daemon must reopen it for its next request
+    os.chown(db, uid, gid)
+    open(d.errfile, "w").close()
+    d.start()
+    c = d.client()
+    assert c.ask(r).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
+    restored = db + ".restore"
+    with open(restored, "wb") as f:
+        f.write(snapshot(db))
+    os.chmod(restored, 0o600)  # root's file
+    os.rename(restored, db)
+    st, out = admin(d, "delete", "192.0.2.71", "s@sender.example", "r@example.test")
+    assert out.startswith("deleted"), out
+    before = snapshot(db)
+    for i in range(5):
+        got = c.ask(req(client_address="192.0.2.%d" % (72 + i)))
+        assert got == ONERR, got
+    log = d.wait_log("%s: Permission denied" % db)
+    assert "moved aside" not in log, log[-3000:]
+    assert not glob.glob(db + ".corrupt.*"), os.listdir(d.state_dir)
+    assert snapshot(db) == before and os.stat(db).st_uid == 0
+    # logged once, not once per request
+    assert log.count("%s: Permission denied" % db) == 1, log[-3000:]
+    # the owner fixed: greylisting resumes without a restart, with the restored data
+    os.chown(db, uid, gid)
+    assert c.ask(req(client_address="192.0.2.77")) == DEFER600
+    assert c.ask(r) == DEFER600  # deleted by the command as root: greylisted afresh
+    c.close()
+    d.stop()
+
+
+def test_a_held_lock_never_freezes_a_network_thread():
+    """Another process holds the database lock (byte 0 of greylist.db.lock)
+    for 8 s, far past request_timeout = 3: the greylist request gets on_error
+    after the bounded lock wait instead of waiting for the lock, a request of
+    a chain without greylist on the same (only) network thread is answered
+    meanwhile, the outage is logged once, and greylisting works again once
+    the lock is released. Bounds are generous: they catch the 8 s wait, not
+    slowness."""
+    import fcntl
+    import threading
+    hold = 8 * pdtest.SLOW
+    bound = (3 + 1) * pdtest.SLOW  # request_timeout + 1 s
+    d = pdtest.daemon(gl("delay = 600\nauto_whitelist = 0",
+                         extra='request_timeout = 3\nio_threads = 1\non_error = "%s"\n'
+                         'chain "quick" { plugins = { "example" } }\n' % ONERR))
+    c = d.client()
+    assert c.ask(req(client_address="192.0.2.160")) == DEFER600
+    lockpath = os.path.join(d.state_dir, "greylist.db.lock")
+    f = open(lockpath, "r+b")
+    fcntl.lockf(f, fcntl.LOCK_EX, 1, 0)  # byte 0, as another policyd or policyd-greylist does
+    released = threading.Event()
+
+    def release_later():
+        time.sleep(hold)
+        fcntl.lockf(f, fcntl.LOCK_UN, 1, 0)
+        released.set()
+
+    holder = threading.Thread(target=release_later)
+    t_lock = time.time()
+    holder.start()
+    try:
+        got, took = [], []
+
+        def greylist_request():
+            t0 = time.time()
+            got.append(c.ask(req(client_address="192.0.2.161"), timeout=60))
+            took.append(time.time() - t0)
+        t = threading.Thread(target=greylist_request)
+        t.start()
+        time.sleep(0.2)  # the greylist request is on the network thread now
+        fast = d.client()
+        t0 = time.time()
+        answer = fast.ask(req(policy_context="quick", recipient="policyblock@x"), timeout=60)
+        fast_took = time.time() - t0
+        assert answer.startswith("REJECT"), answer
+        assert fast_took < bound, "the other chain waited %.1f s behind the lock" % fast_took
+        t.join(60)
+        assert got == [ONERR], got
+        assert took[0] < bound, "the greylist request took %.1f s" % took[0]
+        # more greylist requests while the lock is still held: on_error each, none waits
+        # for the lock (a storm does not queue up behind it), logged once
+        for i in range(5):
+            if time.time() - t_lock > hold - bound:
+                break  # keep clear of the release
+            t0 = time.time()
+            got2 = c.ask(req(client_address="192.0.2.%d" % (162 + i)), timeout=60)
+            assert got2 == ONERR, got2
+            assert time.time() - t0 < bound
+        log = d.wait_log("greylist.db.lock for more than")
+        assert log.count("greylist.db.lock for more than") == 1, log[-3000:]
+        assert "held by pid %d" % os.getpid() in log, log[-3000:]
+    finally:
+        holder.join(60)
+        f.close()
+    assert released.is_set()
+    # released: greylisting works again at once, without a restart
+    assert c.ask(req(client_address="192.0.2.170", recipient="after@example.test")) == DEFER600
+    d.wait_log("greylist.db.lock free again after ")
+    assert c.ask(req(client_address="192.0.2.160")).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
+    c.close()
+    d.stop()
+
+
+def test_shutdown_with_the_lock_held():
+    """SIGTERM while another process keeps the lock: the daemon still stops
+    cleanly (its last unlocked close is bounded by lock_timeout too)."""
+    import fcntl
+    d = pdtest.daemon(gl("delay = 600\nlock_timeout = 500"))
+    assert d.ask(req(client_address="192.0.2.180")) == DEFER600
+    with open(os.path.join(d.state_dir, "greylist.db.lock"), "r+b") as f:
+        fcntl.lockf(f, fcntl.LOCK_EX, 1, 0)
+        t0 = time.time()
+        d.stop()  # exit status 0 and "stopped", within its 30 s
+        took = time.time() - t0
+        fcntl.lockf(f, fcntl.LOCK_UN, 1, 0)
+    assert took < 10 * pdtest.SLOW, took
 
 
 def test_admin_while_running():

@@ -3,7 +3,9 @@
 """Daemon tests of the Redis backend of the greylist plugin. Each test starts
 its own redis-server on a free loopback port (no persistence, data in a temp
 dir) and stops it by PID. Real time passes where the delay must (delay = 2);
-the only timing check is a generous bound that catches a hang, not slowness."""
+the only timing check is a generous bound that catches a hang, not slowness.
+FakeRedis, a few lines of RESP, stands in where a real server cannot give
+the reply under test."""
 import os
 import shutil
 import signal
@@ -384,6 +386,102 @@ def test_concurrent_updates_not_lost():
             d.stop()
     finally:
         r.cleanup()
+
+
+class FakeRedis:
+    """A tiny RESP server on a free loopback port that answers the plugin's
+    connection set-up (SCRIPT LOAD) like Redis and every EVALSHA/EVAL with
+    SELF.verdict, a raw RESP reply the test sets: a server (or a script) that
+    answers something the plugin did not ask for."""
+
+    SHA = b"0123456789abcdef0123456789abcdef01234567"
+
+    def __init__(self):
+        import threading
+        self.verdict = b"*3\r\n:0\r\n:600\r\n:0\r\n"
+        self.evals = 0
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        """Serve each connection in a thread of its own until close()."""
+        import threading
+        while not self.stopping:
+            try:
+                conn, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        """Answer the commands of one connection until it closes."""
+        f = conn.makefile("rb")
+        try:
+            while True:
+                args = resp_read(f)  # a command is an array of bulk strings
+                if not isinstance(args, list) or not args:
+                    return
+                name = args[0].upper()
+                if name == b"SCRIPT":
+                    out = b"$40\r\n" + self.SHA + b"\r\n"
+                elif name in (b"EVALSHA", b"EVAL"):
+                    self.evals += 1
+                    out = self.verdict
+                elif name == b"PING":
+                    out = b"+PONG\r\n"
+                else:
+                    out = b"+OK\r\n"
+                conn.sendall(out)
+        except (OSError, ConnectionError, RuntimeError, ValueError):
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        """Stop accepting (the threads are daemons: they end with the test)."""
+        self.stopping = True
+        self.lsock.close()
+
+
+def test_unexpected_verdict_is_an_error():
+    """A script reply outside the verdicts the plugin knows (0..3), or with
+    numbers that make no sense (negative seconds), is an error: on_error
+    applies and it is logged, never a pass (a fake Redis answers EVALSHA)."""
+    fake = FakeRedis()
+    try:
+        d = pdtest.daemon(gl(fake.port, "delay = 600\nauto_whitelist = 0",
+                             extra='on_error = "%s"\n' % ONERR))
+        c = d.client()
+        # the fake's default reply is a well-formed "defer, 600 s left": the set-up works
+        got = c.ask(req(client_address="192.0.2.80"))
+        assert got == "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 600 seconds", got
+        bad = [b"*3\r\n:7\r\n:0\r\n:0\r\n",      # verdict 7: unknown
+               b"*3\r\n:-1\r\n:0\r\n:0\r\n",     # verdict -1
+               b"*3\r\n:4294967297\r\n:0\r\n:0\r\n",  # 1 once cut to 32 bits
+               b"*3\r\n:0\r\n:-5\r\n:0\r\n",     # defer for -5 seconds
+               b"*3\r\n:0\r\n:99999999\r\n:0\r\n",  # defer for longer than the delay
+               b"*3\r\n:2\r\n:0\r\n:-3\r\n"]     # passed after -3 seconds
+        for i, v in enumerate(bad):
+            fake.verdict = v
+            n = fake.evals
+            got = c.ask(req(client_address="192.0.2.%d" % (81 + i)))
+            assert fake.evals > n, "the plugin did not ask the fake"
+            assert got == ONERR, (v, got)
+        log = d.wait_log("unexpected reply to the greylist script")
+        # logged, but not once per request (once a minute)
+        assert log.count("unexpected reply to the greylist script") == 1, log[-3000:]
+        # a good reply again: greylisting works, no restart needed
+        fake.verdict = b"*3\r\n:1\r\n:0\r\n:0\r\n"
+        assert c.ask(req(client_address="192.0.2.90")) == "DUNNO"
+        c.close()
+        d.stop()
+    finally:
+        fake.close()
 
 
 def admin(d, *args):

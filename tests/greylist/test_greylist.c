@@ -401,8 +401,15 @@ static void test_whitelists(void)
 				"evilpool.example.org", NULL)));
 	CHECK_STR(ask_full(t, "192.0.2.56", "s@x.example", "r@example.com", NULL,
 			   "mta17.bigsender.example", NULL), "");
-	CHECK_STR(ask_full(t, "192.0.2.57", "s@x.example", "r@example.com", NULL, "unknown",
-			   "mta3.bigsender.example"), "");
+	/* a regex is tried against the verified client_name only: the reverse name is the
+	 * client's own PTR record, which anybody can set to "mta3.bigsender.example" */
+	CHECK(deferred(ask_full(t, "192.0.2.57", "s@x.example", "r@example.com", NULL, "unknown",
+				"mta3.bigsender.example")));
+	CHECK(deferred(ask_full(t, "192.0.2.59", "s@x.example", "r@example.com", NULL,
+				"mail.evil.example", "mta3.bigsender.example")));
+	/* the same for a .domain entry (it never looked at the reverse name) */
+	CHECK(deferred(ask_full(t, "192.0.2.60", "s@x.example", "r@example.com", NULL, "unknown",
+				"a.pool.example.org")));
 	CHECK(deferred(ask_full(t, "192.0.2.58", "s@x.example", "r@example.com", NULL,
 				"mta3.bigsender.example.evil", NULL)));
 	/* recipients */
@@ -981,6 +988,70 @@ static void test_malformed_records(void)
 	}
 }
 
+static tinst *compact_t;
+static int compact_done; /* atomic: the request made during the compaction returned */
+static char compact_reply[64];
+static int compact_waited_out;
+
+/* compact_req - a request from another thread while the store is being reorganised */
+static void *compact_req(void *arg)
+{
+	const char *r = ask(compact_t, "192.0.2.230", "s@example.org", "during@example.com", NULL);
+
+	(void)arg;
+	snprintf(compact_reply, sizeof(compact_reply), "%.60s", r);
+	__atomic_store_n(&compact_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* compact_hook - inside the reorganisation: a request must come back without waiting for it */
+static void compact_hook(void)
+{
+	pthread_t th;
+
+	if (pthread_create(&th, NULL, compact_req, NULL) != 0)
+		return;
+	/* lock_timeout is 10 s: a request that waits for the store is still waiting after 5 s */
+	for (int i = 0; i < 500 && !__atomic_load_n(&compact_done, __ATOMIC_ACQUIRE); i++)
+		usleep(10000);
+	compact_waited_out = !__atomic_load_n(&compact_done, __ATOMIC_ACQUIRE);
+	pthread_detach(th);
+}
+
+/* test_compact_never_waits - requests fail at once while gdbm_reorganize holds the store */
+static void test_compact_never_waits(void)
+{
+	tinst *t = start("delay = 60\nauto_whitelist = 0\nlock_timeout = 10000\n", NULL);
+	gl_inst *g;
+	long n[4] = {0};
+
+	if (!t) {
+		CHECK(0);
+		return;
+	}
+	g = t->inst.data;
+	mock_clock = 1700000000;
+	for (int i = 0; i < 50; i++) {
+		char client[32];
+
+		snprintf(client, sizeof(client), "10.9.%d.1", i);
+		CHECK(deferred(ask(t, client, "s@example.org", "r@example.com", NULL)));
+	}
+	compact_t = t;
+	gl_gdbm_compact_hook = compact_hook;
+	CHECK(g->ops->compact(g->st) == 0);
+	gl_gdbm_compact_hook = NULL;
+	CHECK(!compact_waited_out);
+	/* a stalled request would finish after the compaction: wait for it before freeing */
+	for (int i = 0; i < 2000 && !__atomic_load_n(&compact_done, __ATOMIC_ACQUIRE); i++)
+		usleep(10000);
+	CHECK_STR(compact_reply, "ERROR"); /* on_error, not a wait */
+	/* afterwards: everything is still there and requests are served again */
+	CHECK(g->ops->iterate(g->st, 100, count_cb, n, NULL) == 50);
+	CHECK(deferred(ask(t, "192.0.2.231", "s@example.org", "after@example.com", NULL)));
+	stop(t);
+}
+
 static char *self_path;
 
 /* child_main - a separate process (fresh exec) asking N new triplets; exit 0 if all deferred */
@@ -1070,10 +1141,38 @@ static void test_defaults(void)
 	CHECK(cfg_getint(c, "auto_whitelist") == 5);
 	CHECK_STR(cfg_getstr(c, "action"), "DEFER_IF_PERMIT");
 	CHECK_STR(cfg_getstr(c, "database"), "greylist.db");
+	CHECK(cfg_getint(c, "lock_timeout") == 1000);
 	CHECK(pd_plugin.flags & PD_PLUGIN_SKIP_SASL);
 	CHECK_STR(pd_plugin.default_states, "RCPT");
 	cfg_free(c);
 }
+
+#ifdef HAVE_HIREDIS
+/* test_redis_verdict - only the replies the script can give are verdicts; the rest are errors */
+static void test_redis_verdict(void)
+{
+	gl_upd in = {.delay = 300, .retry_window = 86400};
+	gl_upd_res res;
+	static const long long bad[][3] = {
+		{7, 0, 0}, {-1, 0, 0}, {4, 0, 0}, {4294967296LL, 0, 0}, {4294967297LL, 0, 0},
+		{0, -5, 0}, {0, 301, 0}, {0, 1, 1}, {1, 0, 5}, {1, 3, 0}, {2, 0, -1}, {2, 0, 86401},
+		{2, 1, 10}, {3, 0, 1}, {3, 1, 0}, {-9223372036854775807LL - 1, 0, 0},
+	};
+
+	CHECK(gl_redis_verdict(&in, 0, 300, 0, &res) == 0 && res.verdict == GL_UPD_DEFER &&
+	      res.remaining == 300);
+	CHECK(gl_redis_verdict(&in, 0, 1, 0, &res) == 0 && res.remaining == 1);
+	CHECK(gl_redis_verdict(&in, 1, 0, 0, &res) == 0 && res.verdict == GL_UPD_PASS);
+	CHECK(gl_redis_verdict(&in, 2, 0, 400, &res) == 0 && res.verdict == GL_UPD_PASSED_NOW &&
+	      res.delayed == 400);
+	CHECK(gl_redis_verdict(&in, 3, 0, 0, &res) == 0 && res.verdict == GL_UPD_CLIENT);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		res = (gl_upd_res){.verdict = -42};
+		CHECK(gl_redis_verdict(&in, bad[i][0], bad[i][1], bad[i][2], &res) == -1);
+		CHECK(res.verdict == -42); /* untouched */
+	}
+}
+#endif
 
 int main(int argc, char **argv)
 {
@@ -1105,6 +1204,10 @@ int main(int argc, char **argv)
 	test_iterate_unlocked();
 	test_threads();
 	test_malformed_records();
+	test_compact_never_waits();
+#ifdef HAVE_HIREDIS
+	test_redis_verdict();
+#endif
 	rm_tree(tmpdir);
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
