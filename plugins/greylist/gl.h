@@ -13,6 +13,8 @@
 
 #include <confuse.h>
 
+#include "siphash.h"
+
 /* Longest address part kept in a key (longer ones are cut). */
 #define GL_ADDR_MAX 320
 /* Longest key the plugin builds. */
@@ -58,7 +60,6 @@ typedef struct gl_keyconf {
 } gl_keyconf;
 
 /* key.c */
-void gl_siphash(const uint8_t key[16], const void *data, size_t len, uint8_t out[8]);
 int gl_client_net(const gl_keyconf *kc, const char *addr, char *out, size_t outsz);
 void gl_fold_addr(const char *in, char *out, size_t outsz);
 void gl_norm_sender(const gl_keyconf *kc, const char *in, char *out, size_t outsz);

@@ -1,6 +1,7 @@
-/* key.c - greylist triplet keys: client networks, sender normalisation, SipHash, records */
+/* key.c - greylist triplet keys: client networks, sender normalisation, keyed hashes (lib/siphash), records */
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "gl.h"
+#include "le64.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -12,63 +13,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-
-/* rd64 - read a little-endian 64-bit word */
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* wr64 - write a little-endian 64-bit word */
-static void wr64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-/* sipround - one SipHash round */
-static void sipround(uint64_t v[4])
-{
-	v[0] += v[1]; v[1] = ROTL(v[1], 13); v[1] ^= v[0]; v[0] = ROTL(v[0], 32);
-	v[2] += v[3]; v[3] = ROTL(v[3], 16); v[3] ^= v[2];
-	v[0] += v[3]; v[3] = ROTL(v[3], 21); v[3] ^= v[0];
-	v[2] += v[1]; v[1] = ROTL(v[1], 17); v[1] ^= v[2]; v[2] = ROTL(v[2], 32);
-}
-
-/* gl_siphash - SipHash-2-4 of DATA under KEY, 8 bytes little-endian */
-void gl_siphash(const uint8_t key[16], const void *data, size_t len, uint8_t out[8])
-{
-	const uint8_t *in = data;
-	uint64_t k0 = rd64(key), k1 = rd64(key + 8);
-	uint64_t v[4] = {0x736f6d6570736575ULL ^ k0, 0x646f72616e646f6dULL ^ k1,
-			 0x6c7967656e657261ULL ^ k0, 0x7465646279746573ULL ^ k1};
-	uint64_t b = (uint64_t)len << 56, m;
-	size_t i, end = len - len % 8;
-
-	for (i = 0; i < end; i += 8) {
-		m = rd64(in + i);
-		v[3] ^= m;
-		sipround(v);
-		sipround(v);
-		v[0] ^= m;
-	}
-	for (size_t j = 0; j < len % 8; j++)
-		b |= (uint64_t)in[end + j] << (8 * j);
-	v[3] ^= b;
-	sipround(v);
-	sipround(v);
-	v[0] ^= b;
-	v[2] ^= 0xff;
-	for (int r = 0; r < 4; r++)
-		sipround(v);
-	wr64(out, v[0] ^ v[1] ^ v[2] ^ v[3]);
-}
 
 /* gl_client_net - "192.0.2.0/24" for ADDR under the configured prefixes; 0, or -1 if not an IP */
 int gl_client_net(const gl_keyconf *kc, const char *addr, char *out, size_t outsz)
@@ -256,10 +200,10 @@ static void hash16(const gl_keyconf *kc, const void *data, size_t len, unsigned 
 {
 	uint8_t k2[16];
 
-	gl_siphash(kc->hash_key, data, len, out);
+	pd_siphash(kc->hash_key, data, len, out);
 	memcpy(k2, kc->hash_key, 16);
 	k2[0] ^= 0x5a;
-	gl_siphash(k2, data, len, out + 8);
+	pd_siphash(k2, data, len, out + 8);
 }
 
 /* net_key - TAG + NET (plus a NUL if TERMINATE), or HTAG + keyed hash of NET under privacy */
@@ -272,7 +216,7 @@ static size_t net_key(const gl_keyconf *kc, const char *net, char tag, char htag
 		if (outsz < 9)
 			return 0;
 		out[0] = (unsigned char)htag;
-		gl_siphash(kc->hash_key, net, nl, out + 1);
+		pd_siphash(kc->hash_key, net, nl, out + 1);
 		return 9;
 	}
 	if (outsz < nl + 1 + (size_t)terminate)
@@ -352,9 +296,9 @@ void gl_rec_encode(const gl_rec *r, unsigned char out[GL_REC_SIZE])
 	out[1] = (unsigned char)r->type;
 	for (int i = 0; i < 4; i++)
 		out[4 + i] = (unsigned char)(r->count >> (8 * i));
-	wr64(out + 8, (uint64_t)r->first_seen);
-	wr64(out + 16, (uint64_t)r->last_seen);
-	wr64(out + 24, (uint64_t)r->passed_at);
+	pd_wr64le(out + 8, (uint64_t)r->first_seen);
+	pd_wr64le(out + 16, (uint64_t)r->last_seen);
+	pd_wr64le(out + 24, (uint64_t)r->passed_at);
 }
 
 /* gl_rec_decode - 0, or -1 for a record of the wrong size, version or type */
@@ -368,9 +312,9 @@ int gl_rec_decode(const void *in, size_t len, gl_rec *r)
 		return -1;
 	r->type = p[1];
 	r->count = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
-	r->first_seen = (int64_t)rd64(p + 8);
-	r->last_seen = (int64_t)rd64(p + 16);
-	r->passed_at = (int64_t)rd64(p + 24);
+	r->first_seen = (int64_t)pd_rd64le(p + 8);
+	r->last_seen = (int64_t)pd_rd64le(p + 16);
+	r->passed_at = (int64_t)pd_rd64le(p + 24);
 	return 0;
 }
 
@@ -382,8 +326,8 @@ int gl_key_from_secret(const char *secret, uint8_t key[16])
 
 	if (!secret || strlen(secret) < 8)
 		return -1;
-	gl_siphash(k1, secret, strlen(secret), key);
-	gl_siphash(k2, secret, strlen(secret), key + 8);
+	pd_siphash(k1, secret, strlen(secret), key);
+	pd_siphash(k2, secret, strlen(secret), key + 8);
 	return 0;
 }
 
