@@ -4,6 +4,7 @@
 #include "chain.h"
 #include "log.h"
 #include "metrics.h"
+#include "request.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -60,32 +61,17 @@ enum pd_kind pd_action_kind(const char *action)
 }
 
 /* skip_by_filters - the core's per-plugin filters: state, SASL, networks */
-static int skip_by_filters(const pd_inst *in, const pd_request *req, unsigned state, int fam,
-			   const unsigned char *addr)
+static int skip_by_filters(const pd_inst *in, const pd_attrs *a, unsigned state, int fam, const unsigned char *addr)
 {
 	const char *sasl;
 
 	if (!(in->states & state))
 		return 1;
-	if (in->skip_sasl && (sasl = pd_req_get(req, "sasl_username")) && *sasl)
+	if (in->skip_sasl && (sasl = pd_attrs_get(a, "sasl_username")) && *sasl)
 		return 1;
 	if (in->n_nets && fam && pd_cidr_match(in->nets, in->n_nets, fam, addr))
 		return 1;
 	return 0;
-}
-
-static __thread int may_block; /* this thread may block: a worker, or spawn mode */
-
-/* pd_chain_may_block - mark the calling thread */
-void pd_chain_may_block(int on)
-{
-	may_block = on;
-}
-
-/* host_may_block - the plugins' view of the same */
-static int host_may_block(void)
-{
-	return may_block;
 }
 
 static pd_slot *slots;
@@ -122,67 +108,87 @@ static void slot_mark(const char *name)
 	}
 }
 
-/* call_plugin - one check() call, serialised if the plugin asks */
-static int call_plugin(pd_inst *in, const pd_request *req, pd_reply *reply)
+/* check_failed - a plugin's check failed: logged at once, then at most one
+ * line a second with the count (an outage must not log every request) */
+static void check_failed(pd_inst *in, const char *on_error, const char *why)
 {
-	int rc;
+	uint64_t now = pd_now_us();
+	long long last = atomic_load_explicit(&in->errors_logged_at, memory_order_relaxed);
+	unsigned long quiet;
 
-	if (in->mod->info->flags & PD_PLUGIN_SERIAL) {
-		pthread_mutex_lock(&in->lock);
-		rc = in->mod->check(&in->pub, req, reply);
-		pthread_mutex_unlock(&in->lock);
-	} else {
-		rc = in->mod->check(&in->pub, req, reply);
+	atomic_fetch_add_explicit(&in->errors, 1, memory_order_relaxed);
+	if (last && now - (uint64_t)last < 1000000u) {
+		atomic_fetch_add_explicit(&in->quiet_errors, 1, memory_order_relaxed);
+		return;
 	}
-	if (rc != PD_CHECK_WOULDBLOCK || may_block)
-		atomic_fetch_add_explicit(&in->calls, 1, memory_order_relaxed);
-	return rc;
+	if (!atomic_compare_exchange_strong(&in->errors_logged_at, &last, (long long)now)) {
+		atomic_fetch_add_explicit(&in->quiet_errors, 1, memory_order_relaxed);
+		return;
+	}
+	quiet = atomic_exchange_explicit(&in->quiet_errors, 0, memory_order_relaxed);
+	if (quiet)
+		pd_log(PD_LOG_WARNING, "%s: check failed%s, on_error action \"%s\" applies (and to %lu more since the last "
+		       "such line)", in->pub.name, why, on_error, quiet);
+	else
+		pd_log(PD_LOG_WARNING, "%s: check failed%s, on_error action \"%s\" applies", in->pub.name, why,
+		       on_error);
 }
 
-/* pd_chain_run - ask each plugin until one decides (or one needs a thread that may block) */
-int pd_chain_run(const pd_chain *chain, const pd_request *req, const char *default_action, const char *on_error,
-		 pd_result *res, int resume)
+/* pd_chain_begin - a new request: the chain starts at its first plugin */
+void pd_chain_begin(pd_result *res)
 {
-	unsigned state = pd_request_state(pd_req_get(req, "protocol_state"));
-	const char *caddr = pd_req_get(req, "client_address");
+	res->next = 0;
+	res->have_prepend = 0;
+	res->dns_deadline = 0;
+	res->plugin = "default";
+	res->reply.text[0] = 0;
+}
+
+/* pd_chain_run - ask each plugin until one decides, waits, or needs a worker */
+int pd_chain_run(const pd_chain *chain, pd_request *req, const char *default_action, const char *on_error,
+		 int on_worker)
+{
+	const pd_attrs *a = &req->attrs;
+	pd_result *res = &req->res;
+	unsigned state = pd_request_state(pd_attrs_get(a, "protocol_state"));
+	const char *caddr = pd_attrs_get(a, "client_address");
 	unsigned char addr[16];
 	int fam = 0;
 	pd_reply reply;
 
-	if (!resume) {
-		res->next = 0;
-		res->have_prepend = 0;
-	}
 	if (!caddr || pd_addr_parse(caddr, &fam, addr) < 0)
 		fam = 0;
 	for (size_t i = res->next; i < chain->n; i++) {
 		pd_inst *in = chain->insts[i];
-		unsigned flags = in->mod->info->flags;
-		const char *action;
+		const char *action, *why = "";
 		enum pd_kind kind;
 		int rc;
 
-		if (!in->started || skip_by_filters(in, req, state, fam, addr))
+		if (!in->started || skip_by_filters(in, a, state, fam, addr))
 			continue;
-		if (!may_block && !(flags & (PD_PLUGIN_NONBLOCKING | PD_PLUGIN_TRY_INLINE))) {
-			res->next = i; /* this one may block: a worker thread goes on from here */
-			return PD_CHAIN_BLOCKED;
-		}
+		res->next = i;
+		if (in->pub.blocking && !on_worker)
+			return PD_CHAIN_WORKER; /* this one may block: a worker thread goes on from here */
+		if (!res->dns_deadline) /* its check starts now: so does its DNS deadline */
+			res->dns_deadline = pd_now_us() + (uint64_t)in->pub.dns_timeout_ms * 1000u;
 		reply.text[0] = 0;
 		atomic_store_explicit(&res->running_since, pd_now_us(), memory_order_relaxed);
 		atomic_store_explicit(&res->running_timeout, in->timeout, memory_order_relaxed);
 		atomic_store_explicit(&res->running, in->pub.name, memory_order_release);
 		slot_mark(in->pub.name);
-		rc = call_plugin(in, req, &reply);
+		rc = in->mod->desc->check(&in->pub, req, &reply);
 		slot_mark(NULL);
 		atomic_store_explicit(&res->running, NULL, memory_order_relaxed);
-		if (rc == PD_CHECK_WOULDBLOCK && !may_block && (flags & PD_PLUGIN_TRY_INLINE)) {
-			res->next = i; /* asked again on a worker thread */
-			return PD_CHAIN_BLOCKED;
+		if (rc == PD_CHECK_WAIT) {
+			if (pd_dns_wanted(&req->dns))
+				return PD_CHAIN_WAIT; /* run again when its answers are in */
+			rc = PD_CHECK_ERROR;
+			why = " (it returned PD_CHECK_WAIT without a DNS lookup under way)";
 		}
+		res->dns_deadline = 0; /* the next plugin's check starts afresh */
+		atomic_fetch_add_explicit(&in->calls, 1, memory_order_relaxed);
 		if (rc != PD_CHECK_OK) {
-			atomic_fetch_add_explicit(&in->errors, 1, memory_order_relaxed);
-			pd_log(PD_LOG_WARNING, "%s: check failed, on_error action \"%s\" applies", in->pub.name, on_error);
+			check_failed(in, on_error, why);
 			action = on_error;
 		} else {
 			action = reply.text;
@@ -192,6 +198,7 @@ int pd_chain_run(const pd_chain *chain, const pd_request *req, const char *defau
 		if (kind == PD_KIND_DECISIVE) {
 			pd_reply_set(&res->reply, action);
 			res->plugin = in->pub.name;
+			res->next = chain->n;
 			return PD_CHAIN_DONE;
 		}
 		if (kind == PD_KIND_PREPEND) {
@@ -211,46 +218,3 @@ int pd_chain_run(const pd_chain *chain, const pd_request *req, const char *defau
 	res->next = chain->n;
 	return PD_CHAIN_DONE;
 }
-
-/* host_log - plugin log lines carry the instance name */
-static void host_log(const pd_instance *inst, int level, const char *fmt, ...)
-{
-	char prefix[96];
-	va_list ap;
-
-	snprintf(prefix, sizeof(prefix), "%s: ", inst && inst->name ? inst->name : "plugin");
-	if (level < PD_LOG_ERR)
-		level = PD_LOG_ERR;
-	if (level > PD_LOG_DEBUG)
-		level = PD_LOG_DEBUG;
-	va_start(ap, fmt);
-	pd_vlog(level, prefix, fmt, ap);
-	va_end(ap);
-}
-
-/* host_now - wall clock seconds */
-static time_t host_now(void)
-{
-	return time(NULL);
-}
-
-/* host_reply - printf-style reply, control characters removed */
-static void host_reply(pd_reply *reply, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	pd_reply_vformat(reply, fmt, ap);
-	va_end(ap);
-}
-
-const pd_host pd_core_host = {
-    .api = PD_PLUGIN_API,
-    .log = host_log,
-    .now = host_now,
-    .attr = pd_req_get,
-    .attr_count = pd_req_count,
-    .attr_at = pd_req_at,
-    .reply = host_reply,
-    .may_block = host_may_block,
-};

@@ -28,10 +28,11 @@ unsigned pd_state_bit(const char *name);
 /* The bit of a request's protocol_state (unknown or missing: PD_ST_OTHER). */
 unsigned pd_request_state(const char *value);
 
-/* One configured plugin: the public pd_instance plus the core's filters. */
+/* One configured plugin instance: the public pd_instance plus the core's filters. */
 typedef struct pd_inst {
 	pd_instance pub; /* what the plugin sees */
 	pd_module *mod;
+	char *name;       /* instance name (pub.name points here) */
 	unsigned states;  /* PD_ST_* bits it runs in */
 	int skip_sasl;    /* skip clients with sasl_username */
 	pd_cidr *nets;    /* skip_networks */
@@ -39,9 +40,11 @@ typedef struct pd_inst {
 	int optional;     /* init failure disables instead of stopping */
 	int timeout;      /* seconds one check() may take; 0 = only request_timeout */
 	int started;      /* init succeeded: check and fini may run */
-	pthread_mutex_t lock; /* for PD_PLUGIN_SERIAL plugins */
 	atomic_ulong calls, errors;
-	int metric;           /* index in the metrics' plugin table */
+	atomic_ulong quiet_errors; /* failed checks not logged yet (one line a second) */
+	atomic_llong errors_logged_at; /* pd_now_us() of the last such line */
+	int metric;       /* index in the metrics' plugin table */
+	int dns_resolver; /* dns.c's index of pub.dns_resolv_conf (set after init) */
 } pd_inst;
 
 /* An ordered list of instances. */
@@ -51,14 +54,15 @@ typedef struct pd_chain {
 	size_t n;
 } pd_chain;
 
-/* What a chain decided. */
+/* A chain's progress on one request, and what it decided. */
 typedef struct pd_result {
 	pd_reply reply;     /* the action sent to the client */
 	const char *plugin; /* deciding plugin, or "default" */
 	_Atomic(const char *) running; /* plugin inside check() now, or NULL */
 	atomic_ullong running_since;   /* pd_now_us() when it was called */
 	atomic_int running_timeout;    /* its own budget in seconds, 0 = none */
-	size_t next;      /* plugin to resume at after PD_CHAIN_BLOCKED */
+	size_t next;      /* plugin to run next (after PD_CHAIN_WORKER or PD_CHAIN_WAIT) */
+	uint64_t dns_deadline; /* pd_now_us(): the DNS deadline of plugin NEXT's check; 0: none yet */
 	int have_prepend; /* reply holds a pending PREPEND */
 } pd_result;
 
@@ -66,19 +70,18 @@ typedef struct pd_result {
 enum pd_kind { PD_KIND_CONTINUE, PD_KIND_PREPEND, PD_KIND_DECISIVE };
 enum pd_kind pd_action_kind(const char *action);
 
-/* Ask the chain's plugins in order; see plugin.h for the semantics.
- * RESUME 0 starts a request, 1 goes on where PD_CHAIN_BLOCKED stopped. On a
- * thread that may not block (see pd_chain_may_block), the run stops with
- * PD_CHAIN_BLOCKED before a plugin that may block, or when a
- * PD_PLUGIN_TRY_INLINE plugin answers PD_CHECK_WOULDBLOCK: the caller then
- * hands the request to a worker thread, which resumes it. */
-#define PD_CHAIN_DONE 0
-#define PD_CHAIN_BLOCKED 1
-int pd_chain_run(const pd_chain *chain, const pd_request *req, const char *default_action, const char *on_error,
-		 pd_result *res, int resume);
+/* What pd_chain_run did. */
+#define PD_CHAIN_DONE 0   /* RES holds the reply */
+#define PD_CHAIN_WORKER 1 /* instance RES->next may block: go on on a worker thread */
+#define PD_CHAIN_WAIT 2   /* instance RES->next waits for DNS answers: run it again when they are in */
 
-/* Mark the calling thread as one that may block (worker threads, spawn mode). */
-void pd_chain_may_block(int on);
+/* Ask the chain's plugins in order, from REQ's result's next plugin (0 for
+ * a new request: see pd_chain_begin); see plugin.h for the semantics.
+ * ON_WORKER: the caller is a worker thread, where blocking instances may
+ * run (non-blocking ones run anywhere). */
+void pd_chain_begin(pd_result *res);
+int pd_chain_run(const pd_chain *chain, pd_request *req, const char *default_action, const char *on_error,
+		 int on_worker);
 
 /* Crash attribution: a table of slots in memory shared with the master
  * process; each thread writes the name of the plugin it is inside. */
@@ -87,8 +90,5 @@ typedef struct pd_slot {
 	char name[PD_SLOT_NAME];
 } pd_slot;
 void pd_chain_set_slots(pd_slot *slots, size_t n);
-
-/* The host services given to plugins running in the daemon. */
-extern const pd_host pd_core_host;
 
 #endif

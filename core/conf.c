@@ -3,7 +3,8 @@
 #include "config.h"
 #include "conf.h"
 #include "conf_scan.h"
-#include "listen.h"
+#include "endpoint.h"
+#include "host.h"
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
@@ -232,6 +233,9 @@ static int validate_range(cfg_t *cfg, cfg_opt_t *opt)
 	    {"threads", 1, 1024},
 	    {"io_threads", 0, 64},              {"max_line_length", 256, 1048576},
 	    {"max_attributes", 8, 100000},      {"max_request_size", 1024, 16 * 1048576},
+	    {"cache_size", 0, 10000000},        {"min_ttl", 0, 86400},
+	    {"max_ttl", 1, 30 * 86400},         {"negative_ttl", 0, 86400},
+	    {"max_queries", 16, 65536},
 	};
 	long v = cfg_opt_getnint(opt, 0);
 
@@ -240,6 +244,18 @@ static int validate_range(cfg_t *cfg, cfg_opt_t *opt)
 			cfg_error(cfg, "%s = %ld: must be between %ld and %ld", opt->name, v, r[i].lo, r[i].hi);
 			return -1;
 		}
+	return 0;
+}
+
+/* validate_dns_timeout - seconds of a check's lookups: within request_timeout's range */
+static int validate_dns_timeout(cfg_t *cfg, cfg_opt_t *opt)
+{
+	long v = cfg_opt_getnint(opt, 0);
+
+	if (v < 1 || v > 60) {
+		cfg_error(cfg, "timeout = %ld: must be between 1 and 60 seconds", v);
+		return -1;
+	}
 	return 0;
 }
 
@@ -275,6 +291,18 @@ static int validate_networks(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* The DNS service's section (dns.c); durations in seconds. */
+static cfg_opt_t dns_opts[] = {
+    CFG_STR("resolv_conf", "/etc/resolv.conf", CFGF_NONE),
+    CFG_INT("cache_size", 100000, CFGF_NONE),
+    CFG_INT("min_ttl", 0, CFGF_NONE),
+    CFG_INT("max_ttl", 86400, CFGF_NONE),
+    CFG_INT("negative_ttl", 3600, CFGF_NONE),
+    CFG_INT("timeout", 5, CFGF_NONE),
+    CFG_INT("max_queries", 4096, CFGF_NONE),
+    CFG_END(),
+};
+
 static cfg_opt_t chain_opts[] = {
     CFG_STR_LIST("plugins", "{}", CFGF_NONE),
     CFG_STR_LIST("listen", "{}", CFGF_NONE),
@@ -307,6 +335,7 @@ static cfg_opt_t global_opts[] = {
     CFG_INT("max_request_size", 65536, CFGF_NONE),
     CFG_STR_LIST("plugins", "{}", CFGF_NONE),
     CFG_SEC("chain", chain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+    CFG_SEC("dns", dns_opts, CFGF_NONE),
     CFG_END(),
 };
 
@@ -333,12 +362,12 @@ static size_t count_opts(const cfg_opt_t *o)
 /* plugin_section_opts - the core's filters plus the plugin's own options */
 static cfg_opt_t *plugin_section_opts(const pd_module *m, char *err, size_t errlen)
 {
-	size_t nf = count_opts(filter_opts), np = count_opts(m->info->options);
+	size_t nf = count_opts(filter_opts), np = count_opts(m->desc->options);
 	cfg_opt_t *o = pd_xcalloc(nf + np + 1, sizeof(*o));
 
 	for (size_t i = 0; i < np; i++)
 		for (size_t k = 0; k < nf; k++)
-			if (strcmp(m->info->options[i].name, filter_opts[k].name) == 0) {
+			if (strcmp(m->desc->options[i].name, filter_opts[k].name) == 0) {
 				snprintf(err, errlen, "%s: option \"%s\" clashes with the core's filter of that name",
 					 m->path, filter_opts[k].name);
 				free(o);
@@ -346,7 +375,7 @@ static cfg_opt_t *plugin_section_opts(const pd_module *m, char *err, size_t errl
 			}
 	memcpy(o, filter_opts, nf * sizeof(*o));
 	if (np)
-		memcpy(o + nf, m->info->options, np * sizeof(*o));
+		memcpy(o + nf, m->desc->options, np * sizeof(*o));
 	return o; /* zeroed tail is CFG_END() */
 }
 
@@ -379,6 +408,12 @@ static cfg_t *new_cfg(cfg_opt_t *opts, int flags)
 	cfg_set_validate_func(cfg, "max_line_length", validate_range);
 	cfg_set_validate_func(cfg, "max_attributes", validate_range);
 	cfg_set_validate_func(cfg, "max_request_size", validate_range);
+	cfg_set_validate_func(cfg, "dns|cache_size", validate_range);
+	cfg_set_validate_func(cfg, "dns|min_ttl", validate_range);
+	cfg_set_validate_func(cfg, "dns|max_ttl", validate_range);
+	cfg_set_validate_func(cfg, "dns|negative_ttl", validate_range);
+	cfg_set_validate_func(cfg, "dns|timeout", validate_dns_timeout);
+	cfg_set_validate_func(cfg, "dns|max_queries", validate_range);
 	return cfg;
 }
 
@@ -457,22 +492,27 @@ static pd_inst *build_instance(pd_conf *c, pd_module *m, int verbose)
 	in->pub.cfg = sec;
 	in->pub.state_dir = c->state_dir;
 	in->pub.verbose = verbose;
+	in->pub.plugin = m->name;
+	in->pub.blocking = 1; /* may wait unless its init says otherwise */
+	in->pub.dns_timeout_ms = c->dns.timeout_ms;
+	in->pub.dns_resolv_conf = c->dns.resolv_conf;
+	in->pub.dns_cache = 1;
+	in->pub.dns_max_ttl = c->dns.max_ttl;
 	in->metric = pd_metrics_plugin(m->name);
-	pthread_mutex_init(&in->lock, NULL);
 	if (sec && cfg_size(sec, "protocol_state") > 0) {
 		for (unsigned i = 0; i < cfg_size(sec, "protocol_state"); i++)
 			in->states |= pd_state_bit(cfg_getnstr(sec, "protocol_state", i));
 	} else {
 		char buf[128], *save = NULL;
 
-		snprintf(buf, sizeof(buf), "%s", m->info->default_states ? m->info->default_states : "RCPT");
+		snprintf(buf, sizeof(buf), "%s", m->desc->default_states ? m->desc->default_states : "RCPT");
 		for (char *w = strtok_r(buf, ", ", &save); w; w = strtok_r(NULL, ", ", &save))
 			in->states |= pd_state_bit(w);
 		if (!in->states)
 			in->states = PD_ST_RCPT;
 	}
 	in->skip_sasl = sec && cfg_size(sec, "skip_sasl") ? cfg_getbool(sec, "skip_sasl")
-							   : !!(m->info->flags & PD_PLUGIN_SKIP_SASL);
+							   : !!(m->desc->flags & PD_PLUGIN_SKIP_SASL);
 	in->optional = sec ? cfg_getbool(sec, "optional") : 0;
 	in->timeout = sec ? (int)cfg_getint(sec, "timeout") : 0;
 	in->n_nets = sec ? cfg_size(sec, "skip_networks") : 0;
@@ -578,7 +618,7 @@ static int validate_section(cfg_t *cfg, cfg_opt_t *opt)
 		pd_module *m = ctx->conf->mods[i];
 
 		if (strcmp(m->name, opt->name) == 0)
-			return m->validate && m->validate(sec) != 0 ? -1 : 0;
+			return m->desc->validate && m->desc->validate(sec) != 0 ? -1 : 0;
 	}
 	return 0;
 }
@@ -658,7 +698,7 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 		cfg_set_validate_func(c->cfg, path, validate_networks);
 		snprintf(path, sizeof(path), "%s|timeout", c->mods[i]->name);
 		cfg_set_validate_func(c->cfg, path, validate_range);
-		if (c->mods[i]->validate) /* the section as a whole, right after its closing brace */
+		if (c->mods[i]->desc->validate) /* the section as a whole, right after its closing brace */
 			cfg_set_validate_func(c->cfg, c->mods[i]->name, validate_section);
 	}
 	if (parse_file(c->cfg, file) < 0)
@@ -686,6 +726,23 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 	c->limits.max_line = (size_t)cfg_getint(c->cfg, "max_line_length");
 	c->limits.max_attrs = (size_t)cfg_getint(c->cfg, "max_attributes");
 	c->limits.max_request = (size_t)cfg_getint(c->cfg, "max_request_size");
+	{
+		cfg_t *d = cfg_getsec(c->cfg, "dns");
+
+		c->dns_resolv_conf = pd_path_resolve(c->dir, cfg_getstr(d, "resolv_conf"));
+		c->dns.resolv_conf = c->dns_resolv_conf;
+		c->dns.cache_size = (size_t)cfg_getint(d, "cache_size");
+		c->dns.min_ttl = (unsigned)cfg_getint(d, "min_ttl");
+		c->dns.max_ttl = (unsigned)cfg_getint(d, "max_ttl");
+		c->dns.negative_ttl = (unsigned)cfg_getint(d, "negative_ttl");
+		c->dns.timeout_ms = (unsigned)cfg_getint(d, "timeout") * 1000u;
+		c->dns.max_queries = (unsigned)cfg_getint(d, "max_queries");
+		if (c->dns.min_ttl > c->dns.max_ttl) {
+			pd_log(PD_LOG_ERR, "%s:%d: dns: min_ttl (%u) is longer than max_ttl (%u)", file, d->line,
+			       c->dns.min_ttl, c->dns.max_ttl);
+			goto out;
+		}
+	}
 
 	/* instances, then chains: the default one first */
 	c->insts = pd_xcalloc(c->n_mods, sizeof(*c->insts));
@@ -769,11 +826,14 @@ int pd_conf_start(pd_conf *c)
 {
 	if (pd_conf_state_dir(c, (uid_t)-1, (gid_t)-1) < 0)
 		return -1;
+	pd_dns_configure(&c->dns); /* before init: instances name their resolvers there */
 	for (size_t i = 0; i < c->n_insts; i++) {
 		pd_inst *in = c->insts[i];
 
-		if (in->mod->init(&in->pub) == 0) {
+		if (in->mod->desc->init(&in->pub) == 0) {
 			in->started = 1;
+			in->dns_resolver = pd_dns_resolver(in->pub.dns_resolv_conf,
+							   in->pub.dns_cache ? in->pub.dns_max_ttl : 0);
 			continue;
 		}
 		if (in->optional) {
@@ -805,8 +865,7 @@ void pd_conf_free(pd_conf *c)
 		pd_inst *in = c->insts[i];
 
 		if (in->started)
-			in->mod->fini(&in->pub);
-		pthread_mutex_destroy(&in->lock);
+			in->mod->desc->fini(&in->pub);
 		free(in->nets);
 		free(in);
 	}
@@ -844,5 +903,6 @@ void pd_conf_free(pd_conf *c)
 	free(c->default_action);
 	free(c->on_error);
 	free(c->metrics_listen);
+	free(c->dns_resolv_conf);
 	free(c);
 }

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "chain.h"
+#include "dns.h"
 #include "proto.h"
 
 /* A listener as configured: its text and the chain it selects. */
@@ -35,6 +36,8 @@ typedef struct pd_conf {
 	int min_timeout; /* smallest of request_timeout and the plugins' timeouts */
 	int supervise; /* a master process restarts a crashed worker */
 	pd_limits limits;
+	pd_dns_conf dns; /* the dns { } section */
+	char *dns_resolv_conf;
 	pd_module **mods;
 	size_t n_mods;
 	pd_inst **insts;

@@ -128,11 +128,11 @@ static lt_dlhandle open_in_path(const char *search_path, const char *name, char 
 	return h;
 }
 
-/* pd_module_open - load, then check ABI, API and symbols */
+/* pd_module_open - load, then check the descriptor: ABI, API, entry points */
 pd_module *pd_module_open(const char *search_path, const char *name, char *err, size_t errlen)
 {
 	pd_module *m;
-	const unsigned *abi;
+	const pd_plugin_desc *d;
 	const lt_dlinfo *info;
 
 	if (!valid_module_name(name)) {
@@ -147,32 +147,29 @@ pd_module *pd_module_open(const char *search_path, const char *name, char *err, 
 	info = lt_dlgetinfo(m->handle);
 	m->path = pd_xstrdup(info && info->filename ? info->filename : name);
 	m->name = pd_xstrdup(name);
-	/* the ABI number is data: read it before any plugin code runs */
-	abi = lt_dlsym(m->handle, "pd_plugin_abi");
-	if (!abi) {
-		snprintf(err, errlen, "%s: missing symbol pd_plugin_abi (not a policyd plugin?)", m->path);
+	/* the descriptor is data: its ABI number is read before any plugin code runs */
+	d = lt_dlsym(m->handle, "pd_plugin");
+	if (!d) {
+		snprintf(err, errlen, "%s: no pd_plugin descriptor (not a policyd plugin, or one for ABI 1: rebuild it)",
+			 m->path);
 		goto fail;
 	}
-	if (*abi != PD_PLUGIN_ABI) {
+	if (d->abi != PD_PLUGIN_ABI) {
 		snprintf(err, errlen, "%s: plugin ABI %u, but this policyd needs ABI %u: rebuild the plugin", m->path,
-			 *abi, (unsigned)PD_PLUGIN_ABI);
+			 d->abi, (unsigned)PD_PLUGIN_ABI);
 		goto fail;
 	}
-	m->info = lt_dlsym(m->handle, "pd_plugin");
-	m->init = (pd_plugin_init_fn *)lt_dlsym(m->handle, "pd_plugin_init");
-	m->check = (pd_plugin_check_fn *)lt_dlsym(m->handle, "pd_plugin_check");
-	m->fini = (pd_plugin_fini_fn *)lt_dlsym(m->handle, "pd_plugin_fini");
-	m->validate = (pd_plugin_validate_fn *)lt_dlsym(m->handle, "pd_plugin_validate"); /* optional */
-	if (!m->info || !m->init || !m->check || !m->fini) {
-		snprintf(err, errlen, "%s: missing symbol %s", m->path,
-			 !m->info ? "pd_plugin" : !m->init ? "pd_plugin_init" : !m->check ? "pd_plugin_check" : "pd_plugin_fini");
-		goto fail;
-	}
-	if (m->info->api > PD_PLUGIN_API) {
+	if (d->api > PD_PLUGIN_API) {
 		snprintf(err, errlen, "%s: plugin needs API level %u, this policyd has API %u: upgrade policyd", m->path,
-			 m->info->api, (unsigned)PD_PLUGIN_API);
+			 d->api, (unsigned)PD_PLUGIN_API);
 		goto fail;
 	}
+	if (!d->init || !d->check || !d->fini) {
+		snprintf(err, errlen, "%s: descriptor without %s", m->path,
+			 !d->init ? "init" : !d->check ? "check" : "fini");
+		goto fail;
+	}
+	m->desc = d;
 	pthread_mutex_unlock(&ltdl_lock);
 	return m;
 fail:

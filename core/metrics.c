@@ -200,6 +200,14 @@ char *pd_metrics_render(size_t *len)
 	counter(&b, "policyd_requests_dropped_total", "counter",
 		"Requests not run because their time budget ran out while they waited for a worker thread.",
 		(unsigned long)atomic_load(&conn_metrics[PD_M_DROPPED]));
+	counter(&b, "policyd_dns_queries_total", "counter", "DNS queries sent (through libunbound).",
+		(unsigned long)atomic_load(&conn_metrics[PD_M_DNS_QUERIES]));
+	counter(&b, "policyd_dns_cache_hits_total", "counter", "DNS answers taken from the shared cache.",
+		(unsigned long)atomic_load(&conn_metrics[PD_M_DNS_CACHE_HITS]));
+	counter(&b, "policyd_dns_timeouts_total", "counter", "DNS answers a check's deadline did not wait for.",
+		(unsigned long)atomic_load(&conn_metrics[PD_M_DNS_TIMEOUTS]));
+	counter(&b, "policyd_dns_servfail_total", "counter", "DNS queries that failed (SERVFAIL, no answer from the servers).",
+		(unsigned long)atomic_load(&conn_metrics[PD_M_DNS_SERVFAIL]));
 	counter(&b, "policyd_worker_restarts_total", "counter", "Worker processes restarted by the master after dying.",
 		restarts ? __atomic_load_n(restarts, __ATOMIC_RELAXED) : 0);
 	*len = b.len;

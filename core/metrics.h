@@ -17,6 +17,10 @@ enum pd_metric {
 	PD_M_BAD_REQUESTS,
 	PD_M_HANDOFFS, /* requests a network thread handed to the worker pool */
 	PD_M_DROPPED,  /* requests a worker dropped: their budget ran out in the queue */
+	PD_M_DNS_QUERIES,    /* DNS queries started */
+	PD_M_DNS_CACHE_HITS, /* answers the shared cache gave */
+	PD_M_DNS_TIMEOUTS,   /* answers a check's deadline did not wait for */
+	PD_M_DNS_SERVFAIL,   /* queries answered SERVFAIL (or no answer from the servers) */
 	PD_M_COUNT
 };
 

@@ -1,4 +1,4 @@
-/* proto.c - the Postfix policy delegation protocol: bounded request parser, replies */
+/* proto.c - the Postfix policy delegation protocol: bounded attribute parser, replies */
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "proto.h"
@@ -24,100 +24,100 @@ static uint32_t name_hash(const char *name, size_t n)
 	return (h & 0xffffffu) | ((uint32_t)(n < 255 ? n : 255) << 24);
 }
 
-/* pd_req_init - an empty request with no buffers yet */
-void pd_req_init(pd_request *req)
+/* pd_attrs_init - an empty request with no buffers yet */
+void pd_attrs_init(pd_attrs *a)
 {
-	memset(req, 0, sizeof(*req));
+	memset(a, 0, sizeof(*a));
 }
 
-/* pd_req_reset - forget the attributes, keep the buffers */
-void pd_req_reset(pd_request *req)
+/* pd_attrs_reset - forget the attributes, keep the buffers */
+void pd_attrs_reset(pd_attrs *a)
 {
-	req->alen = 0;
-	req->n = 0;
-	req->bytes = 0;
-	req->lines = 0;
+	a->alen = 0;
+	a->n = 0;
+	a->bytes = 0;
+	a->lines = 0;
 }
 
-/* pd_req_free - release the buffers */
-void pd_req_free(pd_request *req)
+/* pd_attrs_free - release the buffers */
+void pd_attrs_free(pd_attrs *a)
 {
-	free(req->arena);
-	free(req->off);
-	pd_req_init(req);
+	free(a->arena);
+	free(a->off);
+	pd_attrs_init(a);
 }
 
-/* pd_req_trim - give back memory a large request made us grow */
-void pd_req_trim(pd_request *req)
+/* pd_attrs_trim - give back memory a large request made us grow */
+void pd_attrs_trim(pd_attrs *a)
 {
-	if (req->acap > 4 * ARENA_START) {
-		req->arena = pd_xrealloc(req->arena, ARENA_START);
-		req->acap = ARENA_START;
+	if (a->acap > 4 * ARENA_START) {
+		a->arena = pd_xrealloc(a->arena, ARENA_START);
+		a->acap = ARENA_START;
 	}
-	if (req->ncap > 4 * OFF_START) {
-		req->off = pd_xrealloc(req->off, OFF_PER * OFF_START * sizeof(uint32_t));
-		req->ncap = OFF_START;
+	if (a->ncap > 4 * OFF_START) {
+		a->off = pd_xrealloc(a->off, OFF_PER * OFF_START * sizeof(uint32_t));
+		a->ncap = OFF_START;
 	}
 }
 
-/* pd_req_get - value of the last attribute called NAME */
-const char *pd_req_get(const pd_request *req, const char *name)
+/* pd_attrs_get - value of the last attribute called NAME */
+const char *pd_attrs_get(const pd_attrs *a, const char *name)
 {
 	uint32_t h = name_hash(name, strlen(name));
 
-	for (size_t i = req->n; i-- > 0;)
-		if (req->off[OFF_PER * i + 2] == h && strcmp(req->arena + req->off[OFF_PER * i], name) == 0)
-			return req->arena + req->off[OFF_PER * i + 1];
+	for (size_t i = a->n; i-- > 0;)
+		if (a->off[OFF_PER * i + 2] == h && strcmp(a->arena + a->off[OFF_PER * i], name) == 0)
+			return a->arena + a->off[OFF_PER * i + 1];
 	return NULL;
 }
 
-/* pd_req_count - number of attributes */
-size_t pd_req_count(const pd_request *req)
+/* pd_attrs_count - number of attributes */
+size_t pd_attrs_count(const pd_attrs *a)
 {
-	return req->n;
+	return a->n;
 }
 
-/* pd_req_at - the I-th attribute */
-int pd_req_at(const pd_request *req, size_t i, const char **name, const char **value)
+/* pd_attrs_at - the I-th attribute */
+int pd_attrs_at(const pd_attrs *a, size_t i, const char **name, const char **value)
 {
-	if (i >= req->n)
+	if (i >= a->n)
 		return -1;
-	*name = req->arena + req->off[OFF_PER * i];
-	*value = req->arena + req->off[OFF_PER * i + 1];
+	*name = a->arena + a->off[OFF_PER * i];
+	*value = a->arena + a->off[OFF_PER * i + 1];
 	return 0;
 }
 
-/* pd_req_add - append name and value to the arena */
-int pd_req_add(pd_request *req, const char *name, size_t nlen, const char *value, size_t vlen)
+/* pd_attrs_add - append name and value to the arena */
+int pd_attrs_add(pd_attrs *a, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-	size_t need = req->alen + nlen + vlen + 2;
+	size_t need = a->alen + nlen + vlen + 2;
 
 	if (need > UINT32_MAX)
 		return -1;
-	if (need > req->acap) {
-		size_t cap = req->acap ? req->acap : ARENA_START;
+	if (need > a->acap) {
+		size_t cap = a->acap ? a->acap : ARENA_START;
 
 		while (cap < need)
 			cap *= 2;
-		req->arena = pd_xrealloc(req->arena, cap);
-		req->acap = cap;
+		a->arena = pd_xrealloc(a->arena, cap);
+		a->acap = cap;
 	}
-	if (req->n >= req->ncap) {
-		size_t cap = req->ncap ? req->ncap * 2 : OFF_START;
+	if (a->n >= a->ncap) {
+		size_t cap = a->ncap ? a->ncap * 2 : OFF_START;
 
-		req->off = pd_xrealloc(req->off, OFF_PER * cap * sizeof(uint32_t));
-		req->ncap = cap;
+		a->off = pd_xrealloc(a->off, OFF_PER * cap * sizeof(uint32_t));
+		a->ncap = cap;
 	}
-	req->off[OFF_PER * req->n + 2] = name_hash(name, nlen);
-	req->off[OFF_PER * req->n] = (uint32_t)req->alen;
-	memcpy(req->arena + req->alen, name, nlen);
-	req->alen += nlen;
-	req->arena[req->alen++] = 0;
-	req->off[OFF_PER * req->n + 1] = (uint32_t)req->alen;
-	memcpy(req->arena + req->alen, value, vlen);
-	req->alen += vlen;
-	req->arena[req->alen++] = 0;
-	req->n++;
+	a->off[OFF_PER * a->n + 2] = name_hash(name, nlen);
+	a->off[OFF_PER * a->n] = (uint32_t)a->alen;
+	memcpy(a->arena + a->alen, name, nlen);
+	a->alen += nlen;
+	a->arena[a->alen++] = 0;
+	a->off[OFF_PER * a->n + 1] = (uint32_t)a->alen;
+	memcpy(a->arena + a->alen, value, vlen);
+	a->alen += vlen;
+	a->arena[a->alen++] = 0;
+	a->n++;
 	return 0;
 }
 
@@ -136,7 +136,7 @@ static int valid_name(const char *s, size_t n)
 }
 
 /* pd_proto_feed - consume complete lines into REQ, within the limits */
-enum pd_feed pd_proto_feed(pd_request *req, const char *buf, size_t len, size_t *used, const pd_limits *lim,
+enum pd_feed pd_proto_feed(pd_attrs *a, const char *buf, size_t len, size_t *used, const pd_limits *lim,
 			   const char **why)
 {
 	size_t pos = 0;
@@ -160,23 +160,23 @@ enum pd_feed pd_proto_feed(pd_request *req, const char *buf, size_t len, size_t 
 		ll = (size_t)(nl - line);
 		pos += ll + 1;
 		*used = pos;
-		req->bytes += ll + 1;
+		a->bytes += ll + 1;
 		if (ll && line[ll - 1] == '\r')
 			ll--;
 		if (ll > lim->max_line) {
 			*why = "line too long";
 			return PD_FEED_ERROR;
 		}
-		if (req->bytes > lim->max_request) {
+		if (a->bytes > lim->max_request) {
 			*why = "request too large";
 			return PD_FEED_ERROR;
 		}
 		if (ll == 0) {
-			if (req->lines == 0)
+			if (a->lines == 0)
 				continue; /* stray empty line between requests */
 			return PD_FEED_DONE;
 		}
-		if (++req->lines > lim->max_attrs) {
+		if (++a->lines > lim->max_attrs) {
 			*why = "too many attributes";
 			return PD_FEED_ERROR;
 		}
@@ -189,7 +189,7 @@ enum pd_feed pd_proto_feed(pd_request *req, const char *buf, size_t len, size_t 
 			*why = "line without name=value ignored";
 			return PD_FEED_GARBAGE;
 		}
-		if (pd_req_add(req, line, (size_t)(eq - line), eq + 1, ll - (size_t)(eq - line) - 1) < 0) {
+		if (pd_attrs_add(a, line, (size_t)(eq - line), eq + 1, ll - (size_t)(eq - line) - 1) < 0) {
 			*why = "request too large";
 			return PD_FEED_ERROR;
 		}

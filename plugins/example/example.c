@@ -4,10 +4,12 @@
 /*
  * "Your test here": REJECT when the recipient contains a marker (default
  * "policyblock"), or when the sender equals the recipient. It shows every
- * part of the plugin ABI once: the ABI number, the info block with an
- * option table, per-instance data, init/check/fini, host logging and the
- * reply. Build out of tree with
+ * part of the plugin ABI once: the descriptor with its option table,
+ * per-instance data, init/check/fini, saying at init that check() never
+ * waits, host logging with escaped client data, and the reply. Build out
+ * of tree with
  *	cc -shared -fPIC $(pkg-config --cflags policyd) example.c -o example.so
+ * and unit-test it with the mock host (pkg-config policyd-mockhost).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -16,10 +18,7 @@
 
 #include <policyd/plugin.h>
 
-/* 1. The ABI number: the core reads it before running any of our code. */
-const unsigned pd_plugin_abi = PD_PLUGIN_ABI;
-
-/* 2. Options of our section in policyd.conf. A typo there is reported
+/* 1. Options of our section in policyd.conf. A typo there is reported
  *    with file:line by the core, which also adds its filters
  *    (protocol_state, skip_sasl, skip_networks, optional). */
 static cfg_opt_t options[] = {
@@ -29,19 +28,7 @@ static cfg_opt_t options[] = {
     CFG_END(),
 };
 
-/* 3. What we are. NONBLOCKING: check() never waits, so the core may run
- *    it on a network thread. */
-const pd_plugin_info pd_plugin = {
-    .api = PD_PLUGIN_API,
-    .name = "example",
-    .version = "1.0",
-    .description = "rejects recipients containing a marker, and sender == recipient",
-    .flags = PD_PLUGIN_NONBLOCKING,
-    .default_states = "RCPT",
-    .options = options,
-};
-
-/* 4. Per-instance data, owned by us, kept in inst->data. */
+/* 2. Per-instance data, owned by us, kept in inst->data. */
 struct example {
 	char *marker;
 	char *text;
@@ -60,8 +47,8 @@ static int contains_nocase(const char *hay, const char *needle)
 	return 0;
 }
 
-/* pd_plugin_init - read our section into per-instance data */
-int pd_plugin_init(pd_instance *inst)
+/* example_init - read our section into per-instance data */
+static int example_init(pd_instance *inst)
 {
 	struct example *ex = calloc(1, sizeof(*ex));
 
@@ -80,12 +67,13 @@ int pd_plugin_init(pd_instance *inst)
 		return -1;
 	}
 	inst->data = ex;
+	inst->blocking = 0; /* check() never waits: it runs on the network threads */
 	inst->host->log(inst, PD_LOG_INFO, "rejecting recipients that contain \"%s\"", ex->marker);
 	return 0;
 }
 
-/* pd_plugin_check - one request: decide, or leave the reply alone (DUNNO) */
-int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
+/* example_check - one request: decide, or leave the reply alone (DUNNO) */
+static int example_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 {
 	struct example *ex = inst->data;
 	const pd_host *h = inst->host;
@@ -93,8 +81,12 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	const char *from = h->attr(req, "sender");
 
 	if (rcpt && contains_nocase(rcpt, ex->marker)) {
+		char esc[300];
+
 		atomic_fetch_add(&ex->rejected, 1);
-		h->reply(reply, "REJECT %s", ex->text); /* client data never in the format */
+		if (inst->verbose) /* client data: escaped, and never in the format */
+			h->log(inst, PD_LOG_DEBUG, "recipient <%s> has the marker", h->escape(esc, sizeof(esc), rcpt, 64));
+		h->reply(reply, "REJECT %s", ex->text);
 		return PD_CHECK_OK;
 	}
 	if (ex->same && rcpt && from && *from && strcasecmp(rcpt, from) == 0) {
@@ -105,8 +97,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	return PD_CHECK_OK; /* untouched reply: DUNNO, the next plugin runs */
 }
 
-/* pd_plugin_fini - free per-instance data */
-void pd_plugin_fini(pd_instance *inst)
+/* example_fini - free per-instance data */
+static void example_fini(pd_instance *inst)
 {
 	struct example *ex = inst->data;
 
@@ -115,3 +107,17 @@ void pd_plugin_fini(pd_instance *inst)
 	free(ex->text);
 	free(ex);
 }
+
+/* 3. The one export: what we are, read by the core before any of our code
+ *    runs (the ABI number first). */
+const pd_plugin_desc pd_plugin = {
+    PD_PLUGIN_HEADER,
+    .name = "example",
+    .version = "2.0",
+    .description = "rejects recipients containing a marker, and sender == recipient",
+    .default_states = "RCPT",
+    .options = options,
+    .init = example_init,
+    .check = example_check,
+    .fini = example_fini,
+};

@@ -11,9 +11,9 @@
  * background thread that releases the lock between small batches. With
  * backend = "redis" the decision is one atomic script call (ops->update,
  * bounded by redis_timeout) and Redis TTLs do the expiry: no thread. That
- * call waits for the network, so a Redis instance answers
- * PD_CHECK_WOULDBLOCK on a network thread and runs on a worker thread
- * (PD_PLUGIN_TRY_INLINE: one plugin, per-instance behaviour).
+ * call waits for the network, so a Redis instance says so at init
+ * (inst->blocking = 1) and runs on the worker threads; a GDBM one runs on
+ * the network threads.
  */
 #include <policyd/plugin.h>
 
@@ -53,18 +53,6 @@ typedef struct gl_inst {
 	int stop;
 	time_t last_compact;
 } gl_inst;
-
-const unsigned pd_plugin_abi = PD_PLUGIN_ABI;
-
-const pd_plugin_info pd_plugin = {
-	.api = PD_PLUGIN_API,
-	.name = "greylist",
-	.version = "1.0",
-	.description = "greylisting of (client network, sender, recipient) triplets on GDBM or Redis",
-	.flags = PD_PLUGIN_SKIP_SASL | PD_PLUGIN_TRY_INLINE,
-	.default_states = "RCPT",
-	.options = gl_options,
-};
 
 /* ---- logging bridge for the store ---- */
 
@@ -108,7 +96,7 @@ static int recent_mark(const char *client, const char *instance, unsigned flag, 
 	if (!instance || !*instance)
 		return 1;
 	snprintf(buf, sizeof(buf), "%.100s|%.100s", client ? client : "", instance);
-	gl_siphash(k, buf, strlen(buf), hb);
+	pd_siphash(k, buf, strlen(buf), hb);
 	for (int i = 7; i >= 0; i--)
 		h = (h << 8) | hb[i];
 	slot = (size_t)(h % RECENT_SLOTS);
@@ -363,8 +351,8 @@ static long getl(cfg_t *cfg, const char *name, long def)
 	return cfg ? cfg_getint(cfg, name) : def;
 }
 
-/* pd_plugin_init - read options and whitelists, open the database, start the background thread */
-int pd_plugin_init(pd_instance *inst)
+/* gl_init - read options and whitelists, open the database, start the background thread */
+static int gl_init(pd_instance *inst)
 {
 	const pd_host *h = inst->host;
 	cfg_t *cfg = inst->cfg;
@@ -490,20 +478,15 @@ int pd_plugin_init(pd_instance *inst)
 	       "recipient whitelist entries", g->dbpath, g->delay, g->retry_window, g->lifetime,
 	       gl_wl_count(g->cwl), gl_wl_count(g->rwl));
 	inst->data = g;
+	inst->blocking = g->redis; /* Redis: a network round trip per request, on the worker threads */
 	return 0;
 fail:
 	gl_free(g);
 	return -1;
 }
 
-/* pd_plugin_validate - the section as a whole, with file:line in errors (options.c) */
-int pd_plugin_validate(cfg_t *section)
-{
-	return gl_validate_section(section);
-}
-
-/* pd_plugin_fini - stop the background thread, sync and close (shared handle: refcounted) */
-void pd_plugin_fini(pd_instance *inst)
+/* gl_fini - stop the background thread, sync and close (shared handle: refcounted) */
+static void gl_fini(pd_instance *inst)
 {
 	gl_inst *g = inst->data;
 
@@ -525,15 +508,15 @@ void pd_plugin_fini(pd_instance *inst)
 /* ---- check ---- */
 
 /* attr_or - attribute value or "" */
-static const char *attr_or(const pd_instance *inst, const pd_request *req, const char *name)
+static const char *attr_or(const pd_instance *inst, pd_request *req, const char *name)
 {
 	const char *v = inst->host->attr(req, name);
 
 	return v ? v : "";
 }
 
-/* pd_plugin_check - the greylisting decision for one request */
-int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
+/* gl_check - the greylisting decision for one request */
+static int gl_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 {
 	gl_inst *g = inst->data;
 	const pd_host *h = inst->host;
@@ -548,8 +531,6 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	int r, defer = 0, passed_now = 0, count_delivery = 0;
 	long remaining = 0, delayed = 0;
 
-	if (g->redis && !h->may_block())
-		return PD_CHECK_WOULDBLOCK; /* a network round trip: on a worker thread */
 	if (gl_wl_client(g->cwl, addr, h->attr(req, "client_name"))) /* verified name only */
 		return PD_CHECK_OK; /* DUNNO: whitelisted client */
 	if (gl_wl_recipient(g->rwl, rcpt_raw))
@@ -694,3 +675,17 @@ fail:
 	g->ops->end(g->st);
 	return PD_CHECK_ERROR;
 }
+
+const pd_plugin_desc pd_plugin = {
+    PD_PLUGIN_HEADER,
+    .name = "greylist",
+    .version = "2.0",
+    .description = "greylisting of (client network, sender, recipient) triplets on GDBM or Redis",
+    .flags = PD_PLUGIN_SKIP_SASL,
+    .default_states = "RCPT",
+    .options = gl_options,
+    .validate = gl_validate_section, /* the section as a whole, with file:line in errors (options.c) */
+    .init = gl_init,
+    .check = gl_check,
+    .fini = gl_fini,
+};

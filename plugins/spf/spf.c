@@ -36,6 +36,7 @@ struct msg {
 struct spf {
 	pd_spf_resolver *res;
 	pd_spf_engine *eng;
+	char *resolv_conf;
 	char receiver[256];
 	unsigned timeout_ms;
 	int helo_check, mailfrom_check, observe, skip_localhost;
@@ -53,7 +54,7 @@ static cfg_opt_t spf_opts[] = {
     CFG_INT("lookup_limit", 10, CFGF_NONE),
     CFG_INT("void_limit", 2, CFGF_NONE),
     CFG_STR("receiver", "", CFGF_NONE),
-    CFG_STR("resolv_conf", "/etc/resolv.conf", CFGF_NONE),
+    CFG_STR("resolv_conf", "", CFGF_NONE), /* "": the core's (dns { resolv_conf }) */
     CFG_INT("cache_size", 10000, CFGF_NONE),
     CFG_INT("cache_max_ttl", 3600, CFGF_NONE),
     CFG_INT("result_cache_size", 16384, CFGF_NONE),
@@ -79,22 +80,6 @@ static cfg_opt_t spf_opts[] = {
     CFG_STR("helo_temperror", "none", CFGF_NONE),
     CFG_STR("helo_permerror", "none", CFGF_NONE),
     CFG_END()};
-
-const unsigned pd_plugin_abi = PD_PLUGIN_ABI;
-
-const pd_plugin_info pd_plugin = {
-    .api = PD_PLUGIN_API,
-    .name = "spf",
-    .version = "1.0",
-    .description = "SPF (RFC 7208) checks of MAIL FROM and HELO, libspf2 with our own DNS",
-    .flags = PD_PLUGIN_SKIP_SASL | PD_PLUGIN_TRY_INLINE, /* inline when the DNS cache has every answer */
-    .default_states = "RCPT",
-    .options = spf_opts,
-};
-
-int pd_plugin_init(pd_instance *inst);
-int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply);
-void pd_plugin_fini(pd_instance *inst);
 
 /* free_list - free a copied string list */
 static void free_list(char **v, size_t n)
@@ -152,6 +137,7 @@ static void spf_free(struct spf *s)
 		return;
 	pd_spf_engine_free(s->eng);
 	pd_spf_resolver_free(s->res);
+	free(s->resolv_conf);
 	free_list(s->skip_helo, s->nskip_helo);
 	free_list(s->whitelist, s->nwhitelist);
 	free(s->msgs);
@@ -189,8 +175,8 @@ static int read_actions(pd_instance *inst, struct spf *s)
 	return 0;
 }
 
-/* pd_plugin_init - read options, make the resolver and the libspf2 engine */
-int pd_plugin_init(pd_instance *inst)
+/* spf_init - read options, set up the DNS layer and the libspf2 engine */
+static int spf_init(pd_instance *inst)
 {
 	struct spf *s = calloc(1, sizeof(*s));
 	cfg_t *cfg = inst->cfg;
@@ -229,13 +215,22 @@ int pd_plugin_init(pd_instance *inst)
 		goto fail;
 	}
 	s->msgs = calloc(MSG_CACHE_MAX, sizeof(*s->msgs));
-	s->res = s->msgs ? pd_spf_resolver_new(cfg_str(cfg, "resolv_conf", NULL), (size_t)cache, (unsigned)maxttl,
-	                                       inst->host->now, err, sizeof(err))
-	                 : NULL;
+	s->res = s->msgs ? pd_spf_resolver_new(inst) : NULL;
 	if (!s->res) {
-		inst->host->log(inst, PD_LOG_ERR, "resolver: %s", err[0] ? err : "out of memory");
+		inst->host->log(inst, PD_LOG_ERR, "out of memory");
 		goto fail;
 	}
+	/* the core's DNS service does the lookups: tell it our settings */
+	s->resolv_conf = strdup(cfg_str(cfg, "resolv_conf", ""));
+	if (!s->resolv_conf)
+		goto fail;
+	if (*s->resolv_conf)
+		inst->dns_resolv_conf = s->resolv_conf;
+	inst->dns_timeout_ms = s->timeout_ms;
+	inst->dns_cache = cache != 0; /* cache_size = 0: every lookup goes to the servers */
+	if (maxttl > 0 && (unsigned)maxttl < inst->dns_max_ttl)
+		inst->dns_max_ttl = (unsigned)maxttl;
+	inst->blocking = 0; /* it waits for DNS through the core, never on a thread */
 	ec.receiver = s->receiver;
 	ec.lookup_limit = (unsigned)limit;
 	ec.void_limit = (unsigned)voids;
@@ -253,15 +248,15 @@ fail:
 	return -1;
 }
 
-/* pd_plugin_fini - free the instance */
-void pd_plugin_fini(pd_instance *inst)
+/* spf_fini - free the instance */
+static void spf_fini(pd_instance *inst)
 {
 	spf_free(inst->data);
 	inst->data = NULL;
 }
 
 /* attr - a request attribute or "" */
-static const char *attr(pd_instance *inst, const pd_request *req, const char *name)
+static const char *attr(pd_instance *inst, pd_request *req, const char *name)
 {
 	const char *v = inst->host->attr(req, name);
 
@@ -402,27 +397,15 @@ static int decide(struct spf *s, enum act a, const struct pd_spf_outcome *o, con
 	}
 }
 
-/* deadline_in - now + MS on CLOCK_MONOTONIC */
-static void deadline_in(struct timespec *d, unsigned ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, d);
-	d->tv_sec += ms / 1000;
-	d->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (d->tv_nsec >= 1000000000) {
-		d->tv_sec++;
-		d->tv_nsec -= 1000000000;
-	}
-}
-
 /* whitelisted - does a listed domain's SPF authorise IP? */
-static int whitelisted(struct spf *s, const char *ip, const struct timespec *deadline)
+static int whitelisted(struct spf *s, const char *ip)
 {
 	for (size_t i = 0; i < s->nwhitelist; i++) {
 		struct pd_spf_outcome o;
 		char from[300];
 
 		snprintf(from, sizeof(from), "postmaster@%s", s->whitelist[i]);
-		pd_spf_engine_check(s->eng, ip, s->whitelist[i], from, 0, deadline, &o);
+		pd_spf_engine_check(s->eng, ip, s->whitelist[i], from, 0, &o);
 		if (o.result == PD_SPF_PASS)
 			return 1;
 	}
@@ -481,8 +464,12 @@ static const char *problem_field(const struct pd_spf_outcome *o, char *buf)
 	return buf;
 }
 
-/* pd_plugin_check - check HELO and MAIL FROM once per message */
-int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
+/* spf_check - check HELO and MAIL FROM once per message. Every lookup the
+ * check needs is asked in the same pass where it can be (the whitelist, the
+ * HELO and the MAIL FROM identity), so that they are under way together;
+ * when one is not in yet, nothing is logged, stored or replied and the core
+ * runs the check again once the answers are in. */
+static int spf_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 {
 	struct spf *s = inst->data;
 	const char *ip = attr(inst, req, "client_address");
@@ -492,11 +479,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	char key[160], out[PD_REPLY_MAX + 1] = "", header[PD_REPLY_MAX + 1] = "";
 	char hlog[1100] = ""; /* the HELO result, logged in one line with the MAIL FROM one */
 	char esc_ip[4 * 46 + 4], esc_helo[4 * 64 + 4], esc_sender[4 * 64 + 4], esc_problem[4 * 100 + 16];
-	struct timespec deadline, t0;
-	struct pd_spf_outcome o;
-	int decisive = 0;
-	int try_inline = !inst->host->may_block(); /* on a network thread: from the DNS cache only */
-	long us;
+	struct pd_spf_outcome o, mo;
+	int decisive = 0, listed = 0, missed = 0;
 
 	if (!*ip || (s->skip_localhost && is_localhost(ip)))
 		return PD_CHECK_OK;
@@ -510,19 +494,16 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 			return PD_CHECK_OK;
 		}
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	deadline_in(&deadline, s->timeout_ms);
 	pd_esc(esc_ip, sizeof(esc_ip), ip, 46, PD_ESC_TOKEN); /* client data in log lines: escape.h */
 	pd_esc(esc_helo, sizeof(esc_helo), helo, 64, PD_ESC_TOKEN);
-	pd_spf_cache_only = try_inline;
+	pd_spf_req = req;
 	pd_spf_missed = 0;
+	pd_spf_timed_out = 0;
 	if (s->nwhitelist) {
-		int listed = whitelisted(s, ip, &deadline);
-
-		if (pd_spf_missed)
-			goto wouldblock;
-		if (listed) {
-			pd_spf_cache_only = 0;
+		listed = whitelisted(s, ip);
+		missed = pd_spf_missed;
+		if (listed && !missed) {
+			pd_spf_req = NULL;
 			inst->host->log(inst, PD_LOG_INFO, "client %s authorised by a whitelisted domain", esc_ip);
 			if (*instance)
 				msg_store(inst, s, key, "", 0);
@@ -531,47 +512,59 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	}
 	/* HELO identity first (unless the null sender makes it the MAIL FROM identity) */
 	if (s->helo_check && *helo && *sender) {
-		enum act a;
+		pd_spf_missed = 0;
+		pd_spf_engine_check(s->eng, ip, helo, sender, 1, &o);
+		missed |= pd_spf_missed;
+		if (!missed) {
+			enum act a = s->act[1][o.result];
 
-		pd_spf_engine_check(s->eng, ip, helo, sender, 1, &deadline, &o);
-		if (pd_spf_missed)
-			goto wouldblock;
-		a = s->act[1][o.result];
-		decisive = decide(s, a, &o, ip, sender, helo, 1, out, sizeof(out));
-		if (a == ACT_HEADER)
-			snprintf(header, sizeof(header), "%s", out);
-		snprintf(hlog, sizeof(hlog), "identity=helo helo=%s client=%s result=%s%s%s", esc_helo, esc_ip,
-		         pd_spf_result_name(o.result), o.cached ? " cached=yes" : "", problem_field(&o, esc_problem));
+			decisive = decide(s, a, &o, ip, sender, helo, 1, out, sizeof(out));
+			if (a == ACT_HEADER)
+				snprintf(header, sizeof(header), "%s", out);
+			snprintf(hlog, sizeof(hlog), "identity=helo helo=%s client=%s result=%s%s%s", esc_helo, esc_ip,
+			         pd_spf_result_name(o.result), o.cached ? " cached=yes" : "",
+			         problem_field(&o, esc_problem));
+		}
 	}
+	if (!decisive && s->mailfrom_check) { /* also while HELO waits: its lookups go out together */
+		pd_spf_missed = 0;
+		pd_spf_engine_check(s->eng, ip, helo, sender, 0, &mo);
+		missed |= pd_spf_missed;
+	}
+	pd_spf_req = NULL;
+	if (missed)
+		return PD_CHECK_WAIT;
 	if (!decisive && s->mailfrom_check) {
 		char mf[PD_REPLY_MAX + 1];
 
-		pd_spf_engine_check(s->eng, ip, helo, sender, 0, &deadline, &o);
-		if (pd_spf_missed)
-			goto wouldblock;
-		decisive = decide(s, s->act[0][o.result], &o, ip, sender, helo, 0, mf, sizeof(mf));
+		decisive = decide(s, s->act[0][mo.result], &mo, ip, sender, helo, 0, mf, sizeof(mf));
 		if (decisive || mf[0])
 			snprintf(out, sizeof(out), "%s", mf);
 		else
 			snprintf(out, sizeof(out), "%s", header);
 		pd_esc(esc_sender, sizeof(esc_sender), sender, 64, PD_ESC_TOKEN);
 		inst->host->log(inst, PD_LOG_INFO, "%s%sidentity=mailfrom sender=<%s> client=%s result=%s%s%s", hlog,
-		                hlog[0] ? "; " : "", esc_sender, esc_ip, pd_spf_result_name(o.result),
-		                o.cached ? " cached=yes" : "", problem_field(&o, esc_problem));
+		                hlog[0] ? "; " : "", esc_sender, esc_ip, pd_spf_result_name(mo.result),
+		                mo.cached ? " cached=yes" : "", problem_field(&mo, esc_problem));
 	} else if (hlog[0]) {
 		inst->host->log(inst, PD_LOG_INFO, "%s", hlog); /* decided by HELO (or no MAIL FROM check) */
 	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	us = (deadline.tv_sec - t0.tv_sec) * 1000000L + (deadline.tv_nsec - t0.tv_nsec) / 1000;
-	if (inst->verbose)
-		inst->host->log(inst, PD_LOG_DEBUG, "check took %ldus", us);
 	if (*instance)
 		msg_store(inst, s, key, out, decisive);
 	if (out[0])
 		inst->host->reply(reply, "%s", out);
-	pd_spf_cache_only = 0;
 	return PD_CHECK_OK;
-wouldblock: /* nothing logged, stored or replied: a worker thread does it all again */
-	pd_spf_cache_only = 0;
-	return PD_CHECK_WOULDBLOCK;
 }
+
+const pd_plugin_desc pd_plugin = {
+    PD_PLUGIN_HEADER,
+    .name = "spf",
+    .version = "2.0",
+    .description = "SPF (RFC 7208) checks of MAIL FROM and HELO, libspf2 on the core's asynchronous DNS",
+    .flags = PD_PLUGIN_SKIP_SASL,
+    .default_states = "RCPT",
+    .options = spf_opts,
+    .init = spf_init,
+    .check = spf_check,
+    .fini = spf_fini,
+};

@@ -24,7 +24,6 @@
 struct ctx {
 	const struct pd_spf_engine_cfg *cfg;
 	pd_spf_resolver *res;
-	const struct timespec *deadline;
 	unsigned terms, voids, get_spf_calls;
 	int aborted;
 	int has_override;
@@ -34,6 +33,7 @@ struct ctx {
 	char follow[MAX_FOLLOW][256];
 	int nfollow, follow_pos;
 	int follow_any;        /* the mx term had a /0 prefix */
+	int follow_ptr;        /* the names come from a ptr term (RFC 7208 5.5: errors skip a name) */
 	int capture_redirect;  /* the next get_spf is a redirect eval_domain follows */
 	char redirect_to[256]; /* ... its expanded target */
 	char sender[512];      /* the identity, local@domain, for our macro expansion */
@@ -245,15 +245,17 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *s, const char *domain, ns_ty
 		if (count_term(c) < 0)
 			return SPF_dns_rr_new_init(s, domain, type, 0, TRY_AGAIN);
 	}
-	rr = pd_spf_resolve(e->res, s, name, type, c->deadline);
+	rr = pd_spf_resolve(e->res, s, name, type);
 	if (!rr)
 		return abort_check(c, s, domain, type, PD_SPF_TEMPERROR, "out of memory");
 	if (rr->herrno == TRY_AGAIN) {
 		SPF_dns_rr_free(rr);
 		if (!term && !follow) /* exp=: no explanation, same result */
 			return SPF_dns_rr_new_init(s, domain, type, 0, TRY_AGAIN);
+		if (follow && c->follow_ptr && !pd_spf_missed) /* RFC 7208 5.5: that name is skipped */
+			return SPF_dns_rr_new_init(s, domain, type, 0, NO_DATA);
 		return abort_check(c, s, domain, type, PD_SPF_TEMPERROR,
-		                   pd_spf_ms_left(c->deadline) > 0 ? "DNS server failure" : "DNS timeout");
+		                   pd_spf_timed_out ? "DNS timeout" : "DNS server failure");
 	}
 	if (term && is_void(rr) && count_void(c) < 0) {
 		SPF_dns_rr_free(rr);
@@ -266,10 +268,12 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *s, const char *domain, ns_ty
 		}
 		remember_follow(c, rr);
 		c->follow_any = any;
+		c->follow_ptr = 0;
 	} else if (type == ns_t_ptr && term) {
 		if (rr->num_rr > MAX_FOLLOW)
 			rr->num_rr = MAX_FOLLOW; /* RFC 7208 5.5: ignore the rest */
 		remember_follow(c, rr);
+		c->follow_ptr = 1;
 	} else if (any || (follow && c->follow_any)) {
 		match_any(c, rr);
 	} else if (type == ns_t_txt && rr->num_rr > 0) {
@@ -876,12 +880,11 @@ static int fetch_record(pd_spf_engine *e, struct ctx *c, const char *domain, int
 	char why[128];
 
 	c->nfollow = c->follow_pos = 0;
-	rr = pd_spf_resolve(e->res, e->layer, domain, ns_t_txt, c->deadline);
+	rr = pd_spf_resolve(e->res, e->layer, domain, ns_t_txt);
 	if (!rr || rr->herrno == TRY_AGAIN) {
 		if (rr)
 			SPF_dns_rr_free(rr);
-		set_override(c, PD_SPF_TEMPERROR, "%s",
-		             pd_spf_ms_left(c->deadline) > 0 ? "DNS server failure" : "DNS timeout");
+		set_override(c, PD_SPF_TEMPERROR, "%s", pd_spf_timed_out ? "DNS timeout" : "DNS server failure");
 		c->aborted = 1;
 		return -1;
 	}
@@ -1194,7 +1197,7 @@ static enum pd_spf_result map_result(SPF_result_t r)
 /* pd_spf_engine_check - evaluate one identity */
 /* evaluate - the check itself: the records through libspf2 and our rules */
 static void evaluate(pd_spf_engine *e, const char *ip, const char *helo, const char *sender, int helo_identity,
-                     const struct timespec *deadline, struct pd_spf_outcome *out)
+                     struct pd_spf_outcome *out)
 {
 	struct ctx c;
 	SPF_request_t *req = NULL;
@@ -1207,7 +1210,6 @@ static void evaluate(pd_spf_engine *e, const char *ip, const char *helo, const c
 	memset(&c, 0, sizeof(c));
 	c.cfg = &e->cfg;
 	c.res = e->res;
-	c.deadline = deadline;
 	out->result = PD_SPF_NONE;
 	if (inet_pton(AF_INET, ip, &c.ip4) == 1) {
 		c.v6 = 0;
@@ -1318,9 +1320,9 @@ static int result_key(const char *ip, const char *helo, const char *sender, int 
 }
 
 /* pd_spf_engine_check - a remembered outcome, or evaluate (and remember it
- * when every answer it used came from the DNS cache) */
+ * until the first answer it used expires) */
 void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, const char *sender, int helo_identity,
-                         const struct timespec *deadline, struct pd_spf_outcome *out)
+                         struct pd_spf_outcome *out)
 {
 	char key[RESULT_KEY];
 	unsigned h;
@@ -1330,7 +1332,7 @@ void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, con
 	time_t now;
 
 	if (!e->results || !result_key(ip, helo, sender, helo_identity, key, &h)) {
-		evaluate(e, ip, helo, sender, helo_identity, deadline, out);
+		evaluate(e, ip, helo, sender, helo_identity, out);
 		return;
 	}
 	n = h % (e->cfg.result_cache / RESULT_WAYS);
@@ -1348,9 +1350,9 @@ void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, con
 	pthread_mutex_unlock(lock);
 
 	pd_spf_valid_until = (time_t)1 << 62;
-	evaluate(e, ip, helo, sender, helo_identity, deadline, out);
-	if (pd_spf_valid_until <= now || out->result == PD_SPF_TEMPERROR)
-		return;
+	evaluate(e, ip, helo, sender, helo_identity, out);
+	if (pd_spf_missed || pd_spf_valid_until <= now || out->result == PD_SPF_TEMPERROR)
+		return; /* an answer was not in yet, or one expired: nothing to remember */
 	if (pd_spf_valid_until > now + 3600) /* no lookup at all (e.g. no checkable domain) */
 		pd_spf_valid_until = now + 3600;
 	pthread_mutex_lock(lock);

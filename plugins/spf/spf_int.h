@@ -10,6 +10,8 @@
 #include <spf2/spf.h>
 #include <spf2/spf_dns.h>
 
+#include <policyd/plugin.h>
+
 /* Results, in the order used for per-result option tables. */
 enum pd_spf_result {
 	PD_SPF_NONE,
@@ -35,46 +37,32 @@ static inline unsigned pd_spf_key_hash(const char *k)
 /* Name of a result as used in Received-SPF and in the options. */
 const char *pd_spf_result_name(enum pd_spf_result r);
 
-/* A stub resolver with its own timeouts and a bounded TTL cache. */
+/* libspf2's DNS layer on the core's DNS service (host->dns): the lookups
+ * of the check running on this thread go through the request it serves. */
 typedef struct pd_spf_resolver pd_spf_resolver;
 
-/* Make a resolver for the nameservers in RESOLV_CONF (NULL: the system
- * file), caching up to CACHE_SIZE answers (0: no cache) for at most
- * MAX_TTL seconds. NOW is the clock. Returns NULL after logging to ERRBUF. */
-pd_spf_resolver *pd_spf_resolver_new(const char *resolv_conf, size_t cache_size, unsigned max_ttl, time_t (*now)(void),
-                                     char *errbuf, size_t errlen);
+/* A resolver for instance INST (its host, clock and DNS settings). */
+pd_spf_resolver *pd_spf_resolver_new(pd_instance *inst);
 void pd_spf_resolver_free(pd_spf_resolver *r);
 
-/* Counters for tests and logs. */
-struct pd_spf_dns_stats {
-	unsigned long queries;    /* packets sent */
-	unsigned long cache_hits; /* answers served from the cache */
-	unsigned long timeouts;   /* lookups that ran out of time */
-};
-void pd_spf_resolver_stats(pd_spf_resolver *r, struct pd_spf_dns_stats *st);
-
-/* Look NAME/TYPE up, never past DEADLINE (CLOCK_MONOTONIC). Returns an
- * SPF_dns_rr_t owned by the caller (herrno: NETDB_SUCCESS, NO_DATA,
- * HOST_NOT_FOUND or TRY_AGAIN), or NULL when out of memory. */
-SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const char *name, ns_type type,
-                             const struct timespec *deadline);
-
-/* Cache-only lookups for this thread (a network thread, which must not
- * wait): a lookup the cache cannot answer sets pd_spf_missed and fails
- * with TRY_AGAIN at once, without a query. */
-extern __thread int pd_spf_cache_only;
+/* The request whose check runs on this thread (spf.c sets it around a check). */
+extern __thread pd_request *pd_spf_req;
+/* Set by a lookup whose answer is not in yet (the core started the query):
+ * the check must end with PD_CHECK_WAIT, having changed nothing. */
 extern __thread int pd_spf_missed;
-
-/* Until when every answer this thread's lookups used stays true: lowered to
- * the expiry of each cached answer used, and to 0 by an answer that came from
- * the network (or none came). The engine sets it high before a check. */
+/* Set by a lookup that ran out of time (the check's DNS deadline). */
+extern __thread int pd_spf_timed_out;
+/* Until when every answer this thread's check used stays true: lowered to
+ * each answer's expiry. The engine sets it high before a check. */
 extern __thread time_t pd_spf_valid_until;
+
+/* Look NAME/TYPE up. Returns an SPF_dns_rr_t owned by the caller (herrno:
+ * NETDB_SUCCESS, NO_DATA, HOST_NOT_FOUND or TRY_AGAIN: a failure, a timeout
+ * or an answer not in yet), or NULL when out of memory. */
+SPF_dns_rr_t *pd_spf_resolve(pd_spf_resolver *r, SPF_dns_server_t *layer, const char *name, ns_type type);
 
 /* The resolver's clock (seconds). */
 time_t pd_spf_resolver_now(pd_spf_resolver *r);
-
-/* Milliseconds from now to DEADLINE (CLOCK_MONOTONIC), at least 0. */
-long pd_spf_ms_left(const struct timespec *deadline);
 
 /* The evaluation engine: libspf2 with our DNS layer and RFC 7208 fixes. */
 typedef struct pd_spf_engine pd_spf_engine;
@@ -101,11 +89,11 @@ struct pd_spf_outcome {
 };
 
 /* Check IDENTITY ("mailfrom" or "helo") for client IP (text), HELO name and
- * SENDER (the full address; "" for the null sender), before DEADLINE. An
- * outcome that came from cached DNS answers alone is remembered until the
- * first of them expires, and a check with the same inputs before then gets it
- * without evaluating the records again (temperror is never remembered). */
+ * SENDER (the full address; "" for the null sender). An outcome is
+ * remembered until the first DNS answer it used expires, and a check with
+ * the same inputs before then gets it without evaluating the records again
+ * (temperror is never remembered, nor a check that must wait for DNS). */
 void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, const char *sender, int helo_identity,
-                         const struct timespec *deadline, struct pd_spf_outcome *out);
+                         struct pd_spf_outcome *out);
 
 #endif

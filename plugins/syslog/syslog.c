@@ -11,8 +11,6 @@
 #define LINE_MAX_LEN 1800
 #define VALUE_MAX_LEN 200
 
-const unsigned pd_plugin_abi = PD_PLUGIN_ABI;
-
 static cfg_opt_t options[] = {
     /* log level of the lines: debug, info or notice */
     CFG_STR("level", "info", CFGF_NONE),
@@ -21,16 +19,6 @@ static cfg_opt_t options[] = {
 			       "recipient, sasl_username, size}",
 		 CFGF_NONE),
     CFG_END(),
-};
-
-const pd_plugin_info pd_plugin = {
-    .api = PD_PLUGIN_API,
-    .name = "syslog",
-    .version = "1.0",
-    .description = "logs each request's attributes",
-    .flags = PD_PLUGIN_NONBLOCKING,
-    .default_states = "ALL",
-    .options = options,
 };
 
 struct slog {
@@ -50,8 +38,8 @@ static size_t append(char *line, size_t len, const char *name, const char *value
 	return len + pd_esc(line + len, LINE_MAX_LEN - len, value, VALUE_MAX_LEN, PD_ESC_TOKEN);
 }
 
-/* pd_plugin_init - level and attribute list */
-int pd_plugin_init(pd_instance *inst)
+/* slog_init - level and attribute list */
+static int slog_init(pd_instance *inst)
 {
 	struct slog *s = calloc(1, sizeof(*s));
 	const char *lv = cfg_getstr(inst->cfg, "level");
@@ -76,11 +64,12 @@ int pd_plugin_init(pd_instance *inst)
 			s->attrs[i] = strdup(cfg_getnstr(inst->cfg, "attributes", (unsigned)i));
 	}
 	inst->data = s;
+	inst->blocking = 0; /* logging never waits (the core's log writer drops what syslog cannot take) */
 	return 0;
 }
 
-/* pd_plugin_check - one log line per request */
-int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
+/* slog_check - one log line per request */
+static int slog_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 {
 	struct slog *s = inst->data;
 	const pd_host *h = inst->host;
@@ -106,8 +95,8 @@ int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 	return PD_CHECK_OK;
 }
 
-/* pd_plugin_fini - free the attribute list */
-void pd_plugin_fini(pd_instance *inst)
+/* slog_fini - free the attribute list */
+static void slog_fini(pd_instance *inst)
 {
 	struct slog *s = inst->data;
 
@@ -116,3 +105,15 @@ void pd_plugin_fini(pd_instance *inst)
 	free(s->attrs);
 	free(s);
 }
+
+const pd_plugin_desc pd_plugin = {
+    PD_PLUGIN_HEADER,
+    .name = "syslog",
+    .version = "2.0",
+    .description = "logs each request's attributes",
+    .default_states = "ALL",
+    .options = options,
+    .init = slog_init,
+    .check = slog_check,
+    .fini = slog_fini,
+};

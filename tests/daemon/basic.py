@@ -192,7 +192,8 @@ def test_check_config_and_version():
     want = "%s:%d: no such option 'markre'" % (d.conf, pdtest.line_of(d.conf, "markre"))
     assert p.returncode != 0 and want in p.stderr, p
     p = subprocess.run([pdtest.POLICYD, "-V"], capture_output=True, text=True)
-    assert p.returncode == 0 and p.stdout.startswith("policyd ") and "ABI 1" in p.stdout, p
+    assert p.returncode == 0 and p.stdout.startswith("policyd ") and "plugin ABI 2, API 1" in p.stdout, p
+    assert "libconfuse" in p.stdout, p  # its types are part of the plugin ABI
     p = subprocess.run([pdtest.POLICYD, "-x"], capture_output=True, text=True)
     assert p.returncode == 2 and "usage:" in p.stderr
 

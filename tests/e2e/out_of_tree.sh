@@ -79,6 +79,22 @@ if ! "$CC" -shared -fPIC $cflags "$PD_SRCDIR/tests/e2e/oot_plugin.c" -o "$tmp/pl
 	fail "cc -shared -fPIC \$(pkg-config --cflags policyd) oot_plugin.c"
 fi
 pass "plugin compiled out of tree: $tmp/plugins/oot.so"
+nm -D --defined-only "$tmp/plugins/oot.so" | grep -q ' pd_plugin$' || fail "oot.so does not export pd_plugin"
+
+# a third party's unit test on the installed mock host (pkg-config policyd-mockhost)
+mockflags=$("$PKG_CONFIG" --cflags --libs policyd-mockhost) || fail "pkg-config --cflags --libs policyd-mockhost"
+# shellcheck disable=SC2086 # mockflags is a word list
+if ! "$CC" $mockflags "$PD_SRCDIR/tests/e2e/oot_test.c" "$PD_SRCDIR/tests/e2e/oot_plugin.c" -o "$tmp/oot_test" \
+	$mockflags >"$tmp/cc2.log" 2>&1; then
+	cat "$tmp/cc2.log"
+	fail "cc oot_test.c oot_plugin.c \$(pkg-config --cflags --libs policyd-mockhost)"
+fi
+libdir=$(in_dest "$("$PKG_CONFIG" --variable=libdir policyd-mockhost)")
+if ! LD_LIBRARY_PATH="$libdir" "$tmp/oot_test" >"$tmp/oot_test.log" 2>&1; then
+	cat "$tmp/oot_test.log"
+	fail "the out-of-tree plugin's unit test on the mock host"
+fi
+pass "unit test on the installed mock host: $(tail -n 1 "$tmp/oot_test.log")"
 
 # --- 3. the installed daemon loads it and answers ---------------------------
 # installed shared libraries, if the daemon has any, live in DESTDIR too

@@ -5,7 +5,7 @@
  *   bits 0-1  max_line_length  256, 300, 1024, 4096
  *   bits 2-3  max_attributes   8, 9, 64, 256
  *   bits 4-5  max_request_size 1024, 1500, 4096, 65536
- *   bit 6     spawn-mode loop (no pd_req_trim between requests)
+ *   bit 6     spawn-mode loop (no pd_attrs_trim between requests)
  *   bit 7     tiny reads (1..8 bytes) instead of reads of any size
  * The read sizes come from a PRNG seeded with a hash of the input. Each
  * input runs twice: split into those reads, and in reads as large as the
@@ -103,9 +103,9 @@ static void check_loggable(const char *v, size_t max)
 }
 
 /* check_request - invariants of a complete request; folds it into the digest */
-static void check_request(sim *s, const pd_request *req, const pd_limits *lim)
+static void check_request(sim *s, const pd_attrs *req, const pd_limits *lim)
 {
-	size_t n = pd_req_count(req);
+	size_t n = pd_attrs_count(req);
 	const char *name, *value, *r;
 	char out[PD_REPLY_MAX + 16];
 	pd_reply reply;
@@ -118,13 +118,13 @@ static void check_request(sim *s, const pd_request *req, const pd_limits *lim)
 		fail("more attributes than max_attributes");
 	if (req->bytes > lim->max_request)
 		fail("request larger than max_request_size");
-	if (pd_req_at(req, n, &name, &value) == 0)
-		fail("pd_req_at past the end succeeded");
+	if (pd_attrs_at(req, n, &name, &value) == 0)
+		fail("pd_attrs_at past the end succeeded");
 	for (size_t i = 0; i < n; i++) {
 		const char *got;
 
-		if (pd_req_at(req, i, &name, &value) < 0)
-			fail("pd_req_at failed inside the request");
+		if (pd_attrs_at(req, i, &name, &value) < 0)
+			fail("pd_attrs_at failed inside the request");
 		if (!*name || strlen(name) > 128 || strchr(name, '='))
 			fail("bad attribute name accepted");
 		for (const char *p = name; *p; p++)
@@ -134,36 +134,36 @@ static void check_request(sim *s, const pd_request *req, const pd_limits *lim)
 			fail("attribute value with a newline or over max_line_length");
 		s->digest = fnv(s->digest, name, strlen(name) + 1);
 		s->digest = fnv(s->digest, value, strlen(value) + 1);
-		got = pd_req_get(req, name);
+		got = pd_attrs_get(req, name);
 		if (!got)
-			fail("pd_req_get misses an attribute");
+			fail("pd_attrs_get misses an attribute");
 		for (size_t k = i + 1; k < n; k++) {
 			const char *n2, *v2;
 
-			pd_req_at(req, k, &n2, &v2);
+			pd_attrs_at(req, k, &n2, &v2);
 			if (strcmp(n2, name) == 0)
 				value = v2; /* the last occurrence wins */
 		}
 		if (got != value)
-			fail("pd_req_get does not return the last occurrence");
+			fail("pd_attrs_get does not return the last occurrence");
 	}
 
 	/* what the server does with a request: log it, pick a chain, reply */
-	check_loggable(pd_req_get(req, "queue_id"), 40);
-	check_loggable(pd_req_get(req, "client_name"), 128);
-	check_loggable(pd_req_get(req, "sender"), 256);
-	check_loggable(pd_req_get(req, "protocol_state"), 24);
-	check_loggable(pd_req_get(req, "recipient"), 4);
-	check_loggable(pd_req_get(req, "helo_name"), 1);
-	(void)pd_request_state(pd_req_get(req, "protocol_state"));
-	if ((r = pd_req_get(req, "client_address")) && pd_addr_parse(r, &fam, addr) == 0 &&
+	check_loggable(pd_attrs_get(req, "queue_id"), 40);
+	check_loggable(pd_attrs_get(req, "client_name"), 128);
+	check_loggable(pd_attrs_get(req, "sender"), 256);
+	check_loggable(pd_attrs_get(req, "protocol_state"), 24);
+	check_loggable(pd_attrs_get(req, "recipient"), 4);
+	check_loggable(pd_attrs_get(req, "helo_name"), 1);
+	(void)pd_request_state(pd_attrs_get(req, "protocol_state"));
+	if ((r = pd_attrs_get(req, "client_address")) && pd_addr_parse(r, &fam, addr) == 0 &&
 	    pd_cidr_parse("192.0.2.0/24", &net) == 0)
 		(void)pd_cidr_match(&net, 1, fam, addr);
-	if ((r = pd_req_get(req, "policy_context")))
+	if ((r = pd_attrs_get(req, "policy_context")))
 		(void)pd_cidr_parse(r, &net);
 
 	/* a reply built from client text (a plugin echoing an attribute) */
-	r = n ? (pd_req_at(req, n - 1, &name, &value), value) : "";
+	r = n ? (pd_attrs_at(req, n - 1, &name, &value), value) : "";
 	pd_reply_set(&reply, r);
 	if (strlen(reply.text) > PD_REPLY_MAX)
 		fail("pd_reply_set overran PD_REPLY_MAX");
@@ -188,9 +188,9 @@ static void run(sim *s, const pd_limits *lim, int spawn)
 	char *buf = pd_xmalloc(cap);
 	size_t len = 0, rounds = 0;
 	int eof = 0;
-	pd_request req;
+	pd_attrs req;
 
-	pd_req_init(&req);
+	pd_attrs_init(&req);
 	s->digest = 0xcbf29ce484222325ULL;
 	for (;;) {
 		size_t used = 0;
@@ -241,18 +241,18 @@ static void run(sim *s, const pd_limits *lim, int spawn)
 		s->requests++;
 		check_request(s, &req, lim);
 		{
-			const char *r = pd_req_get(&req, "request");
+			const char *r = pd_attrs_get(&req, "request");
 
 			if (!r || strcmp(r, "smtpd_access_policy") != 0) {
 				s->end = "not a policy request";
 				break; /* request_ok closes the connection */
 			}
 		}
-		pd_req_reset(&req);
+		pd_attrs_reset(&req);
 		if (!spawn)
-			pd_req_trim(&req);
+			pd_attrs_trim(&req);
 	}
-	pd_req_free(&req);
+	pd_attrs_free(&req);
 	free(buf);
 }
 

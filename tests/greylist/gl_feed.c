@@ -5,7 +5,7 @@
 #include <policyd/plugin.h>
 
 #include "gl.h"
-#include "mockhost.h"
+#include <policyd/mockhost.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +27,7 @@ int main(int argc, char **argv)
 	cfg = mock_section(gl_options, argv[3]);
 	if (!cfg)
 		return 2;
-	mock_instance(&inst, "greylist", cfg, argv[1]);
-	if (pd_plugin_init(&inst) != 0)
+	if (mock_instance_init(&inst, &pd_plugin, "greylist", cfg, argv[1]) != 0)
 		return 3;
 	req = mock_request_new("request=smtpd_access_policy", "protocol_state=RCPT", NULL);
 	mock_request_set(req, "client_address", argv[4]);
@@ -37,11 +36,11 @@ int main(int argc, char **argv)
 	if (argc > 7)
 		mock_request_set(req, "instance", argv[7]);
 	reply = mock_reply_new();
-	r = pd_plugin_check(&inst, req, reply);
+	r = mock_check(&pd_plugin, &inst, req, reply);
 	printf("%s\n", r != PD_CHECK_OK ? "ERROR" : *mock_reply_text(reply) ? mock_reply_text(reply) : "DUNNO");
 	mock_request_free(req);
 	mock_reply_free(reply);
-	pd_plugin_fini(&inst);
+	mock_instance_fini(&inst, &pd_plugin);
 	cfg_free(cfg);
 	return 0;
 }

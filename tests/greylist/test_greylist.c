@@ -4,7 +4,7 @@
  * with the mock clock; key.c, whitelist.c and store_gdbm.c are linked. */
 #include "../../plugins/greylist/greylist.c"
 
-#include "mockhost.h"
+#include <policyd/mockhost.h>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -94,9 +94,8 @@ static tinst *start(const char *text, const char *dir)
 		return NULL;
 	}
 	snprintf(t->dir, sizeof(t->dir), "%s", dir ? dir : new_state_dir());
-	mock_instance(&t->inst, "greylist", t->cfg, t->dir);
 	t->reply = mock_reply_new();
-	if (pd_plugin_init(&t->inst) != 0) {
+	if (mock_instance_init(&t->inst, &pd_plugin, "greylist", t->cfg, t->dir) != 0) {
 		cfg_free(t->cfg);
 		mock_reply_free(t->reply);
 		free(t);
@@ -108,7 +107,7 @@ static tinst *start(const char *text, const char *dir)
 /* stop - fini and free */
 static void stop(tinst *t)
 {
-	pd_plugin_fini(&t->inst);
+	mock_instance_fini(&t->inst, &pd_plugin);
 	cfg_free(t->cfg);
 	mock_reply_free(t->reply);
 	free(t);
@@ -131,7 +130,7 @@ static const char *ask_full(tinst *t, const char *client, const char *sender, co
 	if (instance)
 		mock_request_set(req, "instance", instance);
 	mock_reply_clear(t->reply);
-	r = pd_plugin_check(&t->inst, req, t->reply);
+	r = mock_check(&pd_plugin, &t->inst, req, t->reply);
 	mock_request_free(req);
 	snprintf(out, sizeof(out), "%s", r == PD_CHECK_OK ? mock_reply_text(t->reply) : "ERROR");
 	return out;
@@ -482,8 +481,7 @@ static void test_bad_whitelist(void)
 		if (c) {
 			free(c->filename);
 			c->filename = NULL;
-			mock_instance(&inst, "greylist", c, statedir);
-			CHECK(pd_plugin_init(&inst) == -1);
+			CHECK(mock_instance_init(&inst, &pd_plugin, "greylist", c, statedir) == -1);
 			cfg_free(c);
 		}
 		CHECK(chdir(cwd) == 0);
@@ -603,11 +601,11 @@ static void test_siphash(void)
 		key[i] = (uint8_t)i;
 	for (int i = 0; i < 64; i++)
 		msg[i] = (uint8_t)i;
-	gl_siphash(key, msg, 0, out);
+	pd_siphash(key, msg, 0, out);
 	CHECK(memcmp(out, v0, 8) == 0);
-	gl_siphash(key, msg, 15, out);
+	pd_siphash(key, msg, 15, out);
 	CHECK(memcmp(out, v15, 8) == 0);
-	gl_siphash(key, msg, 63, out);
+	pd_siphash(key, msg, 63, out);
 	CHECK(memcmp(out, v63, 8) == 0);
 }
 
@@ -717,7 +715,7 @@ static void test_data_state(void)
 				       "client_address=192.0.2.80", "sender=s@example.org", "recipient=",
 				       "recipient_count=3", NULL);
 		mock_reply_clear(t->reply);
-		CHECK(pd_plugin_check(&t->inst, req, t->reply) == PD_CHECK_OK);
+		CHECK(mock_check(&pd_plugin, &t->inst, req, t->reply) == PD_CHECK_OK);
 		if (round == 0)
 			CHECK(deferred(mock_reply_text(t->reply)));
 		else
@@ -901,7 +899,7 @@ static void *thr_main(void *p)
 
 		snprintf(client, sizeof(client), "10.%d.%d.1", a->idx + 100, i);
 		mock_request_set(req, "client_address", client);
-		if (pd_plugin_check(&a->t->inst, req, rep) != PD_CHECK_OK ||
+		if (mock_check(&pd_plugin, &a->t->inst, req, rep) != PD_CHECK_OK ||
 		    !deferred(mock_reply_text(rep)))
 			a->bad++;
 		mock_request_free(req);

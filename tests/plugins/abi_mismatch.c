@@ -4,23 +4,29 @@
 
 #include <policyd/plugin.h>
 
-const unsigned pd_plugin_abi = PD_PLUGIN_ABI + 41;
-const pd_plugin_info pd_plugin = {.api = PD_PLUGIN_API, .name = "abi_mismatch"};
-
-/* pd_plugin_init - must never run: aborts if it does */
-int pd_plugin_init(pd_instance *inst)
+/* abort_init - must never run: aborts if it does */
+static int abort_init(pd_instance *inst)
 {
 	abort();
 }
 
-/* pd_plugin_check - never reached */
-int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
+/* abort_check - never reached */
+static int abort_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 {
 	abort();
 }
 
-/* pd_plugin_fini - never reached */
-void pd_plugin_fini(pd_instance *inst)
+/* abort_fini - never reached */
+static void abort_fini(pd_instance *inst)
 {
 	abort();
 }
+
+const pd_plugin_desc pd_plugin = {
+    .abi = PD_PLUGIN_ABI + 41,
+    .api = PD_PLUGIN_API,
+    .name = "abi_mismatch",
+    .init = abort_init,
+    .check = abort_check,
+    .fini = abort_fini,
+};

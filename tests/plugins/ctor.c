@@ -6,18 +6,6 @@
 
 #include <policyd/plugin.h>
 
-const unsigned pd_plugin_abi = PD_PLUGIN_ABI;
-
-const pd_plugin_info pd_plugin = {
-    .api = PD_PLUGIN_API,
-    .name = "ctor",
-    .version = "test",
-    .description = "test plugin whose constructor creates $PD_CTOR_MARK",
-    .flags = PD_PLUGIN_NONBLOCKING,
-    .default_states = "RCPT",
-    .options = NULL,
-};
-
 /* mark - runs when the object is loaded, before any policyd code can look at it */
 __attribute__((constructor)) static void mark(void)
 {
@@ -28,19 +16,29 @@ __attribute__((constructor)) static void mark(void)
 		close(fd);
 }
 
-/* pd_plugin_init - nothing to do */
-int pd_plugin_init(pd_instance *inst)
+/* ctor_init - nothing to do */
+static int ctor_init(pd_instance *inst)
 {
 	return 0;
 }
 
-/* pd_plugin_check - DUNNO */
-int pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
+/* ctor_check - DUNNO */
+static int ctor_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 {
 	return PD_CHECK_OK;
 }
 
-/* pd_plugin_fini - nothing to free */
-void pd_plugin_fini(pd_instance *inst)
+/* ctor_fini - nothing to free */
+static void ctor_fini(pd_instance *inst)
 {
 }
+
+const pd_plugin_desc pd_plugin = {
+    PD_PLUGIN_HEADER,
+    .name = "ctor",
+    .version = "test",
+    .description = "test plugin whose constructor creates $PD_CTOR_MARK",
+    .init = ctor_init,
+    .check = ctor_check,
+    .fini = ctor_fini,
+};

@@ -1,20 +1,19 @@
-/* no_check.c - test plugin missing its check symbol: must be refused */
+/* no_check.c - test plugin whose descriptor has no check: must be refused */
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include <stdlib.h>
 
 #include <policyd/plugin.h>
 
-const unsigned pd_plugin_abi = PD_PLUGIN_ABI;
-const pd_plugin_info pd_plugin = {.api = PD_PLUGIN_API, .name = "no_check"};
-
-/* pd_plugin_init - must never run */
-int pd_plugin_init(pd_instance *inst)
+/* abort_init - must never run */
+static int abort_init(pd_instance *inst)
 {
 	abort();
 }
 
-/* pd_plugin_fini - must never run */
-void pd_plugin_fini(pd_instance *inst)
+/* abort_fini - must never run */
+static void abort_fini(pd_instance *inst)
 {
 	abort();
 }
+
+const pd_plugin_desc pd_plugin = {PD_PLUGIN_HEADER, .name = "no_check", .init = abort_init, .fini = abort_fini};

@@ -62,13 +62,18 @@ def main():
     import spfzone
     scenarios = load()
     dns = spfzone.ZoneServer()
-    srv = spftest.Server(SECTION, asis=asis)
     passed, failed, worst, times = 0, [], 0.0, []
     t0 = time.time()
+    srv = None
     try:
-        c = srv.client()
         for sc in scenarios:
             dns.set_zone(sc.get('zonedata'))
+            if only and only not in sc['tests']:
+                continue
+            # a fresh server per scenario: the same names mean other things in the
+            # next one, and a resolver keeps a failure (SERVFAIL) for a few seconds
+            srv = spftest.Server(SECTION, asis=asis)
+            c = srv.client()
             for name, t in sorted(sc['tests'].items()):
                 if only and only != name:
                     continue
@@ -88,15 +93,18 @@ def main():
                 if verbose:
                     print('%-32s want %-22s got %-10s %s' % (name, '/'.join(want), got,
                                                             action[:100]))
-        c.close()
+            c.close()
+            srv.stop()
+            srv = None
     finally:
-        srv.stop()
+        if srv:
+            srv.stop()
         dns.close()
     total = passed + len(failed)
     times.sort()
     med = times[len(times) // 2] if times else 0.0
     print('RFC 7208 suite via %s: %d passed, %d failed, %d total (%.1f s, median case %.1f ms,'
-          ' slowest case %.2f s)' % (srv.kind, passed, len(failed), total, time.time() - t0,
+          ' slowest case %.2f s)' % ('libspf2 as it is' if asis else 'policyd', passed, len(failed), total, time.time() - t0,
                                     med * 1000, worst))
     for name, desc, want, got, action in failed:
         print('  FAIL %s [%s]: want %s, got %s (%s)' % (name, desc, '/'.join(want), got,

@@ -1,30 +1,23 @@
-/* test_spf_unit.c - spf plugin paths that need no DNS, on the mock host */
+/* test_spf_unit.c - the spf plugin on the mock host: options, DNS-free decisions, checks that wait for DNS */
 /* SPDX-License-Identifier: BSD-2-Clause */
-#include "mockhost.h"
+#include <policyd/mockhost.h>
 #include "../unit/tap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-extern const pd_plugin_info spf_LTX_pd_plugin;
-extern const unsigned spf_LTX_pd_plugin_abi;
-int spf_LTX_pd_plugin_init(pd_instance *inst);
-int spf_LTX_pd_plugin_check(pd_instance *inst, const pd_request *req, pd_reply *reply);
-void spf_LTX_pd_plugin_fini(pd_instance *inst);
-
-/* RESOLV names a file with no nameserver lines: the resolver would use
- * 127.0.0.1, but every case below is decided before any lookup. */
-#define BASE "receiver = \"mx.test\"\nresolv_conf = \"/nonexistent\"\n"
+/* The mock host answers DNS from a table; most cases below are decided
+ * before any lookup, the last ones wait for answers as in the daemon. */
+#define BASE "receiver = \"mx.test\"\n"
 
 /* start - init an instance with section TEXT; 0 on success */
 static int start(pd_instance *inst, cfg_t **cfg, const char *text)
 {
-	*cfg = mock_section(spf_LTX_pd_plugin.options, text);
+	*cfg = mock_section(pd_plugin.options, text);
 	if (!*cfg)
 		return -1;
-	mock_instance(inst, "spf", *cfg, "/tmp");
-	if (spf_LTX_pd_plugin_init(inst) != 0) {
+	if (mock_instance_init(inst, &pd_plugin, "spf", *cfg, "/tmp") != 0) {
 		cfg_free(*cfg);
 		return -1;
 	}
@@ -34,7 +27,7 @@ static int start(pd_instance *inst, cfg_t **cfg, const char *text)
 /* stop - fini and free */
 static void stop(pd_instance *inst, cfg_t *cfg)
 {
-	spf_LTX_pd_plugin_fini(inst);
+	mock_instance_fini(inst, &pd_plugin);
 	cfg_free(cfg);
 }
 
@@ -49,7 +42,7 @@ static const char *ask(pd_instance *inst, const char *ip, const char *helo, cons
 	mock_request_set(req, "helo_name", helo);
 	mock_request_set(req, "sender", sender);
 	mock_request_set(req, "instance", instance);
-	CHECK(spf_LTX_pd_plugin_check(inst, req, rep) == PD_CHECK_OK);
+	CHECK(mock_check(&pd_plugin, inst, req, rep) == PD_CHECK_OK);
 	snprintf(out, sizeof(out), "%s", mock_reply_text(rep));
 	mock_reply_free(rep);
 	mock_request_free(req);
@@ -63,9 +56,8 @@ int main(void)
 	cfg_t *cfg;
 	const char *r;
 
-	CHECK(spf_LTX_pd_plugin_abi == PD_PLUGIN_ABI);
-	CHECK(spf_LTX_pd_plugin.flags & PD_PLUGIN_SKIP_SASL);
-	CHECK(!(spf_LTX_pd_plugin.flags & PD_PLUGIN_NONBLOCKING));
+	CHECK(pd_plugin.abi == PD_PLUGIN_ABI);
+	CHECK(pd_plugin.flags & PD_PLUGIN_SKIP_SASL);
 
 	/* bad options are refused at init */
 	stderr_begin();
@@ -76,6 +68,8 @@ int main(void)
 	free(stderr_end());
 
 	CHECK(start(&inst, &cfg, BASE) == 0);
+	CHECK(inst.blocking == 0);        /* it waits for DNS through the core, never on a thread */
+	CHECK(inst.dns_timeout_ms == 5000); /* dns_timeout */
 	/* localhost is skipped by default */
 	CHECK_STR(ask(&inst, "127.0.0.1", "mail.example.org", "a@example.org", "i1"), "");
 	CHECK_STR(ask(&inst, "::1", "mail.example.org", "a@example.org", "i2"), "");
@@ -135,5 +129,35 @@ int main(void)
 	r = ask(&inst, "192.0.2.1", "x", "a@nodots", "l1");
 	CHECK(strncmp(r, "PREPEND Received-SPF: none ", 27) == 0);
 	stop(&inst, cfg);
+
+	/* checks that wait for DNS: the HELO and the MAIL FROM records are asked
+	 * in one pass (two lookups, one wait), then the check runs again */
+	{
+		static const char *const pass[] = {"v=spf1 ip4:192.0.2.0/24 -all", NULL};
+		static const char *const fail[] = {"v=spf1 -all", NULL};
+
+		mock_dns_reset();
+		mock_dns_answer("sender.example", PD_DNS_TXT, PD_DNS_OK, pass, 300);
+		mock_dns_answer("helo.example", PD_DNS_TXT, PD_DNS_OK, pass, 300);
+		mock_dns_answer("bad.example", PD_DNS_TXT, PD_DNS_OK, fail, 300);
+		CHECK(start(&inst, &cfg, BASE "cache_size = 0\n") == 0);
+		CHECK(inst.dns_cache == 0); /* cache_size = 0: the core's cache is not used */
+		r = ask(&inst, "192.0.2.9", "helo.example", "a@sender.example", "m1");
+		CHECK(strncmp(r, "PREPEND Received-SPF: pass ", 27) == 0);
+		CHECK(mock_dns_asked() == 2);
+		r = ask(&inst, "192.0.2.9", "helo.example", "a@bad.example", "m2");
+		CHECK(strncmp(r, "550 5.7.23 ", 11) == 0);
+		r = ask(&inst, "192.0.2.9", "helo.example", "a@nx.example", "m3"); /* no such domain: none */
+		CHECK(strncmp(r, "PREPEND Received-SPF: none ", 27) == 0);
+		stop(&inst, cfg);
+		mock_dns_reset();
+		mock_dns_answer("slow.example", PD_DNS_TXT, PD_DNS_TIMEOUT, NULL, 0);
+		CHECK(start(&inst, &cfg, BASE "helo_check = false\n") == 0);
+		r = ask(&inst, "192.0.2.9", "x", "a@slow.example", "n1"); /* a dead resolver: temperror */
+		CHECK(strncmp(r, "DEFER_IF_PERMIT 4.7.24 SPF temperror", 36) == 0);
+		CHECK(strstr(r, "DNS timeout") != NULL);
+		stop(&inst, cfg);
+		mock_dns_reset();
+	}
 	return tap_done();
 }

@@ -1,13 +1,18 @@
-/* test_chain.c - unit tests of chain semantics and the core's filters */
+/* test_chain.c - unit tests of chain semantics, the core's filters, and where a check runs */
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "chain.h"
+#include "dns.h"
+#include "host.h"
 #include "log.h"
+#include "request.h"
 #include "tap.h"
+#include "util.h"
 
 /* Each in-memory plugin answers what its instance name says:
- * "dunno", "ok", "prepend1", "prepend2", "reject", "error", "newline". */
-static int mem_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
+ * "dunno", "ok", "prepend1", "prepend2", "reject", "error", "newline",
+ * "dns" (waits for an A record, then says what came), "waitfornothing". */
+static int mem_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 {
 	const char *n = inst->name;
 
@@ -23,66 +28,96 @@ static int mem_check(pd_instance *inst, const pd_request *req, pd_reply *reply)
 		inst->host->reply(reply, "REJECT %s", "line1\nline2");
 	else if (strcmp(n, "error") == 0)
 		return PD_CHECK_ERROR;
-	else if (strcmp(n, "wouldblock") == 0) { /* a cache miss: only a worker may wait */
-		if (!inst->host->may_block())
-			return PD_CHECK_WOULDBLOCK;
-		inst->host->reply(reply, "REJECT 5.7.1 answered by a worker");
-	} else if (strcmp(n, "alwaysblock") == 0)
-		return PD_CHECK_WOULDBLOCK; /* a broken plugin: even where it may block */
+	else if (strcmp(n, "waitfornothing") == 0)
+		return PD_CHECK_WAIT; /* a broken plugin */
+	else if (strcmp(n, "dns") == 0) {
+		const pd_dns_answer *a;
+		int st = inst->host->dns(req, "x.example.", PD_DNS_A, &a);
+
+		if (st == PD_DNS_PENDING)
+			return PD_CHECK_WAIT;
+		inst->host->reply(reply, "DEFER_IF_PERMIT dns %d", st);
+	}
 	return PD_CHECK_OK;
 }
 
-static pd_plugin_info mem_info = {.api = PD_PLUGIN_API, .name = "mem"};
-static pd_module mem_mod = {.name = "mem", .info = &mem_info, .check = mem_check};
-static pd_plugin_info nb_info = {.api = PD_PLUGIN_API, .name = "nb", .flags = PD_PLUGIN_NONBLOCKING};
-static pd_module nb_mod = {.name = "nb", .info = &nb_info, .check = mem_check};
-static pd_plugin_info try_info = {.api = PD_PLUGIN_API, .name = "try", .flags = PD_PLUGIN_TRY_INLINE};
-static pd_module try_mod = {.name = "try", .info = &try_info, .check = mem_check};
+static int mem_init(pd_instance *inst)
+{
+	return 0;
+}
 
-/* mk - an instance named NAME running in RCPT */
-static pd_inst *mk(const char *name)
+static void mem_fini(pd_instance *inst)
+{
+}
+
+static const pd_plugin_desc mem_desc = {PD_PLUGIN_HEADER, .name = "mem", .init = mem_init, .check = mem_check,
+					 .fini = mem_fini};
+static pd_module mem_mod = {.name = "mem", .desc = &mem_desc};
+
+/* mk - an instance named NAME running in RCPT, non-blocking unless BLOCKING */
+static pd_inst *mk2(const char *name, int blocking)
 {
 	pd_inst *in = calloc(1, sizeof(*in));
 
 	in->pub.host = &pd_core_host;
 	in->pub.name = name;
+	in->pub.blocking = blocking;
+	in->pub.dns_timeout_ms = 5000;
+	in->pub.dns_cache = 1;
+	in->pub.dns_max_ttl = 86400;
 	in->mod = &mem_mod;
 	in->states = PD_ST_RCPT;
 	in->started = 1;
-	pthread_mutex_init(&in->lock, NULL);
 	return in;
 }
 
-/* run - run a chain of the named instances over REQ; returns the action */
-static const char *run(pd_request *req, const char *on_error, pd_inst **insts, size_t n, const char **who)
+/* mk - a non-blocking instance */
+static pd_inst *mk(const char *name)
 {
-	static pd_result res;
+	return mk2(name, 0);
+}
+
+/* run - run a chain of the named instances over R (inline); returns the action */
+static const char *run(pd_request *r, const char *on_error, pd_inst **insts, size_t n, const char **who)
+{
 	pd_chain ch = {.name = "t", .insts = insts, .n = n};
 
-	CHECK(pd_chain_run(&ch, req, "DUNNO", on_error, &res, 0) == PD_CHAIN_DONE);
+	r->chain = &ch;
+	pd_chain_begin(&r->res);
+	CHECK(pd_chain_run(&ch, r, "DUNNO", on_error, 0) == PD_CHAIN_DONE);
+	r->chain = NULL;
 	if (who)
-		*who = res.plugin;
-	return res.reply.text;
+		*who = r->res.plugin;
+	return r->res.reply.text;
 }
 
 /* add - attribute helper */
 static void add(pd_request *r, const char *n, const char *v)
 {
-	pd_req_add(r, n, strlen(n), v, strlen(v));
+	pd_attrs_add(&r->attrs, n, strlen(n), v, strlen(v));
+}
+
+/* fresh - an empty request with protocol_state STATE */
+static void fresh(pd_request *r, const char *state)
+{
+	pd_request_reset(r);
+	add(r, "request", "smtpd_access_policy");
+	add(r, "protocol_state", state);
 }
 
 int main(void)
 {
-	pd_request req;
+	pd_request req, r2;
 	const char *who;
 	pd_inst *dunno = mk("dunno"), *ok = mk("ok"), *p1 = mk("prepend1"), *p2 = mk("prepend2"),
 		*rej = mk("reject"), *err = mk("error"), *nl = mk("newline");
+	pd_dns_conf dc = {.cache_size = 100, .max_ttl = 3600, .negative_ttl = 60, .timeout_ms = 5000, .max_queries = 16};
 
 	pd_log_open("test_chain", LOG_USER, 1, 0);
-	pd_chain_may_block(1); /* as on a worker thread; the network thread's view is tested below */
-	pd_req_init(&req);
-	add(&req, "request", "smtpd_access_policy");
-	add(&req, "protocol_state", "RCPT");
+	pd_dns_configure(&dc);
+	pd_request_init(&req, NULL);
+	pd_request_init(&r2, NULL);
+	fresh(&req, "RCPT");
 	add(&req, "client_address", "192.0.2.7");
 
 	{ /* nobody decides: default_action */
@@ -113,6 +148,7 @@ int main(void)
 		pd_inst *c[] = {err, rej};
 		CHECK_STR(run(&req, "DEFER_IF_PERMIT 4.3.0 try later", c, 2, &who), "DEFER_IF_PERMIT 4.3.0 try later");
 		CHECK_STR(who, "error");
+		CHECK(atomic_load(&err->errors) == 2);
 	}
 	{ /* a reply never carries a newline */
 		pd_inst *c[] = {nl};
@@ -120,55 +156,44 @@ int main(void)
 	}
 	{ /* filters: state */
 		pd_inst *c[] = {rej};
-		pd_request r2;
 
-		pd_req_init(&r2);
-		add(&r2, "protocol_state", "DATA");
+		fresh(&r2, "DATA");
 		CHECK_STR(run(&r2, "DUNNO", c, 1, NULL), "DUNNO");
 		rej->states = PD_ST_DATA;
 		CHECK_STR(run(&r2, "DUNNO", c, 1, NULL), "REJECT 5.7.1 no");
 		rej->states = PD_ST_ALL;
-		pd_req_reset(&r2);
-		add(&r2, "protocol_state", "SOMETHING-NEW");
+		fresh(&r2, "SOMETHING-NEW");
 		CHECK_STR(run(&r2, "DUNNO", c, 1, NULL), "REJECT 5.7.1 no");
 		rej->states = PD_ST_RCPT;
 		CHECK_STR(run(&r2, "DUNNO", c, 1, NULL), "DUNNO");
-		pd_req_free(&r2);
 	}
 	{ /* filters: SASL */
 		pd_inst *c[] = {rej};
-		pd_request r2;
 
-		pd_req_init(&r2);
-		add(&r2, "protocol_state", "RCPT");
+		fresh(&r2, "RCPT");
 		add(&r2, "sasl_username", "alice");
 		rej->skip_sasl = 1;
 		CHECK_STR(run(&r2, "DUNNO", c, 1, NULL), "DUNNO");
 		rej->skip_sasl = 0;
 		CHECK_STR(run(&r2, "DUNNO", c, 1, NULL), "REJECT 5.7.1 no");
-		pd_req_free(&r2);
 	}
 	{ /* filters: networks, IPv4 and IPv6 */
 		pd_inst *c[] = {rej};
 		pd_cidr nets[2];
-		pd_request r2;
 
 		pd_cidr_parse("192.0.2.0/24", &nets[0]);
 		pd_cidr_parse("2001:db8::/32", &nets[1]);
 		rej->nets = nets;
 		rej->n_nets = 2;
 		CHECK_STR(run(&req, "DUNNO", c, 1, NULL), "DUNNO");
-		pd_req_init(&r2);
-		add(&r2, "protocol_state", "RCPT");
+		fresh(&r2, "RCPT");
 		add(&r2, "client_address", "2001:db8::25");
 		CHECK_STR(run(&r2, "DUNNO", c, 1, NULL), "DUNNO");
-		pd_req_reset(&r2);
-		add(&r2, "protocol_state", "RCPT");
+		fresh(&r2, "RCPT");
 		add(&r2, "client_address", "2001:db9::25");
 		CHECK_STR(run(&r2, "DUNNO", c, 1, NULL), "REJECT 5.7.1 no");
 		rej->nets = NULL;
 		rej->n_nets = 0;
-		pd_req_free(&r2);
 	}
 	{ /* an instance whose init failed (optional) is skipped */
 		pd_inst *c[] = {rej};
@@ -177,72 +202,53 @@ int main(void)
 		CHECK_STR(run(&req, "DUNNO", c, 1, NULL), "DUNNO");
 		rej->started = 1;
 	}
-	{ /* a network thread runs what cannot block, then hands over; a worker resumes there */
-		pd_inst *nbp = mk("prepend1"), *blk = mk("reject"), *wb = mk("wouldblock"), *nbr = mk("reject");
-		pd_chain ch;
-		pd_result res;
+	{ /* a network thread runs the non-blocking instances and stops before a
+	   * blocking one, which is not called; a worker goes on from there, and
+	   * the pending PREPEND survives the hand-over */
+		pd_inst *blk = mk2("reject", 1), *c[] = {p1, blk};
+		pd_chain ch = {.name = "t", .insts = c, .n = 2};
+		unsigned long calls = atomic_load(&blk->calls);
 
-		nbp->mod = &nb_mod;
-		wb->mod = &try_mod;
-		nbr->mod = &nb_mod;
-		pd_chain_may_block(0);
-		{ /* nonblocking plugins only: done inline */
-			pd_inst *c[] = {nbp};
-			ch = (pd_chain){.name = "t", .insts = c, .n = 1};
-			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 0) == PD_CHAIN_DONE);
-			CHECK_STR(res.reply.text, "PREPEND X-From: prepend1");
-		}
-		{ /* a plugin that may block stops the inline run before it is called */
-			pd_inst *c[] = {nbp, blk};
-			unsigned long calls = atomic_load(&blk->calls);
-
-			ch = (pd_chain){.name = "t", .insts = c, .n = 2};
-			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 0) == PD_CHAIN_BLOCKED);
-			CHECK(res.next == 1 && atomic_load(&blk->calls) == calls);
-			pd_chain_may_block(1);
-			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 1) == PD_CHAIN_DONE);
-			CHECK_STR(res.reply.text, "REJECT 5.7.1 no");
-			pd_chain_may_block(0);
-		}
-		{ /* TRY_INLINE: WOULDBLOCK hands over; the pending PREPEND survives the handover */
-			pd_inst *c[] = {nbp, wb};
-
-			ch = (pd_chain){.name = "t", .insts = c, .n = 2};
-			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 0) == PD_CHAIN_BLOCKED);
-			CHECK(res.next == 1 && res.have_prepend);
-			CHECK(atomic_load(&wb->calls) == 0); /* the inline try is not counted */
-			pd_chain_may_block(1);
-			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 1) == PD_CHAIN_DONE);
-			CHECK_STR(res.reply.text, "REJECT 5.7.1 answered by a worker");
-			CHECK(atomic_load(&wb->calls) == 1);
-			pd_chain_may_block(0);
-		}
-		{ /* a TRY_INLINE plugin that can answer at once finishes the chain inline */
-			pd_inst *c[] = {nbp, wb, nbr};
-
-			wb->pub.name = "dunno"; /* now answers DUNNO everywhere */
-			ch = (pd_chain){.name = "t", .insts = c, .n = 2};
-			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DUNNO", &res, 0) == PD_CHAIN_DONE);
-			CHECK_STR(res.reply.text, "PREPEND X-From: prepend1");
-			wb->pub.name = "wouldblock";
-		}
-		{ /* WOULDBLOCK where the plugin may block is an error: on_error applies */
-			pd_inst *ab = mk("alwaysblock");
-			pd_inst *c[] = {ab};
-
-			ab->mod = &try_mod;
-			pd_chain_may_block(1);
-			ch = (pd_chain){.name = "t", .insts = c, .n = 1};
-			CHECK(pd_chain_run(&ch, &req, "DUNNO", "DEFER_IF_PERMIT 4.3.0 later", &res, 0) == PD_CHAIN_DONE);
-			CHECK_STR(res.reply.text, "DEFER_IF_PERMIT 4.3.0 later");
-			CHECK(atomic_load(&ab->errors) == 1);
-			free(ab);
-		}
-		pd_chain_may_block(1);
-		free(nbp);
+		fresh(&r2, "RCPT");
+		r2.chain = &ch;
+		pd_chain_begin(&r2.res);
+		CHECK(pd_chain_run(&ch, &r2, "DUNNO", "DUNNO", 0) == PD_CHAIN_WORKER);
+		CHECK(r2.res.next == 1 && r2.res.have_prepend && atomic_load(&blk->calls) == calls);
+		CHECK(pd_chain_run(&ch, &r2, "DUNNO", "DUNNO", 1) == PD_CHAIN_DONE);
+		CHECK_STR(r2.res.reply.text, "REJECT 5.7.1 no");
+		CHECK(atomic_load(&blk->calls) == calls + 1);
+		r2.chain = NULL;
 		free(blk);
-		free(wb);
-		free(nbr);
+	}
+	{ /* a check that needs DNS waits: the chain stops at it, with its
+	   * deadline set; past the deadline the answer is a timeout at once */
+		pd_inst *d = mk("dns"), *c[] = {p1, d, rej};
+		pd_chain ch = {.name = "t", .insts = c, .n = 3};
+		uint64_t before = pd_now_us();
+
+		fresh(&r2, "RCPT");
+		r2.chain = &ch;
+		pd_chain_begin(&r2.res);
+		CHECK(pd_chain_run(&ch, &r2, "DUNNO", "DUNNO", 0) == PD_CHAIN_WAIT);
+		CHECK(r2.res.next == 1 && pd_dns_wanted(&r2.dns) == 1);
+		CHECK(r2.res.dns_deadline >= before + 5000 * 1000u && r2.res.dns_deadline <= pd_now_us() + 5000 * 1000u);
+		CHECK(pd_chain_run(&ch, &r2, "DUNNO", "DUNNO", 0) == PD_CHAIN_WAIT); /* asked again: still one want */
+		CHECK(pd_dns_wanted(&r2.dns) == 1);
+		r2.dns.n_want = 0;
+		r2.res.dns_deadline = pd_now_us() - 1; /* the deadline passed */
+		CHECK(pd_chain_run(&ch, &r2, "DUNNO", "DUNNO", 0) == PD_CHAIN_DONE);
+		CHECK_STR(r2.res.reply.text, "DEFER_IF_PERMIT dns 3"); /* PD_DNS_TIMEOUT */
+		CHECK(r2.res.dns_deadline == 0); /* the next plugin's check starts afresh */
+		r2.chain = NULL;
+		free(d);
+	}
+	{ /* PD_CHECK_WAIT without a lookup under way is an error: on_error */
+		pd_inst *w = mk("waitfornothing"), *c[] = {w};
+
+		fresh(&r2, "RCPT");
+		CHECK_STR(run(&r2, "DEFER_IF_PERMIT 4.3.0 later", c, 1, &who), "DEFER_IF_PERMIT 4.3.0 later");
+		CHECK(atomic_load(&w->errors) == 1);
+		free(w);
 	}
 	CHECK(pd_action_kind("  dunno") == PD_KIND_CONTINUE);
 	CHECK(pd_action_kind("OK") == PD_KIND_CONTINUE);
@@ -251,14 +257,14 @@ int main(void)
 	CHECK(pd_action_kind("550 5.7.1 no") == PD_KIND_DECISIVE);
 	CHECK(pd_request_state("END-OF-MESSAGE") == PD_ST_EOM);
 	CHECK(pd_request_state(NULL) == PD_ST_OTHER);
-	pd_req_free(&req);
+	pd_request_free(&req);
+	pd_request_free(&r2);
+	pd_dns_shutdown();
 	{
 		pd_inst *all[] = {dunno, ok, p1, p2, rej, err, nl};
 
-		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-			pthread_mutex_destroy(&all[i]->lock);
+		for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 			free(all[i]);
-		}
 	}
 	return tap_done();
 }

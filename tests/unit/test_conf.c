@@ -105,11 +105,11 @@ static void test_errors(void)
 	expect_err("listen.conf", "listen = { \"inet:127.0.0.1\" }\n", needle);
 	snprintf(needle, sizeof(needle), "%s/nosuch.conf:3: plugin \"nosuch\": no nosuch.so or nosuch.la", dir);
 	expect_err("nosuch.conf", "plugins = { \"nosuch\" }\n", needle);
-	expect_err("abi.conf", "\nplugins = { \"abi_mismatch\" }\n", "plugin ABI 42, but this policyd needs ABI 1");
+	expect_err("abi.conf", "\nplugins = { \"abi_mismatch\" }\n", "plugin ABI 43, but this policyd needs ABI 2");
 	snprintf(needle, sizeof(needle), "%s/abi.conf:4: plugin \"abi_mismatch\": ", dir);
 	expect_err("abi.conf", "\nplugins = { \"abi_mismatch\" }\n", needle);
-	expect_err("sym.conf", "plugins = { \"no_check\" }\n", "missing symbol pd_plugin_check");
-	expect_err("sym.conf", "plugins = { \"no_check\" }\n", "no_check.so: missing symbol");
+	expect_err("sym.conf", "plugins = { \"no_check\" }\n", "descriptor without check");
+	expect_err("sym.conf", "plugins = { \"no_check\" }\n", "no_check.so: descriptor without check");
 	expect_err("state.conf", "plugins = { \"fake\" }\nfake { protocol_state = { \"RCTP\" } }\n", "protocol_state \"RCTP\"");
 	expect_err("nets.conf", "plugins = { \"fake\" }\nfake { skip_networks = { \"10.0.0.0/40\" } }\n",
 		   "skip_networks \"10.0.0.0/40\"");

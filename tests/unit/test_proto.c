@@ -8,7 +8,7 @@
 static const pd_limits lim = {.max_line = 100, .max_attrs = 10, .max_request = 400};
 
 /* feed_all - feed a whole string; returns the last result */
-static enum pd_feed feed_all(pd_request *r, const char *s, size_t len, size_t *used, const char **why)
+static enum pd_feed feed_all(pd_attrs *r, const char *s, size_t len, size_t *used, const char **why)
 {
 	return pd_proto_feed(r, s, len, used, &lim, why);
 }
@@ -16,32 +16,32 @@ static enum pd_feed feed_all(pd_request *r, const char *s, size_t len, size_t *u
 /* test_complete - a request in one piece, attributes known and unknown */
 static void test_complete(void)
 {
-	pd_request r;
+	pd_attrs r;
 	size_t used;
 	const char *why;
 	const char *in = "request=smtpd_access_policy\nrecipient=a@b\nx_future_attr=42\n\nnext=1\n";
 
-	pd_req_init(&r);
+	pd_attrs_init(&r);
 	CHECK(feed_all(&r, in, strlen(in), &used, &why) == PD_FEED_DONE);
 	CHECK(used == strlen("request=smtpd_access_policy\nrecipient=a@b\nx_future_attr=42\n\n"));
-	CHECK_STR(pd_req_get(&r, "recipient"), "a@b");
-	CHECK_STR(pd_req_get(&r, "x_future_attr"), "42");
-	CHECK(pd_req_get(&r, "sender") == NULL);
-	CHECK(pd_req_count(&r) == 3);
-	pd_req_free(&r);
+	CHECK_STR(pd_attrs_get(&r, "recipient"), "a@b");
+	CHECK_STR(pd_attrs_get(&r, "x_future_attr"), "42");
+	CHECK(pd_attrs_get(&r, "sender") == NULL);
+	CHECK(pd_attrs_count(&r) == 3);
+	pd_attrs_free(&r);
 }
 
 /* test_split - a request arriving one byte at a time */
 static void test_split(void)
 {
-	pd_request r;
+	pd_attrs r;
 	const char *in = "request=smtpd_access_policy\r\nsender=\nrecipient=x@y\r\n\r\n";
 	char buf[256];
 	size_t len = 0, used;
 	const char *why;
 	enum pd_feed f = PD_FEED_MORE;
 
-	pd_req_init(&r);
+	pd_attrs_init(&r);
 	for (size_t i = 0; in[i] && f == PD_FEED_MORE; i++) {
 		buf[len++] = in[i];
 		f = feed_all(&r, buf, len, &used, &why);
@@ -49,56 +49,56 @@ static void test_split(void)
 		len -= used;
 	}
 	CHECK(f == PD_FEED_DONE);
-	CHECK_STR(pd_req_get(&r, "sender"), "");
-	CHECK_STR(pd_req_get(&r, "recipient"), "x@y"); /* CR stripped */
-	pd_req_free(&r);
+	CHECK_STR(pd_attrs_get(&r, "sender"), "");
+	CHECK_STR(pd_attrs_get(&r, "recipient"), "x@y"); /* CR stripped */
+	pd_attrs_free(&r);
 }
 
 /* test_garbage - bad lines are skipped one by one, the request survives */
 static void test_garbage(void)
 {
-	pd_request r;
+	pd_attrs r;
 	char in[] = "request=smtpd_access_policy\nno equals sign\n=novalue\nbin\0ary=1\nrecipient=z@z\n\n";
 	size_t len = sizeof(in) - 1, off = 0, used;
 	const char *why;
 	int garbage = 0;
 	enum pd_feed f;
 
-	pd_req_init(&r);
+	pd_attrs_init(&r);
 	while ((f = feed_all(&r, in + off, len - off, &used, &why)) == PD_FEED_GARBAGE) {
 		garbage++;
 		off += used;
 	}
 	CHECK(f == PD_FEED_DONE);
 	CHECK(garbage == 3);
-	CHECK_STR(pd_req_get(&r, "recipient"), "z@z");
-	pd_req_free(&r);
+	CHECK_STR(pd_attrs_get(&r, "recipient"), "z@z");
+	pd_attrs_free(&r);
 }
 
 /* test_bounds - long lines, many attributes, big requests end the connection */
 static void test_bounds(void)
 {
-	pd_request r;
+	pd_attrs r;
 	char big[300];
 	size_t used;
 	const char *why = NULL;
 
 	memset(big, 'a', sizeof(big));
-	pd_req_init(&r);
+	pd_attrs_init(&r);
 	CHECK(feed_all(&r, big, sizeof(big), &used, &why) == PD_FEED_ERROR); /* no newline yet, too long */
 	CHECK_STR(why, "line too long");
-	pd_req_reset(&r);
+	pd_attrs_reset(&r);
 	memcpy(big, "x=", 2);
 	big[150] = '\n';
 	CHECK(feed_all(&r, big, 151, &used, &why) == PD_FEED_ERROR);
-	pd_req_reset(&r);
+	pd_attrs_reset(&r);
 	{
 		const char *many = "a=1\nb=1\nc=1\nd=1\ne=1\nf=1\ng=1\nh=1\ni=1\nj=1\nk=1\n\n";
 
 		CHECK(feed_all(&r, many, strlen(many), &used, &why) == PD_FEED_ERROR);
 		CHECK_STR(why, "too many attributes");
 	}
-	pd_req_reset(&r);
+	pd_attrs_reset(&r);
 	{
 		char lines[600];
 		size_t n = 0;
@@ -108,21 +108,21 @@ static void test_bounds(void)
 		CHECK(feed_all(&r, lines, n, &used, &why) == PD_FEED_ERROR);
 		CHECK_STR(why, "request too large");
 	}
-	pd_req_free(&r);
+	pd_attrs_free(&r);
 }
 
 /* test_last_wins - a repeated attribute: the last value counts */
 static void test_last_wins(void)
 {
-	pd_request r;
+	pd_attrs r;
 	size_t used;
 	const char *why;
 	const char *in = "sender=a\nsender=b\n\n";
 
-	pd_req_init(&r);
+	pd_attrs_init(&r);
 	CHECK(feed_all(&r, in, strlen(in), &used, &why) == PD_FEED_DONE);
-	CHECK_STR(pd_req_get(&r, "sender"), "b");
-	pd_req_free(&r);
+	CHECK_STR(pd_attrs_get(&r, "sender"), "b");
+	pd_attrs_free(&r);
 }
 
 /* test_reply - one action line, never a newline inside */

@@ -1,7 +1,7 @@
-/* listen.c - listening endpoints in Postfix notation: parse, bind */
+/* endpoint.c - listening endpoints in Postfix notation: parse one, bind it */
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
-#include "listen.h"
+#include "endpoint.h"
 #include "log.h"
 
 #include <errno.h>

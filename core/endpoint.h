@@ -1,7 +1,7 @@
-/* listen.h - listening endpoints in Postfix notation: parse, bind */
+/* endpoint.h - listening endpoints in Postfix notation: parse one, bind it */
 /* SPDX-License-Identifier: BSD-2-Clause */
-#ifndef PD_LISTEN_H
-#define PD_LISTEN_H
+#ifndef PD_ENDPOINT_H
+#define PD_ENDPOINT_H
 
 #include <sys/types.h>
 
