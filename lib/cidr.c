@@ -77,6 +77,52 @@ int pd_cidr_parse(const char *text, pd_cidr *out)
 	return 0;
 }
 
+/* pd_cidr_parse_strict - parse a network as a table key: digits-only prefix, no host bits */
+int pd_cidr_parse_strict(const char *text, pd_cidr *out, const char **why)
+{
+	const char *slash = strchr(text, '/');
+	const char *dummy;
+	pd_cidr host;
+
+	if (!why)
+		why = &dummy;
+	if (slash) {
+		const char *d = slash + 1;
+
+		if (!*d) {
+			*why = "no prefix length after '/'";
+			return -1;
+		}
+		for (; *d; d++)
+			if (*d < '0' || *d > '9') {
+				*why = "the prefix length is not a decimal number";
+				return -1;
+			}
+		if (strlen(slash + 1) > 3) {
+			*why = "prefix length out of range";
+			return -1;
+		}
+	}
+	if (pd_cidr_parse(text, out) < 0) {
+		*why = slash ? "not an IPv4/IPv6 network or prefix length out of range" : "not an IPv4/IPv6 address";
+		return -1;
+	}
+	if (slash) {
+		char buf[64];
+		size_t len = (size_t)(slash - text);
+
+		/* parse the address alone as a host and compare it with the masked network */
+		memcpy(buf, text, len);
+		buf[len] = 0;
+		if (pd_cidr_parse(buf, &host) < 0 || host.family != out->family ||
+		    memcmp(host.addr, out->addr, out->family == AF_INET ? 4 : 16) != 0) {
+			*why = "bits set past the prefix length (host part of a network)";
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* pd_cidr_match - does ADDR lie in any listed network */
 int pd_cidr_match(const pd_cidr *list, size_t n, int family, const unsigned char *addr)
 {
