@@ -647,12 +647,18 @@ oom:
 	return NULL;
 }
 
-/* trim - strip spaces, tabs, CR and LF at both ends of (*P, *LEN) */
+/* blank - space, tab, CR or LF */
+static inline int blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* trim - strip blanks at both ends of (*P, *LEN) */
 static void trim(const char **p, size_t *len)
 {
-	while (*len && strchr(" \t\r\n", (*p)[0]))
+	while (*len && blank((*p)[0]))
 		(*p)++, (*len)--;
-	while (*len && strchr(" \t\r\n", (*p)[*len - 1]))
+	while (*len && blank((*p)[*len - 1]))
 		(*len)--;
 }
 
@@ -959,7 +965,7 @@ int pd_table_load(pd_table *t, const char *path, unsigned flags, char *err, size
 			goto fail;
 		}
 		key = p;
-		while (*p && !strchr(" \t\r\n", *p))
+		while (*p && !blank(*p))
 			p++;
 		klen = (size_t)(p - key);
 		val = p;
