@@ -57,7 +57,7 @@ int main(void)
 	{
 		const char *why = NULL;
 
-		CHECK(pd_cidr_parse_strict("192.0.2.0/24", &c, &why) == 0 && c.prefix == 24);
+		CHECK(pd_cidr_parse_strict("192.0.2.0/24", &c, &why) == 0 && c.prefix == 24 && why == NULL);
 		CHECK(pd_cidr_parse_strict("192.0.2.1", &c, &why) == 0 && c.prefix == 32);
 		CHECK(pd_cidr_parse_strict("2001:db8::/32", &c, &why) == 0 && c.family == AF_INET6);
 		CHECK(pd_cidr_parse_strict("::ffff:192.0.2.0/120", &c, &why) == 0 && c.family == AF_INET && c.prefix == 24);
@@ -73,7 +73,12 @@ int main(void)
 		CHECK(pd_cidr_parse_strict("10.0.0.0/-0", &c, &why) < 0);
 		CHECK(pd_cidr_parse_strict("10.0.0.0/", &c, &why) < 0);
 		CHECK(pd_cidr_parse_strict("10.0.0.0/0008", &c, &why) < 0);
-		CHECK(pd_cidr_parse_strict("10.0.0.0/33", &c, &why) < 0);
+		CHECK(pd_cidr_parse_strict("10.0.0.0/33", &c, &why) < 0 && strstr(why, "out of range"));
+		CHECK(pd_cidr_parse_strict("10.0.0.0/x", &c, &why) < 0 && strstr(why, "decimal"));
+		CHECK(pd_cidr_parse_strict("10.0.0.0/", &c, &why) < 0 && strstr(why, "no prefix"));
+		CHECK(pd_cidr_parse_strict("10.0.0.256", &c, &why) < 0 && strstr(why, "address"));
+		CHECK(pd_cidr_parse("10.0.0.0/x", &c) < 0);
+		CHECK(pd_cidr_parse("10.0.0.0/08", &c) == 0 && c.prefix == 8); /* lenient, as before */
 		CHECK(pd_cidr_parse_strict("example.com", &c, NULL) < 0);
 	}
 	return tap_done();
