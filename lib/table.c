@@ -615,7 +615,8 @@ static char *norm_key(pd_table *t, const char *k, size_t len, int *form, const c
 		*form = F_SUB;
 	} else if (at && llen) {
 		*form = F_ADDR;
-	} else if (at || t->kind == PD_TABLE_EXACT) { /* @domain, or domain in an exact table */
+	} else if (at || t->kind == PD_TABLE_EXACT || dom[0] == '[') {
+		/* @domain; domain in an exact table; an address literal, which has no subdomains */
 		if (at && !dlen) {
 			*why = "no domain after '@'";
 			return NULL;

@@ -50,14 +50,21 @@
  *                  "user@example.com.evil.test"), matched against the text
  *                  with only its surrounding <> removed (the null sender
  *                  is ""). Entries are tried in the order they were added,
- *                  one regexec each: a regex table is a list scan.
+ *                  one regexec each: a regex table is a list scan. (glibc's
+ *                  regexec takes a lock inside each compiled pattern, so
+ *                  threads matching the same regex table wait for each
+ *                  other there; the other kinds take no lock at all.)
  *
  * Keys and looked-up addresses: one surrounding pair of <> is removed;
  * ASCII letters are folded to lower case in domains and in local parts
  * (Postfix folds the whole lookup key of its access tables too; other
  * bytes, UTF-8 included, compare as they are); one trailing dot of a
- * domain is ignored. Domains are labels of letters, digits, '-', '_' and
- * bytes >= 0x80 separated by single dots, or an address literal in [].
+ * domain is ignored; an address is split at its last '@'. In keys, a
+ * domain is labels of letters, digits, '-', '_' and bytes >= 0x80
+ * separated by single dots, or an address literal in [] (matched as
+ * written, never as a parent domain); a local part is any bytes but white
+ * space and control characters. Looked-up text is not validated: what is
+ * not in the table does not match.
  *
  * pd_table_match_addr on an exact or suffix table splits the address at
  * its last '@' and tries, first match wins:
@@ -82,8 +89,8 @@ enum pd_table_kind { PD_TABLE_CIDR, PD_TABLE_EXACT, PD_TABLE_SUFFIX, PD_TABLE_RE
 typedef struct pd_table pd_table;
 
 /* A value check: return 0 if VALUE is acceptable, else -1 with a reason in
- * WHY (capacity WHYLEN). Called once for each distinct value of a table,
- * when it is first added. */
+ * WHY (capacity WHYLEN). Called when a value that no entry of the table has
+ * yet is added: once per distinct value, not once per entry. */
 typedef int (*pd_table_check_fn)(const char *value, char *why, size_t whylen, void *arg);
 
 /* An empty table of KIND, or NULL (out of memory or unknown kind). */
@@ -102,9 +109,10 @@ const char *pd_table_kind_name(enum pd_table_kind kind);
  * being one non-empty line). */
 void pd_table_set_check(pd_table *t, pd_table_check_fn fn, void *arg);
 
-/* Add KEY with VALUE (trimmed; NULL: a key without value, which matches
- * with ""). A value must be one line: not empty, no control character but
- * TAB. A key that an earlier entry already has is ignored (the first one
+/* Add KEY with VALUE (both trimmed of spaces, tabs, CR and LF; VALUE NULL:
+ * a key without value, which matches with ""). A value must be one line:
+ * not empty, no control character but TAB. A regex key may hold white
+ * space here, not in a file. A key that an earlier entry already has is ignored (the first one
  * wins; see pd_table_duplicates). Returns 0, or -1 with the reason in ERR
  * and T unchanged. */
 int pd_table_add(pd_table *t, const char *key, const char *value, char *err, size_t errlen);

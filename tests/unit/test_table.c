@@ -200,6 +200,7 @@ static void test_case_dots(void)
 	CHECK(is(t, "a@[192.0.2.1]", "LIT"));
 	CHECK(is(t, "a@[10.0.2.1]", NULL));
 	CHECK(is(t, "a@[ipv6:2001:DB8::1]", "LIT6"));
+	CHECK(is(t, "a@x.[IPv6:2001:db8::1]", NULL)); /* not a parent domain */
 	pd_table_free(t);
 }
 
