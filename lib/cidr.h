@@ -15,6 +15,13 @@ typedef struct pd_cidr {
  * Returns 0, or -1 if the text is not an address or prefix. */
 int pd_cidr_parse(const char *text, pd_cidr *out);
 
+/* Parse TEXT as pd_cidr_parse does, but as strictly as a lookup table key
+ * must be: the prefix length is decimal digits only ("/ 24", "/+24" are
+ * refused) and no bit past it may be set ("192.0.2.1/24" is a typo for a
+ * host or for 192.0.2.0/24, as Postfix cidr tables say). Returns 0, or -1
+ * with *WHY (if WHY is not NULL) pointing at a static reason. */
+int pd_cidr_parse_strict(const char *text, pd_cidr *out, const char **why);
+
 /* Parse a client address as Postfix sends it (IPv4, IPv6, IPv4-mapped
  * IPv6 becomes IPv4). Returns 0 and fills FAMILY/ADDR, or -1. */
 int pd_addr_parse(const char *text, int *family, unsigned char addr[16]);

@@ -53,5 +53,33 @@ int main(void)
 		CHECK(in_list(mapped, 1, "::ffff:192.0.2.77") == 1);
 		CHECK(in_list(mapped, 1, "192.0.3.1") == 0);
 	}
+	/* strict parsing, for table keys */
+	{
+		const char *why = NULL;
+
+		CHECK(pd_cidr_parse_strict("192.0.2.0/24", &c, &why) == 0 && c.prefix == 24 && why == NULL);
+		CHECK(pd_cidr_parse_strict("192.0.2.1", &c, &why) == 0 && c.prefix == 32);
+		CHECK(pd_cidr_parse_strict("2001:db8::/32", &c, &why) == 0 && c.family == AF_INET6);
+		CHECK(pd_cidr_parse_strict("::ffff:192.0.2.0/120", &c, &why) == 0 && c.family == AF_INET && c.prefix == 24);
+		CHECK(pd_cidr_parse_strict("0.0.0.0/0", &c, &why) == 0 && c.prefix == 0);
+		CHECK(pd_cidr_parse_strict("::/0", &c, &why) == 0 && c.family == AF_INET6 && c.prefix == 0);
+		why = NULL;
+		CHECK(pd_cidr_parse_strict("192.0.2.1/24", &c, &why) < 0 && why && strstr(why, "past the prefix"));
+		CHECK(pd_cidr_parse_strict("2001:db8::1/64", &c, &why) < 0);
+		CHECK(pd_cidr_parse_strict("::ffff:192.0.2.1/120", &c, &why) < 0);
+		CHECK(pd_cidr_parse_strict("10.0.0.0/ 8", &c, &why) < 0);
+		CHECK(pd_cidr_parse("10.0.0.0/ 8", &c) == 0); /* the lenient parse is unchanged */
+		CHECK(pd_cidr_parse_strict("10.0.0.0/+8", &c, &why) < 0);
+		CHECK(pd_cidr_parse_strict("10.0.0.0/-0", &c, &why) < 0);
+		CHECK(pd_cidr_parse_strict("10.0.0.0/", &c, &why) < 0);
+		CHECK(pd_cidr_parse_strict("10.0.0.0/0008", &c, &why) < 0);
+		CHECK(pd_cidr_parse_strict("10.0.0.0/33", &c, &why) < 0 && strstr(why, "out of range"));
+		CHECK(pd_cidr_parse_strict("10.0.0.0/x", &c, &why) < 0 && strstr(why, "decimal"));
+		CHECK(pd_cidr_parse_strict("10.0.0.0/", &c, &why) < 0 && strstr(why, "no prefix"));
+		CHECK(pd_cidr_parse_strict("10.0.0.256", &c, &why) < 0 && strstr(why, "address"));
+		CHECK(pd_cidr_parse("10.0.0.0/x", &c) < 0);
+		CHECK(pd_cidr_parse("10.0.0.0/08", &c) == 0 && c.prefix == 8); /* lenient, as before */
+		CHECK(pd_cidr_parse_strict("example.com", &c, NULL) < 0);
+	}
 	return tap_done();
 }
