@@ -75,6 +75,7 @@ static struct {
 	unsigned rcpts;		/* -M K:R: mean recipients per message */
 	int sasl;		/* message mode: sasl_username set (--no-sasl: not) */
 	int show;		/* --show: print the first reply of each kind */
+	double warmup;		/* --warmup: seconds before counting starts */
 } opt = {
 	.conns = 1, .threads = 1, .full = 1, .mix = MIX_UNIQUE,
 	.pool = 10000, .nreq = 100000, .seconds = 10, .timeout_ms = 5000,
@@ -86,10 +87,12 @@ static atomic_uint_fast64_t next_msg;	/* -M: next message number */
 static pthread_mutex_t show_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int stop_flag;
 static double t_start, t_deadline;
+static double t_measure;	/* --warmup: replies before this are not counted */
 
 /* one thread's counters */
 struct stats {
 	uint64_t done, errors, timeouts, connects, conn_errors, unfinished;
+	uint64_t warm;		/* replies during --warmup, not counted */
 	uint64_t bytes;
 	uint64_t hist[HIST_N];
 	uint64_t lat_max, lat_sum;
@@ -804,17 +807,19 @@ conn_reply(struct worker *w, struct conn *c)
 		}
 		a++;
 	}
-	{
+	if (c->t0 < t_measure) {
+		w->st.warm++;	/* --warmup: begun before counting, not counted */
+	} else {
 		char k[KIND_LEN];
 
 		if (stats_kind(&w->st, opt.users && c->eom ? "EOM:" : "", a + 7,
 		    c->replen - (size_t)(a + 7 - c->rep), k) && opt.show)
 			show_first(k, c->seq, c->req, c->reqlen, a,
 			    c->replen - (size_t)(a - c->rep));
+		stats_lat(&w->st, (uint64_t)((t - c->t0) * 1e9));
+		w->st.done++;
+		w->st.last_done = t;
 	}
-	stats_lat(&w->st, (uint64_t)((t - c->t0) * 1e9));
-	w->st.done++;
-	w->st.last_done = t;
 	if (opt.exim)
 		conn_close(c);
 	conn_next(w, c);
@@ -1168,6 +1173,7 @@ stats_merge(struct stats *a, const struct stats *b)
 	a->connects += b->connects;
 	a->conn_errors += b->conn_errors;
 	a->unfinished += b->unfinished;
+	a->warm += b->warm;
 	a->bytes += b->bytes;
 	a->lat_sum += b->lat_sum;
 	a->other_kinds += b->other_kinds;
@@ -1261,6 +1267,9 @@ report(const struct stats *s, double elapsed, double cpu_client,
 			printf(",\"offered_rate\":%.1f", opt.rate);
 		printf(",\"domains\":%" PRIu64 ",\"clients\":\"%s\"", opt.domains,
 		    opt.clients_unique ? "unique" : "doc");
+		if (opt.warmup > 0)
+			printf(",\"warmup_seconds\":%.1f,\"warmup_requests\":%"
+			    PRIu64, opt.warmup, s->warm);
 		if (opt.users)
 			printf(",\"users\":%" PRIu64 ",\"recipients_per_message\":%u,"
 			    "\"sasl\":%s,\"messages\":%" PRIu64, opt.users, opt.rcpts,
@@ -1294,6 +1303,9 @@ report(const struct stats *s, double elapsed, double cpu_client,
 	    PRIu64 " timeouts, %" PRIu64 " connect), %" PRIu64 " unfinished\n",
 	    s->done, elapsed, s->errors, s->timeouts, s->conn_errors,
 	    s->unfinished);
+	if (opt.warmup > 0)
+		printf("warm-up      %.1f s, %" PRIu64 " replies not counted\n",
+		    opt.warmup, s->warm);
 	printf("rate         %.0f requests/s", rate);
 	if (opt.rate > 0)
 		printf(" (offered %.0f/s; latency from when each was due)",
@@ -1525,7 +1537,8 @@ usage(int code)
 	    "         [-m unique|pool[:N]|retry[:N]] [-6 PERCENT] [-a full|minimal]\n"
 	    "         [-T THREADS] [-s SEED] [-p PID]... [-w TIMEOUT_MS] [-r RATE]\n"
 	    "         [--domains unique|N] [--clients unique|doc]\n"
-	    "         [-M USERS[:RECIPIENTS]] [--no-sasl] [--show] [--exim] [--json]\n"
+	    "         [-M USERS[:RECIPIENTS]] [--no-sasl] [--show] [--warmup SECONDS]\n"
+	    "         [--exim] [--json]\n"
 	    "       policyd-bench -t TARGET --idle N [--hold SECONDS] [-p PID]\n"
 	    "       policyd-bench -t TARGET --ready [-d SECONDS] -- COMMAND [ARG]...\n"
 	    "TARGET: HOST:PORT, [IPV6]:PORT, inet:HOST:PORT, unix:PATH or /PATH\n");
@@ -1559,6 +1572,7 @@ main(int argc, char **argv)
 		{ "messages", required_argument, NULL, 'M' },
 		{ "no-sasl", no_argument, NULL, 'N' },
 		{ "show", no_argument, NULL, 'S' },
+		{ "warmup", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1660,6 +1674,7 @@ main(int argc, char **argv)
 		}
 		case 'N': opt.sasl = 0; break;
 		case 'S': opt.show = 1; break;
+		case 'W': opt.warmup = num(optarg, "warm-up time"); break;
 		case 'h': usage(0); break;
 		default: usage(2);
 		}
@@ -1704,13 +1719,26 @@ main(int argc, char **argv)
 		mb0 = mt0 = 0;
 	cpu0 = self_cpu();
 	t_start = now();
-	t_deadline = opt.seconds > 0 ? t_start + opt.seconds : 1e300;
+	t_measure = t_start + opt.warmup;
+	t_deadline = opt.seconds > 0 ? t_measure + opt.seconds : 1e300;
 	for (i = 0; i < opt.threads; i++)
 		if (pthread_create(&w[i].th, NULL, worker_main, &w[i]) != 0)
 			die("pthread_create failed");
+	if (opt.warmup > 0) {
+		/* the CPU and memory figures start with the counting, too */
+		double d;
+
+		while ((d = t_measure - now()) > 0)
+			usleep((useconds_t)(d * 1e6) + 1);
+		if (opt.npids && procs_sample(&tk0, &rss0) < 0)
+			die("the server is gone after the warm-up");
+		if (machine_ticks(&mb0, &mt0) < 0)
+			mb0 = mt0 = 0;
+		cpu0 = self_cpu();
+	}
 	for (i = 0; i < opt.threads; i++)
 		pthread_join(w[i].th, NULL);
-	wall = now() - t_start;
+	wall = now() - t_measure;
 	if (machine_ticks(&mb1, &mt1) == 0 && wall > 0)
 		busy = (double)(mb1 - mb0) / (double)sysconf(_SC_CLK_TCK) / wall;
 	elapsed = wall;
@@ -1722,8 +1750,8 @@ main(int argc, char **argv)
 	for (i = 0; i < opt.threads; i++)
 		stats_merge(&total, &w[i].st);
 	/* the rate counts up to the last reply, unless the clock stopped us */
-	if (total.unfinished == 0 && total.last_done > t_start)
-		elapsed = total.last_done - t_start;
+	if (total.unfinished == 0 && total.last_done > t_measure)
+		elapsed = total.last_done - t_measure;
 	report(&total, elapsed, self_cpu() - cpu0, have_srv, srv_cpu, rss0, rss1,
 	    busy);
 	for (i = 0; i < opt.threads; i++) {
