@@ -343,16 +343,17 @@ sb_xg(struct sb *b, unsigned v)
 }
 
 /* append a client address: IPv6 (2001:db8::/32) or IPv4; with --clients
- * unique the IPv4 address is the triplet's own, from 198.18.0.0/15 (RFC
- * 2544, benchmarking) then 100.64.0.0/10 (4,325,376 in all, then again),
- * and the IPv6 one carries the triplet number; otherwise IPv4 comes from
+ * unique the IPv4 address is the triplet's own, counting up from an offset
+ * given by the seed through 198.18.0.0/15 (RFC 2544, benchmarking) and
+ * 100.64.0.0/10 (4,325,376 in all, then again), and the IPv6 one carries
+ * the triplet number and 16 bits of the seed; otherwise IPv4 comes from
  * the 762 addresses of the three documentation networks */
 static void
 sb_client(struct sb *b, int v6, uint64_t r, uint64_t tid)
 {
 	if (v6 && opt.clients_unique) {
 		sb_s(b, "2001:db8:");
-		sb_xg(b, (unsigned)((tid >> 32) & 0xffff));
+		sb_xg(b, (unsigned)((opt.seed ^ (tid >> 32)) & 0xffff));
 		sb_s(b, ":");
 		sb_xg(b, (unsigned)((tid >> 16) & 0xffff));
 		sb_s(b, ":");
@@ -367,7 +368,9 @@ sb_client(struct sb *b, int v6, uint64_t r, uint64_t tid)
 		sb_s(b, "::");
 		sb_xg(b, (unsigned)(((r >> 4) & 0xfffe) + 1));
 	} else if (opt.clients_unique) {
-		uint64_t i = tid % (131072 + 4194304);
+		/* from an offset that the seed gives: runs with other seeds
+		 * mostly ask about other addresses */
+		uint64_t i = (tid + mix64(opt.seed)) % (131072 + 4194304);
 		uint32_t a = i < 131072 ? (198u << 24 | 18u << 16) + (uint32_t)i :
 		    (100u << 24 | 64u << 16) + (uint32_t)(i - 131072);
 
