@@ -93,6 +93,7 @@ static double t_measure;	/* --warmup: replies before this are not counted */
 struct stats {
 	uint64_t done, errors, timeouts, connects, conn_errors, unfinished;
 	uint64_t warm;		/* replies during --warmup, not counted */
+	uint64_t conns_answered;	/* connection slots with a counted reply */
 	uint64_t bytes;
 	uint64_t hist[HIST_N];
 	uint64_t lat_max, lat_sum;
@@ -118,6 +119,7 @@ struct conn {
 	uint64_t msg;
 	unsigned step, nrcpt;	/* steps 0..nrcpt-1: RCPT; nrcpt: END-OF-MESSAGE */
 	int in_msg, eom;	/* a message is under way; this request is its EOM */
+	int answered;		/* a counted reply came on this slot */
 };
 
 struct worker {
@@ -822,6 +824,10 @@ conn_reply(struct worker *w, struct conn *c)
 		stats_lat(&w->st, (uint64_t)((t - c->t0) * 1e9));
 		w->st.done++;
 		w->st.last_done = t;
+		if (!c->answered) {
+			c->answered = 1;
+			w->st.conns_answered++;
+		}
 	}
 	if (opt.exim)
 		conn_close(c);
@@ -1177,6 +1183,7 @@ stats_merge(struct stats *a, const struct stats *b)
 	a->conn_errors += b->conn_errors;
 	a->unfinished += b->unfinished;
 	a->warm += b->warm;
+	a->conns_answered += b->conns_answered;
 	a->bytes += b->bytes;
 	a->lat_sum += b->lat_sum;
 	a->other_kinds += b->other_kinds;
@@ -1273,6 +1280,7 @@ report(const struct stats *s, double elapsed, double cpu_client,
 		if (opt.warmup > 0)
 			printf(",\"warmup_seconds\":%.1f,\"warmup_requests\":%"
 			    PRIu64, opt.warmup, s->warm);
+		printf(",\"connections_answered\":%" PRIu64, s->conns_answered);
 		if (opt.users)
 			printf(",\"users\":%" PRIu64 ",\"recipients_per_message\":%u,"
 			    "\"sasl\":%s,\"messages\":%" PRIu64, opt.users, opt.rcpts,
@@ -1306,6 +1314,9 @@ report(const struct stats *s, double elapsed, double cpu_client,
 	    PRIu64 " timeouts, %" PRIu64 " connect), %" PRIu64 " unfinished\n",
 	    s->done, elapsed, s->errors, s->timeouts, s->conn_errors,
 	    s->unfinished);
+	if (s->conns_answered < (uint64_t)opt.conns && !opt.exim)
+		printf("connections  only %" PRIu64 " of %d got a reply\n",
+		    s->conns_answered, opt.conns);
 	if (opt.warmup > 0)
 		printf("warm-up      %.1f s, %" PRIu64 " replies not counted\n",
 		    opt.warmup, s->warm);
