@@ -106,6 +106,10 @@ PEER_WORKLOADS = [
     ("weight-dnsbl-nodelay-c1000", "DNSBL: a new client per request, 20% IPv6, 1,000 connections"),
     ("weight-dnsbl-delay-c64", "DNSBL: a new client per request, 20% IPv6, 64 connections"),
     ("weight-dnsbl-delay-c1000", "DNSBL: a new client per request, 20% IPv6, 1,000 connections"),
+    ("mtpolicyd-dnsbl-nodelay-c64", "DNSBL: a new client per request, 20% IPv6, 64 connections"),
+    ("mtpolicyd-dnsbl-nodelay-c1000", "DNSBL: a new client per request, 20% IPv6, 1,000 connections"),
+    ("mtpolicyd-dnsbl-delay-c64", "DNSBL: a new client per request, 20% IPv6, 64 connections"),
+    ("mtpolicyd-dnsbl-delay-c1000", "DNSBL: a new client per request, 20% IPv6, 1,000 connections"),
     ("spfpy-c8", "SPF: 50 sender domains, 8 connections = 8 processes, 20% IPv6"),
     ("spfpy-uniq-nodelay-c8", "SPF: a new sender domain and HELO per request, 8 processes"),
     ("spfpy-uniq-delay-c8", "SPF: a new sender domain and HELO per request, 8 processes"),
@@ -350,7 +354,7 @@ def main():
                      ("spfpy", "postfix-policyd-spf-python (Debian)"), ("perl", "perl"),
                      ("python", "python3"), ("redis", "redis-server (Debian)"),
                      ("postfwd", "postfwd (Debian)"), ("ratelimit", "policyd-rate-limit (Debian)"),
-                     ("weight", "policyd-weight (Debian)"),
+                     ("weight", "policyd-weight (Debian)"), ("mtpolicyd", "mtpolicyd (Debian)"),
                      ("dns_delay", "DNS delay of the delayed runs (ms)")):
         L.append("- %s: %s" % (label, m.get(k, "?")))
     L.append("")
@@ -464,6 +468,11 @@ def main():
              "(defaults; every client is new), `$MAX_PROC = 50` children (default). Its "
              "cache process outlives a SIGTERM to the master: every process of its tree is "
              "stopped by PID.")
+    L.append("- mtpolicyd (Debian): `mtpolicyd -f -c FILE` in the same kind of mount namespace, "
+             "one VirtualHost with one RBL plugin (`domain = \"zen.test\"`, `mode = \"reject\"`), "
+             "`SessionCache` `None` (no memcached), prefork of 4 to 50 children "
+             "(`max_servers = 50`), `keepalive_timeout = 300`. It checks IPv4 clients only "
+             "and looks up the TXT record of a listed address too.")
     L.append("- The DNS servers: `bench/spf-dns -z zen.test=127.0.0.2:30 127.0.0.153 53` (at "
              "once) and the same with `-D %s` on 127.0.0.154 (every answer after %s ms, "
              "thousands in flight): SPF TXT for every name, A/AAAA/MX for HELO and sender "
