@@ -36,5 +36,15 @@ kill "$SRV"; wait "$SRV" 2>/dev/null; SRV=""
 "$B/policyd-bench" -t "unix:$T/s" -n 5 -d 10 >"$T/d" 2>&1; rc=$?
 check dead-target "$T/d" '5 errors'
 [ $rc = 1 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: exit status $rc, want 1"; }
+# the benchmarks' DNS server (records, DNSBL zone, delay, silent mode)
+if command -v python3 >/dev/null 2>&1; then
+	SRCB=$(cd "$(dirname "$0")" && pwd)
+	python3 "$SRCB/test-dns.py" "$B/bench/spf-dns" >"$T/g" 2>&1
+	cat "$T/g" | grep -v ' passed, ' 
+	p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$T/g")
+	f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$T/g")
+	[ -n "$p" ] || { p=0; f=1; echo "FAIL: test-dns.py:"; cat "$T/g"; }
+	pass=$((pass + p)); fail=$((fail + f))
+fi
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
