@@ -69,19 +69,31 @@ static struct {
 	long idle;		/* --idle N: hold N connections */
 	double hold;		/* seconds to hold them */
 	double rate;		/* --rate: requests/s offered in all, 0 = as fast as answered */
+	uint64_t domains;	/* --domains N: sender domains; 0 = unique per triplet */
+	int clients_unique;	/* --clients unique: a new IPv4 address per triplet */
+	uint64_t users;		/* -M K: message mode, K SASL users / senders */
+	unsigned rcpts;		/* -M K:R: mean recipients per message */
+	int sasl;		/* message mode: sasl_username set (--no-sasl: not) */
+	int show;		/* --show: print the first reply of each kind */
+	double warmup;		/* --warmup: seconds before counting starts */
 } opt = {
 	.conns = 1, .threads = 1, .full = 1, .mix = MIX_UNIQUE,
 	.pool = 10000, .nreq = 100000, .seconds = 10, .timeout_ms = 5000,
-	.hold = 2,
+	.hold = 2, .domains = 50, .rcpts = 3, .sasl = 1,
 };
 
 static atomic_uint_fast64_t next_seq;	/* next request number to send */
+static atomic_uint_fast64_t next_msg;	/* -M: next message number */
+static pthread_mutex_t show_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int stop_flag;
 static double t_start, t_deadline;
+static double t_measure;	/* --warmup: replies before this are not counted */
 
 /* one thread's counters */
 struct stats {
 	uint64_t done, errors, timeouts, connects, conn_errors, unfinished;
+	uint64_t warm;		/* replies during --warmup, not counted */
+	uint64_t conns_answered;	/* connection slots with a counted reply */
 	uint64_t bytes;
 	uint64_t hist[HIST_N];
 	uint64_t lat_max, lat_sum;
@@ -102,6 +114,12 @@ struct conn {
 	size_t replen;
 	double t0;		/* request start (--rate: when it was due) */
 	int want_out;		/* EPOLLOUT registered */
+	uint64_t seq;		/* the request's number */
+	/* -M: the message under way on this connection */
+	uint64_t msg;
+	unsigned step, nrcpt;	/* steps 0..nrcpt-1: RCPT; nrcpt: END-OF-MESSAGE */
+	int in_msg, eom;	/* a message is under way; this request is its EOM */
+	int answered;		/* a counted reply came on this slot */
 };
 
 struct worker {
@@ -182,34 +200,90 @@ stats_lat(struct stats *s, uint64_t ns)
 		s->lat_max = ns;
 }
 
-/* count one reply under its action kind (the first word of action=) */
-static void
-stats_kind(struct stats *s, const char *act, size_t len)
+/* count one reply under its action kind (the first word of action=,
+ * after prefix: "EOM:" for an END-OF-MESSAGE request in message mode);
+ * returns 1 the first time this thread sees the kind */
+static int
+stats_kind(struct stats *s, const char *prefix, const char *act, size_t len,
+    char *k)
 {
-	char k[KIND_LEN];
-	size_t n = 0;
+	size_t n = strlen(prefix), p0;
 	int i;
 
-	while (n < len && n < KIND_LEN - 1 && act[n] != ' ' && act[n] != '\t'
-	    && act[n] != '\n') {
-		char ch = act[n];
+	memcpy(k, prefix, n);
+	p0 = n;
+	while (n - p0 < len && n < KIND_LEN - 1 && act[n - p0] != ' ' &&
+	    act[n - p0] != '\t' && act[n - p0] != '\n') {
+		char ch = act[n - p0];
 		k[n++] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 32) : ch;
 	}
 	k[n] = 0;
 	/* numeric replies: 450, 554 ... counted by their first digit */
-	if (n == 3 && k[0] >= '2' && k[0] <= '5' && k[1] >= '0' && k[1] <= '9')
-		k[1] = k[2] = 'N';
+	if (n - p0 == 3 && k[p0] >= '2' && k[p0] <= '5' && k[p0 + 1] >= '0' &&
+	    k[p0 + 1] <= '9')
+		k[p0 + 1] = k[p0 + 2] = 'N';
 	for (i = 0; i < s->nkinds; i++)
 		if (strcmp(s->kind[i], k) == 0) {
 			s->kind_n[i]++;
-			return;
+			return 0;
 		}
 	if (s->nkinds == MAX_KINDS) {
 		s->other_kinds++;
-		return;
+		return 0;
 	}
 	memcpy(s->kind[s->nkinds], k, n + 1);
 	s->kind_n[s->nkinds++] = 1;
+	return 1;
+}
+
+/* print the value of attribute name (with its '=') in request req */
+static void
+show_attr(const char *req, size_t len, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *p = req, *end = req + len, *e;
+
+	while (p < end) {
+		e = memchr(p, '\n', (size_t)(end - p));
+		if (e == NULL)
+			e = end;
+		if ((size_t)(e - p) >= nl && memcmp(p, name, nl) == 0) {
+			if ((size_t)(e - p) > nl)
+				fprintf(stderr, " %.*s", (int)(e - p), p);
+			return;
+		}
+		p = e + 1;
+	}
+}
+
+/* --show: print the first reply of each kind (over all threads) and the
+ * request it answered, abridged */
+static void
+show_first(const char *kind, uint64_t seq, const char *req, size_t reqlen,
+    const char *rep, size_t replen)
+{
+	static char seen[2 * MAX_KINDS][KIND_LEN];
+	static int nseen;
+	static const char *const attrs[] = { "protocol_state=",
+	    "client_address=", "helo_name=", "sender=", "sasl_username=",
+	    "recipient=", "recipient_count=", "size=", "instance=", NULL };
+	int i;
+
+	pthread_mutex_lock(&show_lock);
+	for (i = 0; i < nseen; i++)
+		if (strcmp(seen[i], kind) == 0)
+			break;
+	if (i == nseen && nseen < 2 * MAX_KINDS) {
+		strcpy(seen[nseen++], kind);
+		fprintf(stderr, "policyd-bench: first %s reply, to request %" PRIu64
+		    ":", kind, seq + 1);
+		for (i = 0; attrs[i]; i++)
+			show_attr(req, reqlen, attrs[i]);
+		while (replen > 0 && rep[replen - 1] == '\n')
+			replen--;
+		fprintf(stderr, "\n    -> %.*s\n", (int)replen, rep);
+	}
+	pthread_mutex_unlock(&show_lock);
 }
 
 /* bounded string builder used by the request generator */
@@ -270,6 +344,53 @@ sb_xg(struct sb *b, unsigned v)
 	sb_x(b, v, w, 0);
 }
 
+/* append a client address: IPv6 (2001:db8::/32) or IPv4; with --clients
+ * unique the IPv4 address is the triplet's own, counting up from an offset
+ * given by the seed through 198.18.0.0/15 (RFC 2544, benchmarking) and
+ * 100.64.0.0/10 (4,325,376 in all, then again), and the IPv6 one carries
+ * the triplet number and 16 bits of the seed; otherwise IPv4 comes from
+ * the 762 addresses of the three documentation networks */
+static void
+sb_client(struct sb *b, int v6, uint64_t r, uint64_t tid)
+{
+	if (v6 && opt.clients_unique) {
+		sb_s(b, "2001:db8:");
+		sb_xg(b, (unsigned)((opt.seed ^ (tid >> 32)) & 0xffff));
+		sb_s(b, ":");
+		sb_xg(b, (unsigned)((tid >> 16) & 0xffff));
+		sb_s(b, ":");
+		sb_xg(b, (unsigned)(tid & 0xffff));
+		sb_s(b, "::");
+		sb_xg(b, (unsigned)(((r >> 4) & 0xfffe) + 1));
+	} else if (v6) {
+		sb_s(b, "2001:db8:");
+		sb_xg(b, (unsigned)((r >> 24) & 0xffff));
+		sb_s(b, ":");
+		sb_xg(b, (unsigned)((r >> 40) & 0xffff));
+		sb_s(b, "::");
+		sb_xg(b, (unsigned)(((r >> 4) & 0xfffe) + 1));
+	} else if (opt.clients_unique) {
+		/* from an offset that the seed gives: runs with other seeds
+		 * mostly ask about other addresses */
+		uint64_t i = (tid + mix64(opt.seed)) % (131072 + 4194304);
+		uint32_t a = i < 131072 ? (198u << 24 | 18u << 16) + (uint32_t)i :
+		    (100u << 24 | 64u << 16) + (uint32_t)(i - 131072);
+
+		sb_u(b, a >> 24);
+		sb_s(b, ".");
+		sb_u(b, (a >> 16) & 255);
+		sb_s(b, ".");
+		sb_u(b, (a >> 8) & 255);
+		sb_s(b, ".");
+		sb_u(b, a & 255);
+	} else {
+		static const char *const net[3] =
+		    { "192.0.2.", "198.51.100.", "203.0.113." };
+		sb_s(b, net[(r >> 24) % 3]);
+		sb_u(b, 1 + (r >> 32) % 254);
+	}
+}
+
 /* the triplet number that request seq carries, by the chosen mix */
 static uint64_t
 triplet_of(uint64_t seq)
@@ -304,29 +425,23 @@ build_request(struct conn *c, uint64_t seq)
 	char name[64];
 	struct sb nb = { name, name + sizeof(name) - 1 };
 
-	/* client hostname: mx-<hex>.<domain> */
-	sb_s(&nb, "mx");
-	sb_u(&nb, (r >> 8) % 20);
-	sb_s(&nb, ".mail");
-	sb_u(&nb, (r >> 16) % 5000);
+	/* client hostname: mx<N>.mail<M>.example.com, or with --domains
+	 * unique one name per triplet */
+	if (opt.domains == 0) {
+		sb_s(&nb, "mx.h");
+		sb_x(&nb, h >> 16, 12, 0);
+	} else {
+		sb_s(&nb, "mx");
+		sb_u(&nb, (r >> 8) % 20);
+		sb_s(&nb, ".mail");
+		sb_u(&nb, (r >> 16) % 5000);
+	}
 	sb_s(&nb, ".example.com");
 	*nb.p = 0;
 
 	sb_s(&b, "request=smtpd_access_policy\nprotocol_state=RCPT\n"
 	    "protocol_name=ESMTP\nclient_address=");
-	if (v6) {
-		sb_s(&b, "2001:db8:");
-		sb_xg(&b, (unsigned)((r >> 24) & 0xffff));
-		sb_s(&b, ":");
-		sb_xg(&b, (unsigned)((r >> 40) & 0xffff));
-		sb_s(&b, "::");
-		sb_xg(&b, (unsigned)(((r >> 4) & 0xfffe) + 1));
-	} else {
-		static const char *const net[3] =
-		    { "192.0.2.", "198.51.100.", "203.0.113." };
-		sb_s(&b, net[(r >> 24) % 3]);
-		sb_u(&b, 1 + (r >> 32) % 254);
-	}
+	sb_client(&b, v6, r, tid);
 	sb_s(&b, "\nclient_name=");
 	sb_s(&b, name);
 	if (opt.full) {
@@ -338,8 +453,13 @@ build_request(struct conn *c, uint64_t seq)
 	/* sender: unique per triplet; recipient: from a set of 5000 */
 	sb_s(&b, "\nsender=bounce-");
 	sb_x(&b, h, 16, 0);
-	sb_s(&b, "@list");
-	sb_u(&b, (r >> 48) % 50);
+	if (opt.domains == 0) {
+		sb_s(&b, "@d");
+		sb_x(&b, r, 16, 0);
+	} else {
+		sb_s(&b, "@list");
+		sb_u(&b, (r >> 48) % opt.domains);
+	}
 	sb_s(&b, ".example.org\nrecipient=user");
 	sb_u(&b, (r >> 12) % 5000);
 	sb_s(&b, "@example.net\n");
@@ -372,6 +492,104 @@ build_request(struct conn *c, uint64_t seq)
 	*b.p++ = '\n';
 	c->reqlen = (size_t)(b.p - c->req);
 	c->reqoff = 0;
+}
+
+/* -M: build step c->step of message c->msg into c->req: RCPT requests
+ * for its recipients, then END-OF-MESSAGE with recipient_count and size;
+ * one user (sasl_username and sender) of opt.users, one instance,
+ * queue_id, client and size for the whole message */
+static void
+build_msg_request(struct conn *c)
+{
+	struct sb b = { c->req, c->req + REQ_MAX - 2 };
+	uint64_t m = mix64(opt.seed ^ mix64(c->msg ^ 0x6d657373616765ULL));
+	uint64_t user = m % opt.users;
+	uint64_t hu = mix64(opt.seed ^ mix64(user + 0x7573657273ULL));
+	int eom = c->step == c->nrcpt;
+	int v6 = (hu % 100) < opt.v6pct;
+	char name[64];
+	struct sb nb = { name, name + sizeof(name) - 1 };
+
+	/* the user's machine: a stable client per user */
+	sb_s(&nb, "host");
+	sb_u(&nb, user);
+	sb_s(&nb, ".clients.example.com");
+	*nb.p = 0;
+	sb_s(&b, "request=smtpd_access_policy\nprotocol_state=");
+	sb_s(&b, eom ? "END-OF-MESSAGE" : "RCPT");
+	sb_s(&b, "\nprotocol_name=ESMTP\nclient_address=");
+	sb_client(&b, v6, hu, user);
+	sb_s(&b, "\nclient_name=");
+	sb_s(&b, name);
+	if (opt.full) {
+		sb_s(&b, "\nreverse_client_name=");
+		sb_s(&b, name);
+	}
+	sb_s(&b, "\nhelo_name=");
+	sb_s(&b, name);
+	sb_s(&b, "\nsender=user");
+	sb_u(&b, user);
+	sb_s(&b, "@example.org\nrecipient=");
+	if (!eom) {
+		sb_s(&b, "rcpt");
+		sb_u(&b, mix64(m + c->step) % 100000);
+		sb_s(&b, "@example.net");
+	}
+	sb_s(&b, "\nrecipient_count=");
+	sb_u(&b, eom ? c->nrcpt : 0);
+	sb_s(&b, "\nsize=");
+	sb_u(&b, 1000 + (m >> 20) % 200000);
+	sb_s(&b, "\ninstance=");
+	sb_x(&b, c->msg & 0xfff, 3, 0);
+	sb_s(&b, ".");
+	sb_x(&b, (m >> 8) & 0xffffffff, 8, 0);
+	sb_s(&b, ".");
+	sb_x(&b, c->msg & 0xfffff, 5, 0);
+	sb_s(&b, ".0");
+	if (opt.sasl) {
+		sb_s(&b, "\nsasl_method=PLAIN\nsasl_username=user");
+		sb_u(&b, user);
+	} else {
+		sb_s(&b, "\nsasl_method=\nsasl_username=");
+	}
+	sb_s(&b, "\n");
+	if (opt.full) {
+		sb_s(&b, "client_port=");
+		sb_u(&b, 1024 + (m >> 40) % 64000);
+		sb_s(&b, "\nserver_address=192.0.2.25\nserver_port=587\n"
+		    "queue_id=");
+		sb_x(&b, m >> 24, 10, 1);
+		sb_s(&b, "\netrn_domain=\nstress=\nsasl_sender=\n"
+		    "ccert_subject=\nccert_issuer=\nccert_fingerprint=\n"
+		    "ccert_pubkey_fingerprint=\nencryption_protocol=TLSv1.3\n"
+		    "encryption_cipher=TLS_AES_256_GCM_SHA384\n"
+		    "encryption_keysize=256\npolicy_context=\n"
+		    "compatibility_level=3.6\nmail_version=3.7.11\n");
+	}
+	*b.p++ = '\n';
+	c->reqlen = (size_t)(b.p - c->req);
+	c->reqoff = 0;
+	c->eom = eom;
+}
+
+/* -M: the next request on c: the next step of its message, or the first
+ * of a new one */
+static void
+next_msg_request(struct conn *c)
+{
+	if (!c->in_msg || c->step > c->nrcpt) {
+		uint64_t m;
+
+		c->msg = atomic_fetch_add_explicit(&next_msg, 1,
+		    memory_order_relaxed);
+		m = mix64(opt.seed ^ mix64(c->msg ^ 0x72637074ULL));
+		/* 1 .. 2R-1 recipients, R on average */
+		c->nrcpt = opt.rcpts > 1 ? 1 + (unsigned)(m % (2 * opt.rcpts - 1)) : 1;
+		c->step = 0;
+		c->in_msg = 1;
+	}
+	build_msg_request(c);
+	c->step++;
 }
 
 /* parse host:port, [v6]:port, inet:..., unix:PATH or /PATH into opt.addr */
@@ -501,7 +719,11 @@ conn_next(struct worker *w, struct conn *c)
 		c->st = C_DONE;
 		return 0;
 	}
-	build_request(c, seq);
+	c->seq = seq;
+	if (opt.users)
+		next_msg_request(c);
+	else
+		build_request(c, seq);
 	c->replen = 0;
 	c->t0 = now();
 	if (opt.rate > 0) {
@@ -570,6 +792,7 @@ conn_fail(struct worker *w, struct conn *c, int timeout)
 		w->st.timeouts++;
 	w->st.errors++;
 	conn_close(c);
+	c->in_msg = 0;		/* the message is given up, as smtpd would */
 	conn_next(w, c);
 }
 
@@ -589,10 +812,23 @@ conn_reply(struct worker *w, struct conn *c)
 		}
 		a++;
 	}
-	stats_kind(&w->st, a + 7, c->replen - (size_t)(a + 7 - c->rep));
-	stats_lat(&w->st, (uint64_t)((t - c->t0) * 1e9));
-	w->st.done++;
-	w->st.last_done = t;
+	if (c->t0 < t_measure) {
+		w->st.warm++;	/* --warmup: begun before counting, not counted */
+	} else {
+		char k[KIND_LEN];
+
+		if (stats_kind(&w->st, opt.users && c->eom ? "EOM:" : "", a + 7,
+		    c->replen - (size_t)(a + 7 - c->rep), k) && opt.show)
+			show_first(k, c->seq, c->req, c->reqlen, a,
+			    c->replen - (size_t)(a - c->rep));
+		stats_lat(&w->st, (uint64_t)((t - c->t0) * 1e9));
+		w->st.done++;
+		w->st.last_done = t;
+		if (!c->answered) {
+			c->answered = 1;
+			w->st.conns_answered++;
+		}
+	}
 	if (opt.exim)
 		conn_close(c);
 	conn_next(w, c);
@@ -946,6 +1182,8 @@ stats_merge(struct stats *a, const struct stats *b)
 	a->connects += b->connects;
 	a->conn_errors += b->conn_errors;
 	a->unfinished += b->unfinished;
+	a->warm += b->warm;
+	a->conns_answered += b->conns_answered;
 	a->bytes += b->bytes;
 	a->lat_sum += b->lat_sum;
 	a->other_kinds += b->other_kinds;
@@ -1037,6 +1275,17 @@ report(const struct stats *s, double elapsed, double cpu_client,
 			    srv_cpu, us_per, rss0, rss1);
 		if (opt.rate > 0)
 			printf(",\"offered_rate\":%.1f", opt.rate);
+		printf(",\"domains\":%" PRIu64 ",\"clients\":\"%s\"", opt.domains,
+		    opt.clients_unique ? "unique" : "doc");
+		if (opt.warmup > 0)
+			printf(",\"warmup_seconds\":%.1f,\"warmup_requests\":%"
+			    PRIu64, opt.warmup, s->warm);
+		printf(",\"connections_answered\":%" PRIu64, s->conns_answered);
+		if (opt.users)
+			printf(",\"users\":%" PRIu64 ",\"recipients_per_message\":%u,"
+			    "\"sasl\":%s,\"messages\":%" PRIu64, opt.users, opt.rcpts,
+			    opt.sasl ? "true" : "false",
+			    (uint64_t)atomic_load(&next_msg));
 		printf("}\n");
 		return;
 	}
@@ -1049,10 +1298,28 @@ report(const struct stats *s, double elapsed, double cpu_client,
 		printf(":%" PRIu64, opt.pool);
 	printf(", %s attributes, %u%% IPv6, seed %" PRIu64 "\n",
 	    opt.full ? "full Postfix 3.7" : "minimal", opt.v6pct, opt.seed);
+	printf("names        ");
+	if (opt.domains)
+		printf("%" PRIu64 " sender domains", opt.domains);
+	else
+		printf("a sender domain and a HELO name per triplet");
+	printf(", %s client addresses\n", opt.clients_unique ?
+	    "a new IPv4 address per triplet" : "762 documentation IPv4");
+	if (opt.users)
+		printf("messages     %" PRIu64 " started by %" PRIu64 " users%s, "
+		    "%u recipients on average, RCPT then END-OF-MESSAGE\n",
+		    (uint64_t)atomic_load(&next_msg), opt.users,
+		    opt.sasl ? " (SASL)" : " (senders, no SASL)", opt.rcpts);
 	printf("requests     %" PRIu64 " in %.3f s, %" PRIu64 " errors (%"
 	    PRIu64 " timeouts, %" PRIu64 " connect), %" PRIu64 " unfinished\n",
 	    s->done, elapsed, s->errors, s->timeouts, s->conn_errors,
 	    s->unfinished);
+	if (s->conns_answered < (uint64_t)opt.conns && !opt.exim)
+		printf("connections  only %" PRIu64 " of %d got a reply\n",
+		    s->conns_answered, opt.conns);
+	if (opt.warmup > 0)
+		printf("warm-up      %.1f s, %" PRIu64 " replies not counted\n",
+		    opt.warmup, s->warm);
 	printf("rate         %.0f requests/s", rate);
 	if (opt.rate > 0)
 		printf(" (offered %.0f/s; latency from when each was due)",
@@ -1097,20 +1364,31 @@ self_cpu(void)
 	    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* raise the open-file limit as far as allowed for n connections */
+/* raise the open-file limit for n connections (the hard limit too when
+ * allowed: as root up to fs.nr_open); dies if it stays too low */
 static void
 raise_nofile(long n)
 {
 	struct rlimit rl;
+	rlim_t want = (rlim_t)n + 64;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
-	if (rl.rlim_cur < (rlim_t)n + 64) {
-		rl.rlim_cur = (rlim_t)n + 64;
-		if (rl.rlim_cur > rl.rlim_max)
-			rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max < want) {
+		struct rlimit hi = { want, want };
+
+		if (setrlimit(RLIMIT_NOFILE, &hi) == 0)
+			return;
 	}
+	rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+		die("%ld connections need %lu open files; the limit is %lu "
+		    "(hard %lu): raise it (ulimit -n, or run as root)", n,
+		    (unsigned long)want, (unsigned long)rl.rlim_cur,
+		    (unsigned long)rl.rlim_max);
 }
 
 /* send one request on a blocking fd and wait for its reply; 0 when ok */
@@ -1272,6 +1550,8 @@ usage(int code)
 	    "usage: policyd-bench -t TARGET [-c CONNS] [-n REQUESTS] [-d SECONDS]\n"
 	    "         [-m unique|pool[:N]|retry[:N]] [-6 PERCENT] [-a full|minimal]\n"
 	    "         [-T THREADS] [-s SEED] [-p PID]... [-w TIMEOUT_MS] [-r RATE]\n"
+	    "         [--domains unique|N] [--clients unique|doc]\n"
+	    "         [-M USERS[:RECIPIENTS]] [--no-sasl] [--show] [--warmup SECONDS]\n"
 	    "         [--exim] [--json]\n"
 	    "       policyd-bench -t TARGET --idle N [--hold SECONDS] [-p PID]\n"
 	    "       policyd-bench -t TARGET --ready [-d SECONDS] -- COMMAND [ARG]...\n"
@@ -1301,6 +1581,12 @@ main(int argc, char **argv)
 		{ "hold", required_argument, NULL, 'H' },
 		{ "ready", no_argument, NULL, 'R' },
 		{ "rate", required_argument, NULL, 'r' },
+		{ "domains", required_argument, NULL, 'O' },
+		{ "clients", required_argument, NULL, 'C' },
+		{ "messages", required_argument, NULL, 'M' },
+		{ "no-sasl", no_argument, NULL, 'N' },
+		{ "show", no_argument, NULL, 'S' },
+		{ "warmup", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1311,7 +1597,7 @@ main(int argc, char **argv)
 	uint64_t tk0 = 0, tk1 = 0, mb0, mt0, mb1, mt1;
 	long rss0 = -1, rss1 = -1;
 
-	while ((ch = getopt_long(argc, argv, "+t:c:n:d:m:6:a:T:s:p:w:r:qh", lo,
+	while ((ch = getopt_long(argc, argv, "+t:c:n:d:m:6:a:T:s:p:w:r:M:qh", lo,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 't': parse_target(optarg); break;
@@ -1372,6 +1658,37 @@ main(int argc, char **argv)
 				die("bad pid %s", optarg);
 			opt.npids++;
 			break;
+		case 'O':
+			if (strcmp(optarg, "unique") == 0)
+				opt.domains = 0;
+			else if ((opt.domains = (uint64_t)num(optarg,
+			    "domain count")) == 0)
+				die("--domains wants unique or a positive count");
+			break;
+		case 'C':
+			if (strcmp(optarg, "unique") == 0)
+				opt.clients_unique = 1;
+			else if (strcmp(optarg, "doc") == 0)
+				opt.clients_unique = 0;
+			else
+				die("--clients wants unique or doc");
+			break;
+		case 'M': {
+			char *colon = strchr(optarg, ':');
+
+			if (colon)
+				*colon = 0;
+			opt.users = (uint64_t)num(optarg, "user count");
+			if (colon)
+				opt.rcpts = (unsigned)num(colon + 1,
+				    "recipients per message");
+			if (opt.users == 0 || opt.rcpts == 0)
+				die("-M wants USERS[:RECIPIENTS], both positive");
+			break;
+		}
+		case 'N': opt.sasl = 0; break;
+		case 'S': opt.show = 1; break;
+		case 'W': opt.warmup = num(optarg, "warm-up time"); break;
 		case 'h': usage(0); break;
 		default: usage(2);
 		}
@@ -1396,7 +1713,7 @@ main(int argc, char **argv)
 		opt.threads = opt.conns;
 	if (opt.seconds <= 0 && opt.nreq == 0)
 		die("give a request count (-n) or a duration (-d)");
-	raise_nofile(opt.conns * 2L);
+	raise_nofile(opt.conns);
 
 	if ((w = calloc((size_t)opt.threads, sizeof(*w))) == NULL)
 		die("out of memory");
@@ -1416,13 +1733,26 @@ main(int argc, char **argv)
 		mb0 = mt0 = 0;
 	cpu0 = self_cpu();
 	t_start = now();
-	t_deadline = opt.seconds > 0 ? t_start + opt.seconds : 1e300;
+	t_measure = t_start + opt.warmup;
+	t_deadline = opt.seconds > 0 ? t_measure + opt.seconds : 1e300;
 	for (i = 0; i < opt.threads; i++)
 		if (pthread_create(&w[i].th, NULL, worker_main, &w[i]) != 0)
 			die("pthread_create failed");
+	if (opt.warmup > 0) {
+		/* the CPU and memory figures start with the counting, too */
+		double d;
+
+		while ((d = t_measure - now()) > 0)
+			usleep((useconds_t)(d * 1e6) + 1);
+		if (opt.npids && procs_sample(&tk0, &rss0) < 0)
+			die("the server is gone after the warm-up");
+		if (machine_ticks(&mb0, &mt0) < 0)
+			mb0 = mt0 = 0;
+		cpu0 = self_cpu();
+	}
 	for (i = 0; i < opt.threads; i++)
 		pthread_join(w[i].th, NULL);
-	wall = now() - t_start;
+	wall = now() - t_measure;
 	if (machine_ticks(&mb1, &mt1) == 0 && wall > 0)
 		busy = (double)(mb1 - mb0) / (double)sysconf(_SC_CLK_TCK) / wall;
 	elapsed = wall;
@@ -1434,8 +1764,8 @@ main(int argc, char **argv)
 	for (i = 0; i < opt.threads; i++)
 		stats_merge(&total, &w[i].st);
 	/* the rate counts up to the last reply, unless the clock stopped us */
-	if (total.unfinished == 0 && total.last_done > t_start)
-		elapsed = total.last_done - t_start;
+	if (total.unfinished == 0 && total.last_done > t_measure)
+		elapsed = total.last_done - t_measure;
 	report(&total, elapsed, self_cpu() - cpu0, have_srv, srv_cpu, rss0, rss1,
 	    busy);
 	for (i = 0; i < opt.threads; i++) {

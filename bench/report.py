@@ -86,6 +86,109 @@ WORKLOADS = [
 ]
 
 
+# the runs for the DNSBL, rate-limit and DNS-bound SPF work: their own table,
+# with the DNS delay, the DNS queries per request and the ceiling
+PEER_WORKLOADS = [
+    ("dunno-c1000", "1,000 connections (2 s warm-up)"),
+    ("postfwd-rate-prime", "rate limit: 10 users sent over 100 messages/hour, 8 connections"),
+    ("postfwd-rate-over-c64", "rate limit: those 10 users (over the limit), 64 connections"),
+    ("postfwd-rate-pass-c64", "rate limit: 100,000 users (under the limit), 64 connections"),
+    ("postfwd-rate-pass-c1000", "rate limit: 100,000 users, 1,000 connections"),
+    ("postfwd1-rate-prime", "rate limit: 10 users sent over 100 messages/hour, 8 connections"),
+    ("postfwd1-rate-over-c64", "rate limit: those 10 users (over the limit), 64 connections"),
+    ("postfwd1-rate-pass-c64", "rate limit: 100,000 users (under the limit), 64 connections"),
+    ("postfwd1-rate-pass-c1000", "rate limit: 100,000 users, 1,000 connections"),
+    ("ratelimit-rate-prime", "rate limit: 10 users sent over 100 recipients/hour, 8 connections"),
+    ("ratelimit-rate-over-c64", "rate limit: those 10 users (over the limit), 64 connections"),
+    ("ratelimit-rate-pass-c64", "rate limit: 100,000 users (under the limit), 64 connections"),
+    ("ratelimit-rate-pass-c1000", "rate limit: 100,000 users, 1,000 connections"),
+    ("weight-dnsbl-nodelay-c64", "DNSBL: a new client per request, 20% IPv6, 64 connections"),
+    ("weight-dnsbl-nodelay-c1000", "DNSBL: a new client per request, 20% IPv6, 1,000 connections"),
+    ("weight-dnsbl-delay-c64", "DNSBL: a new client per request, 20% IPv6, 64 connections"),
+    ("weight-dnsbl-delay-c1000", "DNSBL: a new client per request, 20% IPv6, 1,000 connections"),
+    ("mtpolicyd-dnsbl-nodelay-c64", "DNSBL: a new client per request, 20% IPv6, 64 connections"),
+    ("mtpolicyd-dnsbl-nodelay-c1000", "DNSBL: a new client per request, 20% IPv6, 1,000 connections"),
+    ("mtpolicyd-dnsbl-delay-c64", "DNSBL: a new client per request, 20% IPv6, 64 connections"),
+    ("mtpolicyd-dnsbl-delay-c1000", "DNSBL: a new client per request, 20% IPv6, 1,000 connections"),
+    ("spfpy-c8", "SPF: 50 sender domains, 8 connections = 8 processes, 20% IPv6"),
+    ("spfpy-uniq-nodelay-c8", "SPF: a new sender domain and HELO per request, 8 processes"),
+    ("spfpy-uniq-delay-c8", "SPF: a new sender domain and HELO per request, 8 processes"),
+    ("spfpy-uniq-delay-c64", "SPF: a new sender domain and HELO per request, 64 processes "
+     "(6 s warm-up)"),
+    ("spfpy-uniq-delay-c1000", "SPF: a new sender domain and HELO per request, 1,000 "
+     "connections (40 s warm-up)"),
+]
+
+
+def qpr_cell(d):
+    """DNS queries per request: a range when the requests in flight at the
+    end (which may or may not have made their queries) move it by over 5%."""
+    lo, hi = d.get("dns_queries_per_request"), d.get("dns_queries_per_request_max")
+    if lo is None:
+        return "–"
+    if hi and hi > lo * 1.05:
+        return "%s–%s" % (fmt(lo, 2), fmt(hi, 2))
+    return fmt(lo, 2)
+
+
+def peers_table(lines):
+    """The DNSBL / rate-limit / DNS-bound rows, with their ceilings."""
+    rows = [(n, w, load(n)) for n, w in PEER_WORKLOADS]
+    rows = [r for r in rows if r[2]]
+    if not rows:
+        return
+    lines.append("## DNSBL, rate limiting, SPF with a resolver's delay: the peers")
+    lines.append("")
+    lines.append("Ceiling: for a run whose DNS server answered after a delay, connections ÷ "
+                 "(DNS queries per request × delay), i.e. what the connections could do if "
+                 "each request waited for its lookups one after the other and for nothing "
+                 "else; otherwise the DUNNO server at the same number of connections (the "
+                 "machine's ceiling), where it was measured. *Answered*: connections that got "
+                 "a counted reply (a server that serves fewer connections at once than it "
+                 "accepts leaves the others waiting). DNS queries per request: from the DNS "
+                 "server's counters before and after the run, over the requests answered "
+                 "(warm-up included) and, for the lower bound, those still in flight at the "
+                 "end; the ceiling is computed with the lower bound, so it is generous. The policyd rows come with the plugins.")
+    lines.append("")
+    lines.append("| server | workload | DNS delay ms | requests/s | p50 ms | p99 ms | answered "
+                 "| errors | unfinished | actions | server CPU µs/req | DNS queries/req "
+                 "| ceiling requests/s | of the ceiling |")
+    lines.append("|---|---|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|")
+    for name, what, d in rows:
+        ceil, how = None, ""
+        if d.get("dns_ceiling_rps"):
+            ceil, how = d["dns_ceiling_rps"], " (DNS)"
+        elif not name.startswith("dunno"):
+            ref = load("dunno-c%d" % d["connections"])
+            if ref:
+                ceil, how = rate(ref), " (DUNNO)"
+        delay = d.get("dns_delay_ms")
+        acts = ", ".join("%s %d" % kv for kv in d["actions"].items())
+        lines.append("| %s | %s | %s | %s | %s | %s | %s of %d | %d | %d | %s | %s | %s | %s | %s |" % (
+            d["label"], what, fmt(delay) if delay is not None else "–", fmt(rate(d)),
+            fmt(lat(d, "p50") / 1e3, 1), fmt(lat(d, "p99") / 1e3, 1),
+            d.get("connections_answered", "?"), d["connections"], d["errors"],
+            d.get("unfinished", 0), acts, fmt(cpu(d), 0),
+            qpr_cell(d),
+            (fmt(ceil) + how) if ceil else "–",
+            ("%.0f%%" % (100 * rate(d) / ceil)) if ceil else "–"))
+    lines.append("")
+    samples = [(n, d) for n, _, d in rows if d.get("samples")]
+    if samples:
+        lines.append("### Sample replies")
+        lines.append("")
+        lines.append("`policyd-bench --show`: the first reply of each kind in each run and the "
+                     "request it answered (abridged): the peers answer as configured.")
+        lines.append("")
+        lines.append("```")
+        for n, d in samples:
+            lines.append("%s:" % n)
+            for smp in d["samples"]:
+                lines.append("  " + smp[:400])
+        lines.append("```")
+        lines.append("")
+
+
 def results_table(lines):
     lines.append("| server | workload | requests/s | p50 µs | p95 µs | p99 µs | max µs "
                  "| server CPU µs/req | client CPU µs/req | other load (cores) | actions "
@@ -249,7 +352,10 @@ def main():
                      ("policyd", "policyd"), ("commit", "policyd commit"),
                      ("postgrey", "postgrey (Debian)"), ("sqlgrey", "sqlgrey (Debian)"),
                      ("spfpy", "postfix-policyd-spf-python (Debian)"), ("perl", "perl"),
-                     ("python", "python3"), ("redis", "redis-server (Debian)")):
+                     ("python", "python3"), ("redis", "redis-server (Debian)"),
+                     ("postfwd", "postfwd (Debian)"), ("ratelimit", "policyd-rate-limit (Debian)"),
+                     ("weight", "policyd-weight (Debian)"), ("mtpolicyd", "mtpolicyd (Debian)"),
+                     ("dns_delay", "DNS delay of the delayed runs (ms)")):
         L.append("- %s: %s" % (label, m.get(k, "?")))
     L.append("")
     notes = open(os.path.join(RES, "notes.txt")).read().strip()
@@ -280,6 +386,7 @@ def main():
     L.append("")
     results_table(L)
     L.append("")
+    peers_table(L)
     d1, d2 = load("dunno-c64"), load("dunno-c64-T2")
     if d1 and d2:
         L.append("**Is the generator the bottleneck?** Against the minimal DUNNO server "
@@ -340,6 +447,38 @@ def main():
              "(`redis_prefix = \"pass:\"` and `delay = 1` for the pass path). One round trip "
              "(EVALSHA) per request. The server CPU column shows policyd's CPU + "
              "redis-server's (from `/proc/PID/stat` before and after each run), per request.")
+    L.append("- postfwd2 and postfwd1 (Debian postfwd): `postfwd2 -f FILE --interface 127.0.0.1 "
+             "--port PORT --cache_socket unix::DIR/cache.socket --user postfw --group postfw "
+             "--pidfile FILE` (postfwd1: `-d` and no cache socket), rules: `id=RATE_SASL; "
+             "protocol_state==END-OF-MESSAGE; sasl_username=~^.; action=rate(sasl_username/100/"
+             "3600/450 4.7.1 ...)` and the same by `sender` where `sasl_username=!!(^.)`: 100 "
+             "messages an hour per SASL user, else per sender. postfwd2 is a master, a cache "
+             "daemon (the rate counters) and a prefork policy server of 10 to 100 children, "
+             "each serving one connection at a time; postfwd1 one multiplexing process. Both "
+             "daemonize (no foreground server mode): their PID is read from the pidfile.")
+    L.append("- policyd-rate-limit (Debian): `policyd-rate-limit -f FILE`, SQLite in its own "
+             "dir, `limits: [[100, 3600]]`, `limit_by_sasl: True`, `limit_by_sender: True`, "
+             "`debug: False`. It counts RCPT requests (recipients), not messages, and "
+             "answers every other protocol state with its success action; one select() "
+             "loop, so at most some 1,000 connections (FD_SETSIZE).")
+    L.append("- policyd-weight (Debian): `policyd-weight -f FILE -D start` in a private mount "
+             "namespace whose `/etc/resolv.conf` names the DNS server (without or with the "
+             "delay); `@dnsbl_score = ('zen.test', 4.35, -1.5, 'ZEN_TEST')`, `$dnsbl_checks_only "
+             "= 1`, `$MAXDNSBLHITS = 0` (one listing rejects), no RHSBL, its result caches on "
+             "(defaults; every client is new), `$MAX_PROC = 50` children (default). Its "
+             "cache process outlives a SIGTERM to the master: every process of its tree is "
+             "stopped by PID.")
+    L.append("- mtpolicyd (Debian): `mtpolicyd -f -c FILE` in the same kind of mount namespace, "
+             "one VirtualHost with one RBL plugin (`domain = \"zen.test\"`, `mode = \"reject\"`), "
+             "`SessionCache` `None` (no memcached), prefork of 4 to 50 children "
+             "(`max_servers = 50`), `keepalive_timeout = 300`. It checks IPv4 clients only "
+             "and looks up the TXT record of a listed address too.")
+    L.append("- The DNS servers: `bench/spf-dns -z zen.test=127.0.0.2:30 127.0.0.153 53` (at "
+             "once) and the same with `-D %s` on 127.0.0.154 (every answer after %s ms, "
+             "thousands in flight): SPF TXT for every name, A/AAAA/MX for HELO and sender "
+             "checks, 30%% of the names under zen.test listed by a hash of the name "
+             "(NXDOMAIN with the zone's SOA for the rest)." % (m.get("dns_delay", "30"),
+                                                            m.get("dns_delay", "30")))
     L.append("- DUNNO server: `bench/dunno-server` (one thread, epoll), the ceiling.")
     L.append("- policyd: `policyd -f -c policyd.conf` with `listen = { \"inet:127.0.0.1:PORT\" }`, "
              "stderr to /dev/null, otherwise the defaults (so a supervising master process "
@@ -357,6 +496,13 @@ def main():
         if os.path.exists(p):
             d = json.load(open(p))
             L.append("%-24s %s" % (name, d["command"]))
+    for name, _ in PEER_WORKLOADS:
+        p = os.path.join(RES, name + ".json")
+        if name in dict(WORKLOADS):
+            continue
+        if os.path.exists(p):
+            d = json.load(open(p))
+            L.append("%-26s %s" % (name, d["command"]))
     L.append("%-24s %s" % ("idle", "policyd-bench -t 127.0.0.1:PORT --idle 10000 --hold 2 "
                            "-d 120 -p PID"))
     L.append("%-24s %s" % ("ready", "policyd-bench -t 127.0.0.1:PORT --ready -d 10 -- "

@@ -24,10 +24,27 @@ check exim-actions "$T/b" 'actions      DUNNO 200$'
 check exim-pid "$T/b" 'server rss'
 "$B/policyd-bench" -t "unix:$T/s" --idle 50 --hold 0.1 -p "$SRV" >"$T/c" 2>&1
 check idle "$T/c" '50 connections held (50 answered.* 50 of 50 sampled'
+# message mode: RCPT requests, then END-OF-MESSAGE counted apart; --show
+"$B/policyd-bench" -t "unix:$T/s" -c 3 -n 400 -d 60 -M 5:2 --show --json >"$T/e" 2>"$T/e2"
+check messages "$T/e" '"requests":400,"errors":0'
+check messages-eom "$T/e" '"EOM:DUNNO":'
+check messages-show "$T/e2" 'first EOM:DUNNO reply, to request [0-9]*: protocol_state=END-OF-MESSAGE'
+"$B/policyd-bench" -t "unix:$T/s" -c 2 -n 100 -d 60 --domains unique --clients unique -6 30 >"$T/f" 2>&1
+check unique-names "$T/f" 'a sender domain and a HELO name per triplet, a new IPv4 address per triplet'
 kill "$SRV"; wait "$SRV" 2>/dev/null; SRV=""
 # a dead target: every request is an error and the exit status says so
 "$B/policyd-bench" -t "unix:$T/s" -n 5 -d 10 >"$T/d" 2>&1; rc=$?
 check dead-target "$T/d" '5 errors'
 [ $rc = 1 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: exit status $rc, want 1"; }
+# the benchmarks' DNS server (records, DNSBL zone, delay, silent mode)
+if command -v python3 >/dev/null 2>&1; then
+	SRCB=$(cd "$(dirname "$0")" && pwd)
+	python3 "$SRCB/test-dns.py" "$B/bench/spf-dns" >"$T/g" 2>&1
+	cat "$T/g" | grep -v ' passed, ' 
+	p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$T/g")
+	f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$T/g")
+	[ -n "$p" ] || { p=0; f=1; echo "FAIL: test-dns.py:"; cat "$T/g"; }
+	pass=$((pass + p)); fail=$((fail + f))
+fi
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
