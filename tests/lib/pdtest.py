@@ -27,6 +27,7 @@ POLICYD = os.path.join(BUILDDIR, "policyd")
 VALGRIND = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--show-leak-kinds=definite"] if os.environ.get("PD_VALGRIND") == "1" else []
 SLOW = 10 if VALGRIND else 1
+FAKETIME = (glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1") + ["/usr/lib/faketime/libfaketimeMT.so.1"])[0]
 
 
 class Skip(Exception):
@@ -156,8 +157,15 @@ class Client:
 class Daemon:
     """A policyd in the foreground with a generated config in a temp dir."""
 
-    def __init__(self, config="", unix=False, verbose=1, listen=None, global_config=None):
+    def __init__(self, config="", unix=False, verbose=1, listen=None, global_config=None, clock=False):
         self.dir = tempfile.mkdtemp(prefix="pdtest.")
+        # CLOCK: the daemon's wall clock can be moved on (libfaketime, Debian
+        # package libfaketime); its monotonic clock (timeouts) stays real
+        self.clock = os.path.join(self.dir, "faketime") if clock else None
+        if self.clock:
+            if not os.path.exists(FAKETIME):
+                skip("needs libfaketime (Debian package libfaketime) for a clock the test can move")
+            self.advance(0)
         os.chmod(self.dir, 0o755)
         self.port = free_port()
         self.sock = os.path.join(self.dir, "policyd.sock") if unix else None
@@ -190,6 +198,22 @@ class Daemon:
         with open(self.conf, "w") as f:
             f.write(self.base_config() + config)
 
+    def advance(self, seconds):
+        """Move the daemon's wall clock SECONDS past the real one (in total, from its start)."""
+        self.offset = getattr(self, "offset", 0) + seconds
+        with open(self.clock + ".new", "w") as f:
+            f.write("%+ds\n" % self.offset)
+        os.rename(self.clock + ".new", self.clock)
+
+    def env(self):
+        """The environment the daemon runs with."""
+        env = dict(os.environ)
+        if self.clock:
+            env.update(LD_PRELOAD=FAKETIME, FAKETIME_TIMESTAMP_FILE=self.clock, FAKETIME_NO_CACHE="1",
+                       FAKETIME_DONT_FAKE_MONOTONIC="1", ASAN_OPTIONS="verify_asan_link_order=0:"
+                       + env.get("ASAN_OPTIONS", ""))
+        return env
+
     def argv(self, *extra):
         return VALGRIND + [POLICYD, "-f", "-c", self.conf] + ["-v"] * self.verbose + list(extra)
 
@@ -197,7 +221,8 @@ class Daemon:
         """Start policyd -f; wait until it says it is ready and accepts connections."""
         self.readies = self.log_text().count("ready (")  # a restart appends to the same log
         self.err = open(self.errfile, "ab")
-        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self.err, stderr=self.err)
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=self.err, stderr=self.err,
+                                     env=self.env())
         if wait:
             self.wait_ready()
         return self
