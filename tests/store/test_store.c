@@ -42,6 +42,7 @@
 #define T0 1700000000LL /* the table's clock starts here (a multiple of 10: bucket edges) */
 
 static char tmpdir[] = "/tmp/pdstore.XXXXXX";
+static volatile pid_t started[16]; /* servers and lock holders running, for the watchdog */
 static char *self_path;
 static int verbose;
 
@@ -319,6 +320,11 @@ static int rs_exec(rsrv *r, const char *const *argv)
 		execv(redis_bin, (char *const *)av);
 		_exit(127);
 	}
+	for (int i = 0; i < 15; i++)
+		if (!started[i]) {
+			started[i] = r->pid;
+			break;
+		}
 	while (mono_ms() < deadline) {
 		redisReply *rep = redis_cmd(r->port, "PING");
 		int status;
@@ -375,6 +381,9 @@ static void rs_stop(rsrv *r)
 		kill(r->pid, SIGCONT);
 		kill(r->pid, SIGTERM);
 		waitpid(r->pid, NULL, 0);
+		for (int i = 0; i < 16; i++)
+			if (started[i] == r->pid)
+				started[i] = 0;
 	}
 	r->pid = 0;
 }
@@ -1003,6 +1012,8 @@ static pid_t hold_lock(const char *lockpath)
 			pause();
 	}
 	close(p[1]);
+	if (pid > 0)
+		started[15] = pid;
 	if (pid < 0 || read(p[0], &c, 1) != 1) {
 		close(p[0]);
 		return 0;
@@ -1049,6 +1060,7 @@ static void test_lock_held(void)
 	CHECK(log_count("has kept") == 1);
 	kill(holder, SIGKILL);
 	waitpid(holder, NULL, 0);
+	started[15] = 0;
 	CHECK(pd_store_count(s, "a", "x", 60, 1, T0, &total) == 0 && total == 2);
 	CHECK(log_count("free again") == 1 && log_count("(6 operations failed") == 1);
 	pd_store_close(s);
@@ -1719,6 +1731,22 @@ static int cost(int n)
 	return 0;
 }
 
+/* watchdog - SIGALRM: the suite hangs; kill the servers it started (by PID) and fail */
+static void watchdog(int sig)
+{
+	static const char msg[] = "FAIL: the test did not finish in 600 s (a hang)\n";
+
+	(void)sig;
+	for (int i = 0; i < 16; i++)
+		if (started[i] > 0) {
+			kill(started[i], SIGCONT);
+			kill(started[i], SIGKILL);
+		}
+	if (write(1, msg, sizeof(msg) - 1) < 0)
+		_exit(1);
+	_exit(1);
+}
+
 /* setup - the table's long strings */
 static void setup(void)
 {
@@ -1750,6 +1778,8 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "-v"))
 		verbose = 1;
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGALRM, watchdog);
+	alarm(600); /* normally done in seconds; a hang must fail, not block make check */
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
 		return 99;
