@@ -498,6 +498,15 @@ static int denied(int err)
 	return err == EACCES || err == EPERM;
 }
 
+/* tune - options of a new handle: coalesce adjacent free blocks (records that grow, member sets,
+ * otherwise leave holes: 10 members added one by one cost 1500 bytes a key instead of 400) */
+static void tune(GDBM_FILE db)
+{
+	int one = 1;
+
+	gdbm_setopt(db, GDBM_SETCOALESCEBLKS, &one, sizeof(one));
+}
+
 /* db_open - open (or create) the GDBM file; move a corrupt one aside. Inter-process lock held. */
 static int db_open(gd *g)
 {
@@ -511,8 +520,10 @@ static int db_open(gd *g)
 		sh->db = NULL;
 	}
 	sh->db = gdbm_open(sh->path, 0, mode | GDBM_NOLOCK | GDBM_CLOEXEC, 0600, NULL);
-	if (sh->db)
+	if (sh->db) {
+		tune(sh->db);
 		return 0;
+	}
 	e = gdbm_errno;
 	err = errno;
 	/* only bad content is moved aside: a file that cannot be opened (a permission
@@ -538,6 +549,7 @@ static int db_open(gd *g)
 		     gdbm_strerror(gdbm_errno));
 		return -1;
 	}
+	tune(sh->db);
 	sh->dirty = 1; /* others must reopen */
 	return 0;
 }
@@ -553,6 +565,7 @@ static void op_error(gd *g, const char *what)
 		if (move_aside(g, gdbm_strerror(e)) == 0 &&
 		    (sh->db = gdbm_open(sh->path, 0, GDBM_NEWDB | GDBM_NOLOCK | GDBM_CLOEXEC, 0600,
 					NULL)) != NULL) {
+			tune(sh->db);
 			sh->dirty = 1;
 			return;
 		}
@@ -1427,6 +1440,8 @@ static int g_compact(pd_store *s)
 	if (pd_store_compact_hook)
 		pd_store_compact_hook();
 	r = gdbm_reorganize(sh->db);
+	if (r == 0)
+		tune(sh->db);
 	__atomic_store_n(&sh->compacting, 0, __ATOMIC_RELEASE);
 	failed = __atomic_exchange_n(&sh->compact_failed, 0, __ATOMIC_RELAXED);
 	if (r != 0)
