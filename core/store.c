@@ -10,7 +10,7 @@
  *
  * Argument errors (a key too long, a bad namespace, a TTL out of range)
  * are the caller's bug or client data out of bounds: logged, at most once
- * a minute per store with a count of the others, and -1.
+ * a minute in the process with a count of the others, and -1.
  */
 #include "store_int.h"
 
@@ -122,15 +122,15 @@ static size_t full_key(const pd_store *s, const char *ns, int kind, const char *
 }
 
 /* check_args - TTL (WHAT: "TTL", "window"; NULL: none) of 1..PD_STORE_TTL_MAX seconds and a clock
- * not before the epoch; 0 or -1 after logging */
+ * from 1970 to 9999; 0 or -1 after logging */
 static int check_args(const pd_store *s, const char *what, unsigned ttl, int64_t now, const char *fk,
 		      size_t fkl)
 {
 	char k[140];
 
-	if (now < 0)
-		return arg_error(s, "a clock before 1970 (%lld), key %s", (long long)now,
-				 pd_store_esc_key(fk, fkl, k, sizeof(k)));
+	if (now < 0 || now > PD_STORE_NOW_MAX)
+		return arg_error(s, "a clock out of range (%lld: before 1970 or after 9999), key %s",
+				 (long long)now, pd_store_esc_key(fk, fkl, k, sizeof(k)));
 	if (what && (ttl < 1 || ttl > PD_STORE_TTL_MAX))
 		return arg_error(s, "%s %u s out of range (1 s to 3650 days), key %s", what, ttl,
 				 pd_store_esc_key(fk, fkl, k, sizeof(k)));

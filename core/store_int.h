@@ -24,6 +24,8 @@
 #define PD_STORE_GC_SLACK 3600
 /* Largest counter amount (and exact total on Redis): 2^53. */
 #define PD_STORE_AMOUNT_MAX 9007199254740992LL
+/* Latest clock accepted: the end of 9999 (NOW * 16 and NOW + TTL stay far from overflow). */
+#define PD_STORE_NOW_MAX 253402300799LL
 /* Buffer for a rendering of an entry (pd_store_entry.text). */
 #define PD_STORE_TEXT_MAX 256
 

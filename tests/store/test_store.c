@@ -9,7 +9,8 @@
  * clock; the only real-time checks are generous bounds that catch a hang.
  *
  *   test_store              the whole suite (make check)
- *   test_store --cost N     bytes per key on each backend for N keys of each kind
+ *   test_store --cost N [KINDS]  bytes per key on each backend for N keys of each kind
+ *                                (KINDS: letters of c C v m M, see fill())
  */
 #include "store.h"
 
@@ -605,6 +606,8 @@ static const step table[] = {
 	{DELETE, "a", "same", 'x', .want = "-1", .what = "an unknown kind"},
 	{CLOCK, .a = -T0 - 1},
 	{GET, "a", "same", .want = "-1", .what = "a clock before 1970"},
+	{CLOCK, .a = 253402300800LL - T0},
+	{SET, "a", "same", 10, .val = "x", .want = "-1", .what = "a clock after 9999"},
 	{CLOCK, .a = 30060},
 };
 
@@ -1636,7 +1639,8 @@ static long long file_size(const char *path)
 	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
 
-/* fill - N keys of kind KIND (c counters, v 32-byte values, m one member, M ten members); 0 or -1 */
+/* fill - N keys of kind KIND (c counters in one bucket, C in all 17, v 32-byte values, m one
+ * member, M ten members); 0 or -1 */
 static int fill(pd_store *s, int kind, int n)
 {
 	char k[64], m[64];
@@ -1648,6 +1652,9 @@ static int fill(pd_store *s, int kind, int n)
 		snprintf(k, sizeof(k), "client:192.0.%d.%d", i / 256, i % 256);
 		if (kind == 'c')
 			r = pd_store_count(s, "cost", k, 3600, 1, T0 + i % 3600, &x);
+		else if (kind == 'C')
+			for (int j = 0; j <= PD_STORE_BUCKETS && !r; j++)
+				r = pd_store_count(s, "cost", k, 3600, 1000, T0 + j * 225, &x);
 		else if (kind == 'v')
 			r = pd_store_set(s, "cost", k, "0123456789abcdef0123456789abcdef", 32, 86400, T0);
 		else
@@ -1661,14 +1668,15 @@ static int fill(pd_store *s, int kind, int n)
 	return 0;
 }
 
-/* cost - bytes per key on each backend for N keys of each kind */
-static int cost(int n)
+/* cost - bytes per key on each backend for N keys of each kind (ONLY: those letters, or NULL) */
+static int cost(int n, const char *only)
 {
 	static const struct {
 		int kind;
 		const char *what;
 	} kinds[] = {
 		{'c', "counter (window 1 h, 1 bucket used)"},
+		{'C', "counter (window 1 h, all 17 buckets)"},
 		{'v', "value (32 bytes, TTL 1 d)"},
 		{'m', "member set (1 member of 22 bytes)"},
 		{'M', "member set (10 members of 22 bytes)"},
@@ -1680,6 +1688,8 @@ static int cost(int n)
 		pd_store *s;
 		long long before;
 
+		if (only && !strchr(only, kinds[i].kind))
+			continue;
 		gdbm_fresh(&b);
 		s = open_b(&b);
 		if (!s)
@@ -1704,10 +1714,14 @@ static int cost(int n)
 		}
 		r.port = srv.port;
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-			pd_store *s = open_b(&r);
-			redisReply *rep = redis_cmd(r.port, "FLUSHALL");
+			pd_store *s;
+			redisReply *rep;
 			long long before, after;
 
+			if (only && !strchr(only, kinds[i].kind))
+				continue;
+			s = open_b(&r);
+			rep = redis_cmd(r.port, "FLUSHALL");
 			if (rep)
 				freeReplyObject(rep);
 			if (!s)
@@ -1785,8 +1799,8 @@ int main(int argc, char **argv)
 		return 99;
 	}
 	setup();
-	if (argc == 3 && !strcmp(argv[1], "--cost")) {
-		int r = cost(atoi(argv[2]) > 0 ? atoi(argv[2]) : 100000);
+	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "--cost")) {
+		int r = cost(atoi(argv[2]) > 0 ? atoi(argv[2]) : 100000, argc == 4 ? argv[3] : NULL);
 
 		cleanup();
 		return r;
@@ -1841,7 +1855,7 @@ int main(int argc, char **argv)
 	listing_free(&listings[0]);
 	listing_free(&listings[1]);
 	/* the cost measurement runs too, small: a full one is test_store --cost 100000 */
-	cost(500);
+	cost(500, NULL);
 	cleanup();
 	printf("backends: %s\n", ran);
 	return tap_done();
