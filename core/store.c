@@ -329,6 +329,7 @@ int pd_store_parse_addr(const char *spec, int defport, int nounix, pd_store_addr
 	return 0;
 }
 
+#ifdef HAVE_HIREDIS
 /* word - a credential or name: at most MAX bytes, no space or control character; 0 or -1 */
 static int word(const char *v, size_t max)
 {
@@ -413,6 +414,8 @@ static int redis_conf(const pd_store_conf *c, pd_store_redis_conf *rc, char *err
 	return 0;
 }
 
+#endif
+
 /* gdbm_conf - CONF's GDBM settings checked into GC (PATH not copied); 0, or -1 with ERR */
 static int gdbm_conf(const pd_store_conf *c, pd_store_gdbm_conf *gc, char *err, size_t errlen)
 {
@@ -455,7 +458,9 @@ static int backend_of(const pd_store_conf *c)
 /* pd_store_conf_check - the settings as open would take them */
 int pd_store_conf_check(const pd_store_conf *conf, char *err, size_t errlen)
 {
+#ifdef HAVE_HIREDIS
 	pd_store_redis_conf rc;
+#endif
 	pd_store_gdbm_conf gc;
 
 	switch (backend_of(conf)) {

@@ -151,9 +151,9 @@ typedef int pd_store_scan_fn(void *arg, const pd_store_entry *e);
 int pd_store_conf_check(const pd_store_conf *conf, char *err, size_t errlen);
 
 /* Open the store CONF describes. GDBM: the file is opened (created unless NOCREATE) now; one
- * handle per file is shared by every opener in the process. Redis: a first connection is tried
- * now; a server that is down is logged, not fatal (operations fail until it is back). NULL with
- * the reason in ERR (also logged). */
+ * handle per file is shared by every opener in the process (with the first opener's flags).
+ * Redis: a first connection is tried now; a server that is down is logged, not fatal (operations
+ * fail until it is back). NULL with the reason in ERR (also logged). */
 pd_store *pd_store_open(const pd_store_conf *conf, char *err, size_t errlen);
 
 /* Close S (NULL: nothing): GDBM syncs when its last opener closes. */

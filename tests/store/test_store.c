@@ -1329,8 +1329,10 @@ static void test_compact(void)
 /* test_conf - configurations refused before anything is opened */
 static void test_conf(void)
 {
+#ifdef HAVE_HIREDIS
 	static const char *const bad_sentinel[] = {"unix:/x"};
 	static const char *const sentinels[] = {"127.0.0.1", "[::1]:26380"};
+#endif
 	struct {
 		pd_store_conf c;
 		const char *want; /* in the error; NULL: accepted */
