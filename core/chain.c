@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "chain.h"
+#include "escape.h"
 #include "hoststore.h"
 #include "log.h"
 #include "metrics.h"
@@ -61,18 +62,36 @@ enum pd_kind pd_action_kind(const char *action)
 	return PD_KIND_DECISIVE;
 }
 
-/* skip_by_filters - the core's per-plugin filters: state, SASL, networks */
-static int skip_by_filters(const pd_inst *in, const pd_attrs *a, unsigned state, int fam, const unsigned char *addr)
+/* pd_chain_trace - policyd -q: every step of a chain, told (NULL: nobody listens) */
+pd_chain_trace_fn *pd_chain_trace;
+
+/* skip_by_filters - the core's per-plugin filters: state, SASL, networks; why it skips, or NULL */
+static const char *skip_by_filters(const pd_inst *in, const pd_attrs *a, unsigned state, int fam,
+				   const unsigned char *addr)
 {
 	const char *sasl;
 
+	if (!in->started)
+		return "skipped: its init failed (optional)";
 	if (!(in->states & state))
-		return 1;
+		return "skipped: protocol_state";
 	if (in->skip_sasl && (sasl = pd_attrs_get(a, "sasl_username")) && *sasl)
-		return 1;
+		return "skipped: skip_sasl";
 	if (in->n_nets && fam && pd_cidr_match(in->nets, in->n_nets, fam, addr))
-		return 1;
-	return 0;
+		return "skipped: skip_networks";
+	return NULL;
+}
+
+/* observed - an observing instance's decision (or error) is logged and counted, and the chain
+ * goes on as if it had said DUNNO; a PREPEND is no decision and stays */
+static void observed(pd_inst *in, const char *action, int failed)
+{
+	char buf[PD_REPLY_MAX * 4 + 1];
+
+	pd_esc(buf, sizeof(buf), action, strlen(action), 0);
+	pd_log(PD_LOG_INFO, "%s: observe: would have answered \"%s\"%s", in->pub.name, buf,
+	       failed ? " (its check failed: on_error)" : "");
+	pd_metrics_plugin_observed(in->metric);
 }
 
 static pd_slot *slots;
@@ -163,10 +182,14 @@ int pd_chain_run(const pd_chain *chain, pd_request *req, const char *default_act
 		pd_inst *in = chain->insts[i];
 		const char *action, *why = "";
 		enum pd_kind kind;
+		const char *skip;
 		int rc;
 
-		if (!in->started || skip_by_filters(in, a, state, fam, addr))
+		if ((skip = skip_by_filters(in, a, state, fam, addr))) {
+			if (pd_chain_trace)
+				pd_chain_trace(in->pub.name, skip);
 			continue;
+		}
 		res->next = i;
 		if (in->pub.blocking && !on_worker)
 			return PD_CHAIN_WORKER; /* this one may block: a worker thread goes on from here */
@@ -196,7 +219,20 @@ int pd_chain_run(const pd_chain *chain, pd_request *req, const char *default_act
 			action = reply.text;
 		}
 		kind = pd_action_kind(action);
-		pd_metrics_plugin_call(in->metric, rc != PD_CHECK_OK, kind == PD_KIND_DECISIVE);
+		pd_metrics_plugin_call(in->metric, rc != PD_CHECK_OK, kind == PD_KIND_DECISIVE && !in->observe);
+		if (pd_chain_trace) {
+			char t[PD_REPLY_MAX + 64];
+
+			snprintf(t, sizeof(t), "%s%s%s", *action ? action : "DUNNO", rc != PD_CHECK_OK ? " (check failed: on_error)" : "",
+				 kind == PD_KIND_DECISIVE ? (in->observe ? "  [observe: would decide, goes on]" : "  [decides]")
+				 : kind == PD_KIND_PREPEND ? (res->have_prepend ? "  [second PREPEND, dropped]" : "  [pending]")
+				 : "");
+			pd_chain_trace(in->pub.name, t);
+		}
+		if (kind == PD_KIND_DECISIVE && in->observe) {
+			observed(in, action, rc != PD_CHECK_OK);
+			continue;
+		}
 		if (kind == PD_KIND_DECISIVE) {
 			pd_reply_set(&res->reply, action);
 			res->plugin = in->pub.name;

@@ -38,6 +38,7 @@ typedef struct pd_inst {
 	pd_cidr *nets;    /* skip_networks */
 	size_t n_nets;
 	int optional;     /* init failure disables instead of stopping */
+	int observe;      /* observe = true: its decisions are logged and counted, not sent */
 	int timeout;      /* seconds one check() may take; 0 = only request_timeout */
 	int started;      /* init succeeded: check and fini may run */
 	atomic_ulong calls, errors;
@@ -84,6 +85,11 @@ enum pd_kind pd_action_kind(const char *action);
 void pd_chain_begin(pd_result *res);
 int pd_chain_run(const pd_chain *chain, pd_request *req, const char *default_action, const char *on_error,
 		 int on_worker);
+
+/* policyd -q: called with each instance's verdict (or why it was skipped)
+ * and, by route.c, with the chain chosen (INSTANCE NULL). */
+typedef void pd_chain_trace_fn(const char *instance, const char *what);
+extern pd_chain_trace_fn *pd_chain_trace;
 
 /* Crash attribution: a table of slots in memory shared with the master
  * process; each thread writes the name of the plugin it is inside. */

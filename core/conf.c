@@ -347,6 +347,7 @@ static cfg_opt_t filter_opts[] = {
     CFG_BOOL("skip_sasl", cfg_false, CFGF_NODEFAULT),
     CFG_STR_LIST("skip_networks", "{}", CFGF_NONE),
     CFG_BOOL("optional", cfg_false, CFGF_NONE),
+    CFG_BOOL("observe", cfg_false, CFGF_NONE),
     CFG_INT("timeout", 0, CFGF_NONE),
     CFG_STR("store", PD_STORE_DEFAULT, CFGF_NONE),
     CFG_END(),
@@ -550,6 +551,7 @@ static pd_inst *build_instance(pd_conf *c, pd_module *m, const char *name, cfg_t
 	in->skip_sasl = sec && cfg_size(sec, "skip_sasl") ? cfg_getbool(sec, "skip_sasl")
 							   : !!(m->desc->flags & PD_PLUGIN_SKIP_SASL);
 	in->optional = sec ? cfg_getbool(sec, "optional") : 0;
+	in->observe = in->pub.observe = cfg_getbool(sec, "observe");
 	in->timeout = sec ? (int)cfg_getint(sec, "timeout") : 0;
 	in->n_nets = sec ? cfg_size(sec, "skip_networks") : 0;
 	if (in->n_nets) {

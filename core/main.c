@@ -5,10 +5,11 @@
  * NAME
  *	policyd - Postfix SMTPD access policy server with plugins
  * SYNOPSIS
- *	policyd [-c FILE] [-f] [-t] [-s] [-v]... [-V]
+ *	policyd [-c FILE] [-f] [-t] [-s] [-q REQUEST-FILE] [-v]... [-V]
  * DESCRIPTION
  *	Start-up order: parse the config and load the plugins (-t stops
- *	here; -s serves stdin/stdout, spawn.c), check the pidfile, bind the
+ *	here; -s serves stdin/stdout, spawn.c; -q answers a file's requests,
+ *	query.c), check the pidfile, bind the
  *	listeners (listeners.c), go to the background (daemonize.c), write the
  *	pidfile (pidfile.c), then either supervise (supervise.c) or serve
  *	(serve.c: drop privileges, start the plugins, serve until SIGTERM;
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "pidfile.h"
 #include "privileges.h"
+#include "query.h"
 #include "serve.h"
 #include "spawn.h"
 #include "supervise.h"
@@ -39,11 +41,12 @@
 static void usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
-		"usage: policyd [-c FILE] [-f] [-t] [-s] [-v]... [-V]\n"
+		"usage: policyd [-c FILE] [-f] [-t] [-s] [-q REQUEST-FILE] [-v]... [-V]\n"
 		"  -c FILE  configuration file (default %s/policyd.conf)\n"
 		"  -f       stay in the foreground and log to stderr too\n"
 		"  -t       check the configuration and load every plugin, then exit\n"
 		"  -s       serve one connection on stdin/stdout (master.cf spawn)\n"
+		"  -q FILE  answer the requests in FILE (name=value lines) and print each plugin's verdict\n"
 		"  -v       more logging (repeat for more)\n"
 		"  -V       print the version and exit\n",
 		PD_SYSCONFDIR);
@@ -77,13 +80,14 @@ int main(int argc, char **argv)
 {
 	const char *file = PD_SYSCONFDIR "/policyd.conf";
 	int foreground = 0, check = 0, spawn = 0, verbose = 0, opt, notify = -1;
+	const char *query = NULL;
 	char *conf_file;
 	pd_conf *c;
 	uid_t uid;
 	gid_t gid;
 	sigset_t sigs;
 
-	while ((opt = getopt(argc, argv, "c:ftsvVh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:ftsq:vVh")) != -1) {
 		switch (opt) {
 		case 'c':
 			file = optarg;
@@ -96,6 +100,9 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			spawn = 1;
+			break;
+		case 'q':
+			query = optarg;
 			break;
 		case 'v':
 			verbose++;
@@ -137,7 +144,7 @@ int main(int argc, char **argv)
 	if (!c)
 		return 1;
 	pd_log_set_facility(c->facility);
-	pd_log_set_socket(c->syslog_socket);
+	pd_log_set_socket(query ? "" : c->syslog_socket); /* -q: an admin's test, not the mail log */
 	if (check) {
 		printf("%s: configuration OK, %zu plugin(s), %zu chain(s)\n", conf_file, c->n_mods, c->n_chains);
 		for (size_t i = 0; i < c->n_mods; i++)
@@ -152,6 +159,10 @@ int main(int argc, char **argv)
 	if (spawn) {
 		free(conf_file);
 		return run_spawn(c);
+	}
+	if (query) {
+		free(conf_file);
+		return pd_query_run(c, query);
 	}
 
 	pd_raise_nofile();

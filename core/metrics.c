@@ -39,7 +39,7 @@ static atomic_ulong sum_us, requests;
 
 static char *plugin_names[MAX_PLUGINS];
 static atomic_int n_plugins;
-static atomic_ulong p_calls[MAX_PLUGINS], p_errors[MAX_PLUGINS], p_decisions[MAX_PLUGINS];
+static atomic_ulong p_calls[MAX_PLUGINS], p_errors[MAX_PLUGINS], p_decisions[MAX_PLUGINS], p_observed[MAX_PLUGINS];
 static const unsigned long *restarts;
 
 /* pd_metric_add - a connection counter or gauge */
@@ -73,6 +73,13 @@ void pd_metrics_plugin_call(int idx, int error, int decided)
 		atomic_fetch_add_explicit(&p_errors[idx], 1, memory_order_relaxed);
 	if (decided)
 		atomic_fetch_add_explicit(&p_decisions[idx], 1, memory_order_relaxed);
+}
+
+/* pd_metrics_plugin_observed - a decision observe = true kept from being sent */
+void pd_metrics_plugin_observed(int idx)
+{
+	if (idx >= 0 && idx < MAX_PLUGINS)
+		atomic_fetch_add_explicit(&p_observed[idx], 1, memory_order_relaxed);
 }
 
 /* action_index - the kind of an action, by its first word */
@@ -178,6 +185,8 @@ char *pd_metrics_render(size_t *len)
 	plugin_family(&b, "policyd_plugin_errors_total", "Failed checks (on_error applied).", p_errors, np);
 	plugin_family(&b, "policyd_plugin_decisions_total", "Requests whose answer came from the plugin.", p_decisions,
 		      np);
+	plugin_family(&b, "policyd_plugin_observed_total",
+		      "Decisions of a plugin with observe = true: logged, not sent (the chain went on).", p_observed, np);
 	counter(&b, "policyd_connections_open", "gauge", "Client connections open now.",
 		(unsigned long)atomic_load(&conn_metrics[PD_M_CONN_OPEN]));
 	counter(&b, "policyd_connections_accepted_total", "counter", "Client connections accepted.",

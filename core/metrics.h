@@ -32,6 +32,8 @@ int pd_metrics_plugin(const char *name);
 /* One check() call of plugin IDX; ERROR: it failed; DECIDED: its answer
  * was the reply. */
 void pd_metrics_plugin_call(int idx, int error, int decided);
+/* a decision of an instance with observe = true: logged, counted, not sent */
+void pd_metrics_plugin_observed(int idx);
 
 /* One answered request: its action and how long it took. */
 void pd_metrics_request(const char *action, uint64_t us);

@@ -218,6 +218,11 @@ struct pd_instance {
 	const char *dns_resolv_conf; /* nameservers: a resolv.conf file (the plugin keeps the string) */
 	int dns_cache;               /* 0: this instance's answers are neither taken from nor put in the cache */
 	unsigned dns_max_ttl;        /* longest a cached answer is believed, seconds */
+	/* observe = true in the section: the core logs and counts this
+	 * instance's decisions and goes on as if it had said DUNNO (a PREPEND
+	 * is still sent). A plugin may read it to behave differently (spf
+	 * then prepends its header instead); read-only. */
+	int observe;
 };
 
 /* Services of the core. Every function may be called from any thread. */

@@ -61,7 +61,6 @@ static cfg_opt_t spf_opts[] = {
     CFG_STR("explanation", "SPF fail - not authorized: %{i} is not allowed to send mail for %{d}", CFGF_NONE),
     CFG_BOOL("helo_check", cfg_true, CFGF_NONE),
     CFG_BOOL("mailfrom_check", cfg_true, CFGF_NONE),
-    CFG_BOOL("observe", cfg_false, CFGF_NONE),
     CFG_BOOL("skip_localhost", cfg_true, CFGF_NONE),
     CFG_STR_LIST("skip_helo", "{}", CFGF_NONE),
     CFG_STR_LIST("whitelist", "{}", CFGF_NONE),
@@ -205,7 +204,7 @@ static int spf_init(pd_instance *inst)
 		snprintf(s->receiver, sizeof(s->receiver), "%s", "localhost");
 	s->helo_check = cfg_bool(cfg, "helo_check", 1);
 	s->mailfrom_check = cfg_bool(cfg, "mailfrom_check", 1);
-	s->observe = cfg_bool(cfg, "observe", 0);
+	s->observe = inst->observe; /* the core's observe filter: only the header, never a rejection */
 	s->skip_localhost = cfg_bool(cfg, "skip_localhost", 1);
 	if (read_actions(inst, s) < 0)
 		goto fail;

@@ -71,5 +71,29 @@ def test_named_chains_by_listener_and_policy_context():
     assert "chain=submission" in d.wait_log("chain=submission")
 
 
+def test_observe_logs_and_counts_and_goes_on():
+    import urllib.request
+    mport = pdtest.free_port()
+    d = pdtest.daemon('metrics_listen = "127.0.0.1:%d"\n' % mport +
+                      'on_error = "DEFER_IF_PERMIT 4.3.0 fail closed"\n'
+                      'plugins = { "would", "broken", "head", "last" }\n'
+                      'fake "would" { action = "REJECT 5.7.1 would \\"block\\"" observe = true }\n'
+                      'fake "broken" { fail = true observe = true }\n'
+                      'fake "head" { action = "PREPEND X-Observed: yes" observe = true }\n'
+                      'fake "last" { trigger = "stop" action = "REJECT 5.7.1 enforced" }\n')
+    # the observed REJECT and the observed error let the request through; a PREPEND still counts
+    assert d.ask(req(recipient="a@x")) == "PREPEND X-Observed: yes"
+    d.wait_log('would: observe: would have answered "REJECT 5.7.1 would \\x22block\\x22"')
+    d.wait_log('broken: observe: would have answered "DEFER_IF_PERMIT 4.3.0 fail closed" (its check failed: on_error)')
+    # a later plugin that is not observed still decides
+    assert d.ask(req(recipient="stop@x")) == "REJECT 5.7.1 enforced"
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport, timeout=10) as r:
+        text = r.read().decode()
+    assert 'policyd_plugin_observed_total{plugin="would"} 2' in text, text
+    assert 'policyd_plugin_observed_total{plugin="broken"} 2' in text, text
+    assert 'policyd_plugin_decisions_total{plugin="would"} 0' in text, text
+    assert 'policyd_plugin_decisions_total{plugin="last"} 1' in text, text
+
+
 if __name__ == "__main__":
     pdtest.run(globals())
