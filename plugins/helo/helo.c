@@ -15,7 +15,7 @@
  *      against the sender: no resolution score without both answers;
  *   4. HELO randomisation prevention: the distinct HELO names of a client
  *      are kept hrp_window in the state service; more than hrp_limit block
- *      it for hrp_block.
+ *      it for hrp_block (and clear its history: it starts afresh after).
  * It rejects alone when its own score reaches reject_score (0: never, a
  * score plugin later in the chain decides). The A/AAAA lookups go through
  * the core; a check that waits changes and logs nothing: the state service
@@ -467,6 +467,9 @@ static int helo_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 			return PD_CHECK_ERROR;
 		if (count > p->hrp_limit) {
 			if (h->store_set(inst, key, "hrp", 3, (unsigned)p->hrp_block) != 0)
+				return PD_CHECK_ERROR;
+			/* its history goes: once the block ends the client starts afresh */
+			if (h->store_del(inst, hk) != 0)
 				return PD_CHECK_ERROR;
 			answer(h, reply, p->block_text, addr, shown, 0);
 			h->log(inst, PD_LOG_NOTICE,
