@@ -705,7 +705,7 @@ static int dnsbl_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 	struct keys k;
 	time_t now = h->now();
 	int pending = 0;
-	char hits[PD_REPLY_MAX], zones[PD_REPLY_MAX], name[NAME_MAX_LEN + 64];
+	char hits[PD_REPLY_MAX], zones[PD_REPLY_MAX], name[NAME_MAX_LEN + 64], esc[200];
 	double total = 0;
 	int any = 0;
 
@@ -791,13 +791,7 @@ static int dnsbl_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 			total += z->miss_score;
 		}
 	}
-	if (any) {
-		char esc[200];
-
-		h->log(inst, PD_LOG_INFO, "client [%s] helo=<%s> listed: %s; score %.2f", k.addr,
-		       h->escape(esc, sizeof(esc), h->attr(req, "helo_name") ? h->attr(req, "helo_name") : "", 100),
-		       hits, total);
-	}
+	h->escape(esc, sizeof(esc), h->attr(req, "helo_name") ? h->attr(req, "helo_name") : "", 100);
 	if (d->reject_score > 0 && total >= d->reject_score && zones[0]) {
 		char text[PD_REPLY_MAX + 1];
 
@@ -806,10 +800,13 @@ static int dnsbl_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 			h->reply(reply, "%s", text);
 		else
 			h->reply(reply, "REJECT %s", text);
-		h->log(inst, PD_LOG_NOTICE, "reject client [%s]: score %.2f >= reject_score %.2f (%s)", k.addr, total,
-		       d->reject_score, zones);
+		/* one line per decision: what listed it and why that decides */
+		h->log(inst, PD_LOG_NOTICE, "reject client [%s] helo=<%s>: listed: %s; score %.2f >= reject_score %.2f",
+		       k.addr, esc, hits, total, d->reject_score);
 		return PD_CHECK_OK;
 	}
+	if (any)
+		h->log(inst, PD_LOG_INFO, "client [%s] helo=<%s> listed: %s; score %.2f", k.addr, esc, hits, total);
 	if (inst->verbose && !any)
 		h->log(inst, PD_LOG_DEBUG, "client [%s] not listed; score %.2f", k.addr, total);
 	return PD_CHECK_OK;
