@@ -4,9 +4,16 @@
 hrp_block (other clients unaffected, the block outlasts a HELO it used
 before, and ends on time: the daemon's clock moved with libfaketime); one
 HELO repeated never blocks; our own name as HELO is refused and, with
-own_block, blocks the client. Skipped while the daemon has no state service."""
+own_block, blocks the client; two daemons on one redis-server (a private
+one on a loopback port, stopped by its PID) count HELOs together. Skipped
+while the daemon has no state service."""
 import os
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'dnsbl'))
@@ -22,8 +29,8 @@ SEC = ('plugins = { "helo" }\nhelo {\n  skip_networks = {}\n  reject_score = 0\n
 BLOCKED = '554 5.7.1 Client host [%s] blocked: too many different HELO names'
 
 
-def started(extra='', **kw):
-    d = dnsbltest.daemon(SEC % extra, **kw)
+def started(extra='', global_config='', **kw):
+    d = dnsbltest.daemon(SEC % extra, global_config=dnsbltest.GLOBAL + global_config, **kw)
     a = d.ask(req(client_address='198.51.100.250', helo_name='probe.example'))
     if 'state service is not available' in d.log_text():
         pdtest.skip('the daemon has no state service in this build')
@@ -66,6 +73,50 @@ def test_own_name_refused_and_blocked_with_own_block():
     assert a.endswith('you are not me'), a  # blocked for 2 h, with the text of its cause
     d.advance(2 * 3600 + 60)
     assert helo(d, '192.0.2.70', 'honest.example') == 'DUNNO'
+
+
+def redis_server():
+    """A private redis-server on a free loopback port: (process, port, dir)."""
+    exe = shutil.which('redis-server')
+    if not exe:
+        pdtest.skip('needs redis-server (Debian package redis-server)')
+    port = pdtest.free_port()
+    tmp = tempfile.mkdtemp(prefix='pdhrp.')
+    p = subprocess.Popen([exe, '--port', str(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+                          '--dir', tmp, '--daemonize', 'no'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(('127.0.0.1', port), timeout=1).close()
+            return p, port, tmp
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    raise AssertionError('redis-server did not start')
+
+
+def test_two_daemons_on_one_redis_count_helos_together():
+    r, port, tmp = redis_server()
+    try:
+        store = 'store {\n  backend = "redis"\n  redis_server = "127.0.0.1:%d"\n}\n' % port
+        probe = pdtest.Daemon(SEC % '', global_config=store)
+        try:
+            t = subprocess.run(probe.argv('-t'), capture_output=True, text=True, timeout=30)
+        finally:
+            probe.cleanup()
+        if t.returncode != 0 and 'store' in t.stdout + t.stderr:
+            pdtest.skip('this build has no store { } section: %s' % (t.stdout + t.stderr).strip()[-200:])
+        a = started(global_config=store)
+        b = started(global_config=store)
+        for i in range(10):  # 5 names at each MX host: 10 in all, none blocks
+            d = a if i % 2 else b
+            assert helo(d, '192.0.2.80', 'mx%d.example' % i) == 'DUNNO', i
+        assert helo(a, '192.0.2.80', 'mx10.example') == BLOCKED % '192.0.2.80'
+        assert helo(b, '192.0.2.80', 'mx0.example') == BLOCKED % '192.0.2.80'  # the block is shared too
+    finally:
+        r.terminate()
+        r.wait(timeout=20)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == '__main__':
