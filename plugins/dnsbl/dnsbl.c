@@ -22,6 +22,7 @@
 #include <policyd/plugin.h>
 
 #include "cidr.h"
+#include "duration.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -171,56 +172,6 @@ static int cb_type(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return -1;
 }
 
-/* parse_duration - seconds, or a number with s/m/h/d/w; 0 or -1 */
-static int parse_duration(const char *v, long *out)
-{
-	char *end;
-	long n, mul = 1;
-
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (end == v || errno || n < 0)
-		return -1;
-	switch (*end) {
-	case 0:
-	case 's':
-		break;
-	case 'm':
-		mul = 60;
-		break;
-	case 'h':
-		mul = 3600;
-		break;
-	case 'd':
-		mul = 86400;
-		break;
-	case 'w':
-		mul = 7 * 86400;
-		break;
-	default:
-		return -1;
-	}
-	if (*end && end[1])
-		return -1;
-	if (n > 365L * 86400 / mul)
-		return -1;
-	*out = n * mul;
-	return 0;
-}
-
-/* cb_duration - a duration option (300, 5m, 2h, 1d) */
-static int cb_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	long v;
-
-	if (parse_duration(value, &v) != 0) {
-		cfg_error(cfg, "%s: \"%.100s\" is not a duration (e.g. 300, 5m, 2h, 1d)", opt->name, value);
-		return -1;
-	}
-	*(long *)result = v;
-	return 0;
-}
-
 /* cb_text - reject_text: printable, bounded, known placeholders */
 static int cb_text(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
@@ -257,8 +208,8 @@ static cfg_opt_t options[] = {
     CFG_FLOAT("reject_score", 5, CFGF_NONE),
     CFG_STR_CB("reject_text", "554 5.7.1 Service unavailable; client [%a] blocked using %z", CFGF_NONE, cb_text),
     CFG_INT("timeout_limit", 3, CFGF_NONE),
-    CFG_INT_CB("timeout_skip", 300, CFGF_NONE, cb_duration),
-    CFG_INT_CB("canary_interval", 900, CFGF_NONE, cb_duration),
+    CFG_INT_CB("timeout_skip", 300, CFGF_NONE, pd_cfg_duration),
+    CFG_INT_CB("canary_interval", 900, CFGF_NONE, pd_cfg_duration),
     CFG_END(),
 };
 

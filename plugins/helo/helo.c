@@ -15,7 +15,9 @@
  *      against the sender: no resolution score without both answers;
  *   4. HELO randomisation prevention: the distinct HELO names of a client
  *      are kept hrp_window in the state service; more than hrp_limit block
- *      it for hrp_block (and clear its history: it starts afresh after).
+ *      it for hrp_block; the block starts a new history generation, so the
+ *      client starts afresh when it ends (host->store_del removes values,
+ *      not member sets).
  * It rejects alone when its own score reaches reject_score (0: never, a
  * score plugin later in the chain decides). The A/AAAA lookups go through
  * the core; a check that waits changes and logs nothing: the state service
@@ -24,6 +26,7 @@
 #include <policyd/plugin.h>
 
 #include "cidr.h"
+#include "duration.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -56,55 +59,6 @@ struct helo {
 };
 
 /* ------------------------------------------------------------ options */
-
-/* parse_duration - seconds, or a number with s/m/h/d/w; 0 or -1 */
-static int parse_duration(const char *v, long *out)
-{
-	char *end;
-	long n, mul = 1;
-
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (end == v || errno || n < 0)
-		return -1;
-	switch (*end) {
-	case 0:
-	case 's':
-		break;
-	case 'm':
-		mul = 60;
-		break;
-	case 'h':
-		mul = 3600;
-		break;
-	case 'd':
-		mul = 86400;
-		break;
-	case 'w':
-		mul = 7 * 86400;
-		break;
-	default:
-		return -1;
-	}
-	if ((*end && end[1]) || n > 365L * 86400 / mul)
-		return -1;
-	*out = n * mul;
-	return 0;
-}
-
-/* cb_duration - a duration option (300, 5m, 2h, 7d, 2w; at most a year) */
-static int cb_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	long v;
-
-	if (parse_duration(value, &v) != 0) {
-		cfg_error(cfg, "%s: \"%.100s\" is not a duration up to a year (e.g. 300, 5m, 2h, 7d, 2w)", opt->name,
-			  value);
-		return -1;
-	}
-	*(long *)result = v;
-	return 0;
-}
 
 /* cb_text - a reply text: printable, bounded, known placeholders */
 static int cb_text(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
@@ -143,10 +97,10 @@ static int cb_own(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 
 static cfg_opt_t options[] = {
     CFG_INT("hrp_limit", 10, CFGF_NONE),
-    CFG_INT_CB("hrp_window", 7 * 86400, CFGF_NONE, cb_duration),
-    CFG_INT_CB("hrp_block", 14 * 86400, CFGF_NONE, cb_duration),
+    CFG_INT_CB("hrp_window", 7 * 86400, CFGF_NONE, pd_cfg_duration),
+    CFG_INT_CB("hrp_block", 14 * 86400, CFGF_NONE, pd_cfg_duration),
     CFG_STR_LIST_CB("own_names", "{}", CFGF_NONE, cb_own),
-    CFG_INT_CB("own_block", 0, CFGF_NONE, cb_duration),
+    CFG_INT_CB("own_block", 0, CFGF_NONE, pd_cfg_duration),
     CFG_FLOAT("bare_ip_score", 2.5, CFGF_NONE),
     CFG_FLOAT("not_fqdn_score", 2, CFGF_NONE),
     CFG_FLOAT("unresolved_score", 1.5, CFGF_NONE),
@@ -372,15 +326,45 @@ static int negative(int st, const pd_dns_answer *a)
 	return st == PD_DNS_NXDOMAIN || st == PD_DNS_BADNAME || (st == PD_DNS_OK && a && a->n == 0);
 }
 
-/* blocked - is the client blocked? 1 yes (*WHY its reason), 0 no, -1 the state service failed */
-static int blocked(pd_instance *inst, const char *key, char *why, size_t cap)
+/* A client's record in the state service ("client:ADDRESS"): the end of
+ * its block (0: none), the generation of its HELO history (a block starts
+ * a new one: the old set is never read again and expires), the cause. */
+struct client_state {
+	long long until;
+	unsigned long gen;
+	char why[8]; /* "hrp", "own" */
+};
+
+/* state_get - read the client's record into *ST (zeroed when absent); 0, or -1 (store failed) */
+static int state_get(pd_instance *inst, const char *key, struct client_state *st)
 {
 	pd_store_value v;
+	char buf[80];
 	int rc = inst->host->store_get(inst, key, &v);
 
-	if (rc == 1)
-		snprintf(why, cap, "%.*s", (int)(v.len < 64 ? v.len : 64), (const char *)v.data);
-	return rc;
+	memset(st, 0, sizeof(*st));
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)(v.len < sizeof(buf) - 1 ? v.len : sizeof(buf) - 1),
+			 (const char *)v.data);
+		if (sscanf(buf, "%lld %lu %7s", &st->until, &st->gen, st->why) != 3)
+			memset(st, 0, sizeof(*st)); /* not ours: as if absent */
+	}
+	return 0;
+}
+
+/* state_block - block the client until NOW + FOR_S for WHY, history generation GEN; 0 or -1 */
+static int state_block(pd_instance *inst, const struct helo *p, const char *key, time_t now, long for_s,
+		       unsigned long gen, const char *why)
+{
+	char buf[80];
+	/* kept past the block for the history window: the generation must
+	 * outlive the sets of the generations before it */
+	long ttl = for_s + (p->hrp_limit > 0 ? p->hrp_window : 0);
+	int n = snprintf(buf, sizeof(buf), "%lld %lu %s", (long long)(now + for_s), gen, why);
+
+	return inst->host->store_set(inst, key, buf, (size_t)n, (unsigned)ttl);
 }
 
 /* helo_check - blocks, own names, scored DNS checks, HRP */
@@ -396,7 +380,9 @@ static int helo_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 	double s[C_N] = {0}, sum = 0;
 	int hit[C_N] = {0};
 	unsigned char a[16], ha[16];
-	int fam, hfam, literal, rc;
+	int fam, hfam, literal;
+	struct client_state st;
+	time_t now = h->now();
 	size_t n;
 
 	if (!raw || !*raw || !caddr || pd_addr_parse(caddr, &fam, a) != 0)
@@ -408,20 +394,21 @@ static int helo_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 	literal = raw[0] == '[';
 
 	/* 1. blocked earlier (read only: this may run again after a DNS wait) */
+	memset(&st, 0, sizeof(st));
 	if (p->use_store) {
-		snprintf(key, sizeof(key), "block:%s", addr);
-		rc = blocked(inst, key, why, sizeof(why));
-		if (rc < 0)
+		snprintf(key, sizeof(key), "client:%s", addr);
+		if (state_get(inst, key, &st) != 0)
 			return PD_CHECK_ERROR; /* logged by the state service; on_error applies */
-		if (rc == 1) {
-			answer(h, reply, strcmp(why, "own") == 0 ? p->own_text : p->block_text, addr, shown, 0);
-			h->log(inst, PD_LOG_NOTICE, "reject client [%s] helo=<%s>: blocked (%s)", addr, esc, why);
+		if (st.until > (long long)now) {
+			answer(h, reply, strcmp(st.why, "own") == 0 ? p->own_text : p->block_text, addr, shown, 0);
+			h->log(inst, PD_LOG_NOTICE, "reject client [%s] helo=<%s>: blocked (%s) for %lld s more", addr, esc,
+			       st.why, st.until - (long long)now);
 			return PD_CHECK_OK;
 		}
 	}
 	/* 2. our own name or address */
 	if (n && is_own(p, helo, h->attr(req, "server_address"))) {
-		if (p->own_block > 0 && h->store_set(inst, key, "own", 3, (unsigned)p->own_block) != 0)
+		if (p->own_block > 0 && state_block(inst, p, key, now, p->own_block, st.gen, "own") != 0)
 			return PD_CHECK_ERROR;
 		answer(h, reply, p->own_text, addr, shown, 0);
 		h->log(inst, PD_LOG_NOTICE, "reject client [%s] helo=<%s>: our own name or address%s", addr, esc,
@@ -461,15 +448,13 @@ static int helo_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 		char hk[96], member[HELO_MAX + 1];
 		long long count = 0;
 
-		snprintf(hk, sizeof(hk), "hrp:%s", addr);
+		snprintf(hk, sizeof(hk), "hrp:%lu:%s", st.gen, addr);
 		safe_helo(helo, member, sizeof(member));
 		if (h->store_members(inst, hk, member, (unsigned)p->hrp_window, &count) != 0)
 			return PD_CHECK_ERROR;
 		if (count > p->hrp_limit) {
-			if (h->store_set(inst, key, "hrp", 3, (unsigned)p->hrp_block) != 0)
-				return PD_CHECK_ERROR;
-			/* its history goes: once the block ends the client starts afresh */
-			if (h->store_del(inst, hk) != 0)
+			/* a new history generation: once the block ends the client starts afresh */
+			if (state_block(inst, p, key, now, p->hrp_block, st.gen + 1, "hrp") != 0)
 				return PD_CHECK_ERROR;
 			answer(h, reply, p->block_text, addr, shown, 0);
 			h->log(inst, PD_LOG_NOTICE,
@@ -512,7 +497,7 @@ const pd_plugin_desc pd_plugin = {
     .name = "helo",
     .version = "1.0",
     .description = "HELO randomisation prevention, own names refused, scored HELO DNS checks",
-    .flags = PD_PLUGIN_SKIP_SASL,
+    .flags = PD_PLUGIN_SKIP_SASL | PD_PLUGIN_STATE,
     .default_states = "RCPT",
     .options = options,
     .validate = helo_validate,

@@ -56,16 +56,17 @@ def test_a_zone_that_keeps_timing_out_is_skipped():
         secs, action = dnsbltest.timed_ask(d, client_address='192.0.2.%d' % (31 + i))
         assert action.startswith('554 '), action
     d.wait_log('zone silent.test timed out 2 time(s) in a row: skipped for 3600 s')
-    before = Z.queries_under('silent.test')
+    # (the resolver may still retry the earlier questions: count the new clients' names only)
     for i in range(3):
         secs, action = dnsbltest.timed_ask(d, client_address='192.0.2.%d' % (33 + i))
         assert action.startswith('554 '), action
-    assert Z.queries_under('silent.test') == before, 'a skipped zone was asked'
+    for i in range(3):
+        assert Z.queries('%d.2.0.192.silent.test' % (33 + i)) == 0, 'a skipped zone was asked'
     # an hour later (the daemon's clock) it is asked again
     d.advance(3700)
     secs, action = dnsbltest.timed_ask(d, client_address='192.0.2.36')
     assert action.startswith('554 '), action
-    assert Z.queries_under('silent.test') > before
+    assert Z.queries('36.2.0.192.silent.test') > 0
 
 
 if __name__ == '__main__':
