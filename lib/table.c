@@ -117,6 +117,7 @@ struct pd_table {
 	size_t first_dup_size;
 	pd_table_check_fn check;
 	void *check_arg;
+	int merge; /* pd_table_set_merge: a repeated key joins its values */
 };
 
 /* where a load started, to undo it */
@@ -664,6 +665,75 @@ static void trim(const char **p, size_t *len)
 }
 
 /* add_entry - add (KEY, KLEN) with value (VAL, VLEN; NULL: none); PATH:LINENO (PATH NULL: none) names a duplicate */
+/* intern - the interned copy of the LEN bytes at P (made if new); NULL when out of memory */
+static const char *intern(pd_table *t, const char *p, size_t len)
+{
+	uint32_t h = hash_value(p, len);
+	const char *v = val_find(t, h, p, len);
+	char *copy;
+
+	if (v)
+		return v;
+	if (grow(t, (void **)&t->vals, &t->cap_vals, t->n_vals, sizeof(*t->vals)) < 0 ||
+	    ix_reserve(t, &t->val_ix) < 0 || !(copy = arena_alloc(t, len + 1)))
+		return NULL;
+	memcpy(copy, p, len);
+	copy[len] = 0;
+	t->vals[t->n_vals] = copy;
+	ix_add(&t->val_ix, h, t->n_vals++);
+	return copy;
+}
+
+/* has_item - is V one of the comma-separated items of LIST? */
+static int has_item(const char *list, const char *v)
+{
+	size_t n = strlen(v);
+
+	for (const char *p = list; p; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (strncmp(p, v, n) == 0 && (p[n] == ',' || !p[n]))
+			return 1;
+	}
+	return 0;
+}
+
+/* merge_value - merge mode: the entry already under this key gets ",V" after its value (once) */
+static int merge_value(pd_table *t, const char *nkey, const net4 *e4, const net6 *e6, int form, const char *v,
+		       char *why, size_t whylen)
+{
+	const char **slotp;
+	const char *old, *joined;
+	char *buf;
+	size_t lo, lv;
+
+	if (t->kind == PD_TABLE_CIDR)
+		slotp = form == AF_INET ? &((net4 *)n4_find(t, e4->addr, e4->len))->val
+					: &((net6 *)n6_find(t, e6->hi, e6->lo, e6->len))->val;
+	else
+		slotp = &((kv *)kv_find(t, 0, nkey, strlen(nkey)))->val;
+	old = *slotp;
+	if (!*v || has_item(old, v))
+		return 0;
+	lo = strlen(old);
+	lv = strlen(v);
+	if (!(buf = malloc(lo + lv + 2))) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	memcpy(buf, old, lo);
+	buf[lo] = ',';
+	memcpy(buf + lo + 1, v, lv + 1);
+	joined = intern(t, buf, lo + lv + 1);
+	free(buf);
+	if (!joined) {
+		snprintf(why, whylen, "out of memory");
+		return -1;
+	}
+	*slotp = joined;
+	return 0;
+}
+
 static int add_entry(pd_table *t, const char *key, size_t klen, const char *val, size_t vlen, const char *path,
 		     unsigned long lineno, char *why, size_t whylen)
 {
@@ -791,7 +861,9 @@ static int add_entry(pd_table *t, const char *key, size_t klen, const char *val,
 			new_val = 1;
 		}
 	}
-	/* 3. a key seen before: the first entry wins */
+	/* 3. a key seen before: the first entry wins, or (merge) it gets this value too */
+	if (is_dup && t->merge && t->kind != PD_TABLE_REGEX)
+		return merge_value(t, nkey, &e4, &e6, form, v, why, whylen);
 	if (is_dup) {
 		arena_cut(t, mark_c, mark_used);
 		t->c.dups++;
@@ -925,8 +997,8 @@ static void checkpoint_restore(pd_table *t, const checkpoint *cp)
 	arena_cut(t, cp->chunk, cp->used);
 }
 
-/* pd_table_load - add the entries of a file, all or none */
-int pd_table_load(pd_table *t, const char *path, unsigned flags, char *err, size_t errlen)
+/* load - add the entries of a file, all or none; every key gets FIXED when it is not NULL */
+static int load(pd_table *t, const char *path, unsigned flags, const char *fixed, char *err, size_t errlen)
 {
 	char *line = NULL, why[512];
 	size_t cap = 0;
@@ -972,6 +1044,14 @@ int pd_table_load(pd_table *t, const char *path, unsigned flags, char *err, size
 		val = p;
 		vlen = (size_t)(line + n - p);
 		trim(&val, &vlen);
+		if (fixed && vlen) {
+			seterr(err, errlen, "%s:%lu: one key per line, nothing after it", path, lineno);
+			goto fail;
+		}
+		if (fixed) {
+			val = fixed;
+			vlen = strlen(fixed);
+		}
 		if (!vlen && !(flags & PD_TABLE_VALUE_OPTIONAL)) {
 			seterr(err, errlen, "%s:%lu: no value after the key", path, lineno);
 			goto fail;
@@ -995,8 +1075,19 @@ fail:
 	return -1;
 }
 
-/* match_name - an address or bare domain in an exact or suffix table */
-static const char *match_name(const pd_table *t, const char *s)
+/* The matches of one lookup, in order, to a callback: 1 from it stops the walk. */
+typedef int each_fn(const char *value, void *arg);
+
+/* EMIT - give value V to FN; stop the walk when it says so */
+#define EMIT(v)                    \
+	do {                       \
+		if (fn((v), arg))  \
+			return 1;  \
+	} while (0)
+
+/* each_name - every entry of an exact or suffix table an address or bare domain matches, in the
+ * order of table.h; 1 if FN stopped the walk */
+static int each_name(const pd_table *t, const char *s, each_fn *fn, void *arg)
 {
 	const size_t *form = t->c.form;
 	size_t len = strlen(s), dlen;
@@ -1007,8 +1098,11 @@ static const char *match_name(const pd_table *t, const char *s)
 		s++;
 		len -= 2;
 	}
-	if (!len)
-		return form[F_NULL] && (e = kv_find(t, 0, "", 0)) ? e->val : NULL;
+	if (!len) {
+		if (form[F_NULL] && (e = kv_find(t, 0, "", 0)))
+			EMIT(e->val);
+		return 0;
+	}
 	end = s + len;
 	for (const char *p = end; p > s; p--)
 		if (p[-1] == '@') {
@@ -1021,32 +1115,32 @@ static const char *match_name(const pd_table *t, const char *s)
 	dlen = (size_t)(end - dom);
 	/* 1. user@domain */
 	if (at && at > s && dlen && form[F_ADDR] && (e = kv_find(t, 0, s, (size_t)(end - s))))
-		return e->val;
+		EMIT(e->val);
 	if (dlen) {
 		/* 2. @domain, then domain */
 		if (form[F_ATDOM] && (e = kv_find(t, '@', dom, dlen)))
-			return e->val;
+			EMIT(e->val);
 		if (form[F_DOM] && (e = kv_find(t, 0, dom, dlen)))
-			return e->val;
+			EMIT(e->val);
 		/* 3. parent domains, nearest first: .parent, then parent */
 		if ((form[F_SUB] || form[F_DOM]) && dom[0] != '[')
 			for (const char *p = dom; p < end; p++) {
 				if (*p != '.')
 					continue;
 				if (form[F_SUB] && (e = kv_find(t, 0, p, (size_t)(end - p))))
-					return e->val;
+					EMIT(e->val);
 				if (form[F_DOM] && p + 1 < end && (e = kv_find(t, 0, p + 1, (size_t)(end - p - 1))))
-					return e->val;
+					EMIT(e->val);
 			}
 	}
 	/* 4. user@ */
 	if (at && at > s && form[F_LOCAL] && (e = kv_find(t, 0, s, (size_t)(at + 1 - s))))
-		return e->val;
-	return NULL;
+		EMIT(e->val);
+	return 0;
 }
 
-/* match_regex - the first regex matching S (surrounding <> removed) */
-static const char *match_regex(const pd_table *t, const char *s)
+/* each_regex - every regex matching S (surrounding <> removed), in order */
+static int each_regex(const pd_table *t, const char *s, each_fn *fn, void *arg)
 {
 	size_t len = strlen(s);
 
@@ -1057,37 +1151,54 @@ static const char *match_regex(const pd_table *t, const char *s)
 			regmatch_t m = {.rm_so = 0, .rm_eo = (regoff_t)(len - 2)};
 
 			if (regexec(&t->rx[i].re, s + 1, 1, &m, REG_STARTEND) == 0)
-				return t->rx[i].val;
+				EMIT(t->rx[i].val);
 		}
-		return NULL;
+		return 0;
 #else
 		char *copy = strndup(s + 1, len - 2);
-		const char *v = copy ? match_regex(t, copy) : NULL;
+		int r = copy ? each_regex(t, copy, fn, arg) : 0;
 
 		free(copy);
-		return v;
+		return r;
 #endif
 	}
 	for (size_t i = 0; i < t->n_rx; i++)
 		if (regexec(&t->rx[i].re, s, 0, NULL, 0) == 0)
-			return t->rx[i].val;
-	return NULL;
+			EMIT(t->rx[i].val);
+	return 0;
+}
+
+/* first - a callback keeping the first value and stopping */
+static int first(const char *value, void *arg)
+{
+	*(const char **)arg = value;
+	return 1;
 }
 
 /* pd_table_match_addr - look up an address, a bare domain or a text */
 const char *pd_table_match_addr(const pd_table *t, const char *address)
 {
+	const char *v = NULL;
+
 	if (!t || !address)
 		return NULL;
-	switch (t->kind) {
-	case PD_TABLE_EXACT:
-	case PD_TABLE_SUFFIX:
-		return match_name(t, address);
-	case PD_TABLE_REGEX:
-		return match_regex(t, address);
-	default:
-		return NULL;
-	}
+	if (t->kind == PD_TABLE_EXACT || t->kind == PD_TABLE_SUFFIX)
+		each_name(t, address, first, &v);
+	else if (t->kind == PD_TABLE_REGEX)
+		each_regex(t, address, first, &v);
+	return v;
+}
+
+/* pd_table_load - "KEY VALUE" lines */
+int pd_table_load(pd_table *t, const char *path, unsigned flags, char *err, size_t errlen)
+{
+	return load(t, path, flags, NULL, err, errlen);
+}
+
+/* pd_table_load_keys - a list of keys, each with VALUE */
+int pd_table_load_keys(pd_table *t, const char *path, const char *value, char *err, size_t errlen)
+{
+	return load(t, path, PD_TABLE_VALUE_OPTIONAL, value, err, errlen);
 }
 
 /* mask64 - the top BITS bits of a 64-bit word */
@@ -1096,14 +1207,14 @@ static inline uint64_t mask64(unsigned bits)
 	return bits ? ~0ULL << (64 - bits) : 0;
 }
 
-/* pd_table_match_ip - longest prefix match of a client address */
-const char *pd_table_match_ip(const pd_table *t, const char *ip)
+/* each_ip - every network of a cidr table holding the address IP, longest first */
+static int each_ip(const pd_table *t, const char *ip, each_fn *fn, void *arg)
 {
 	unsigned char a[16];
 	int fam;
 
-	if (!t || !ip || t->kind != PD_TABLE_CIDR || pd_addr_parse(ip, &fam, a) < 0)
-		return NULL;
+	if (pd_addr_parse(ip, &fam, a) < 0)
+		return 0;
 	if (fam == AF_INET) {
 		uint32_t x = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
 
@@ -1112,7 +1223,7 @@ const char *pd_table_match_ip(const pd_table *t, const char *ip)
 			const net4 *e = n4_find(t, l ? x & (0xffffffffu << (32 - l)) : 0, l);
 
 			if (e)
-				return e->val;
+				EMIT(e->val);
 		}
 	} else {
 		uint64_t hi = 0, lo = 0;
@@ -1126,10 +1237,42 @@ const char *pd_table_match_ip(const pd_table *t, const char *ip)
 			const net6 *e = l <= 64 ? n6_find(t, hi & mask64(l), 0, l) : n6_find(t, hi, lo & mask64(l - 64), l);
 
 			if (e)
-				return e->val;
+				EMIT(e->val);
 		}
 	}
-	return NULL;
+	return 0;
+}
+
+/* pd_table_match_ip - longest prefix match of a client address */
+const char *pd_table_match_ip(const pd_table *t, const char *ip)
+{
+	const char *v = NULL;
+
+	if (t && ip && t->kind == PD_TABLE_CIDR)
+		each_ip(t, ip, first, &v);
+	return v;
+}
+
+/* pd_table_each - every match, in lookup order */
+int pd_table_each(const pd_table *t, const char *text, int (*fn)(const char *value, void *arg), void *arg)
+{
+	if (!t || !text)
+		return 0;
+	switch (t->kind) {
+	case PD_TABLE_CIDR:
+		return each_ip(t, text, fn, arg);
+	case PD_TABLE_EXACT:
+	case PD_TABLE_SUFFIX:
+		return each_name(t, text, fn, arg);
+	default:
+		return each_regex(t, text, fn, arg);
+	}
+}
+
+/* pd_table_set_merge - a repeated key joins its values instead of being ignored */
+void pd_table_set_merge(pd_table *t, int on)
+{
+	t->merge = on;
 }
 
 /* pd_table_match - dispatch by kind */

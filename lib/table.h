@@ -136,6 +136,26 @@ const char *pd_table_match_addr(const pd_table *t, const char *address);
  * address, another kind, T or IP NULL). */
 const char *pd_table_match_ip(const pd_table *t, const char *ip);
 
+/* Every entry TEXT matches (an address, a domain or a client address, by
+ * the table's kind), in the order the first-match functions try them (for
+ * a cidr table: longest network first), each entry's value to FN; FN
+ * returns 1 to stop. Returns 1 if FN stopped, else 0. For indexes that
+ * must know every match (chain selection), not only the first. */
+int pd_table_each(const pd_table *t, const char *text, int (*fn)(const char *value, void *arg), void *arg);
+
+/* Merge mode (ON): adding a key an entry already has no longer ignores it
+ * but appends ",VALUE" to that entry's value (unless VALUE is one of its
+ * comma-separated items already): a key of several lists at once, e.g.
+ * the numbers of the chains that name a domain ("3,17"). Not for regex
+ * tables (every regex entry stands alone). A load that fails in merge mode
+ * may leave earlier entries' values merged: discard the table. */
+void pd_table_set_merge(pd_table *t, int on);
+
+/* Add the keys listed in the file PATH, one per line (comments and blank
+ * lines as for pd_table_load, nothing after a key), each with VALUE.
+ * 0, or -1 with "PATH:LINE: reason" in ERR. */
+int pd_table_load_keys(pd_table *t, const char *path, const char *value, char *err, size_t errlen);
+
 /* pd_table_match_ip for a cidr table, else pd_table_match_addr. */
 const char *pd_table_match(const pd_table *t, const char *text);
 

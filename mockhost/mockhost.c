@@ -473,9 +473,22 @@ void mock_reply_free(pd_reply *reply)
 /* mock_section - parse a section body with OPTIONS */
 cfg_t *mock_section(cfg_opt_t *options, const char *text)
 {
-	static cfg_opt_t none[] = {CFG_END()};
-	cfg_t *cfg = cfg_init(options ? options : none, CFGF_NONE);
+	/* the core's observe filter is in every section, as in the daemon (inst->observe) */
+	cfg_opt_t core[] = {CFG_BOOL("observe", cfg_false, CFGF_NONE), CFG_END()};
+	size_t n = 0;
+	cfg_opt_t *all;
+	cfg_t *cfg;
 
+	while (options && options[n].name)
+		n++;
+	all = calloc(n + 2, sizeof(*all));
+	if (!all)
+		return NULL;
+	if (n)
+		memcpy(all, options, n * sizeof(*all));
+	all[n] = core[0];
+	cfg = cfg_init(all, CFGF_NONE); /* libconfuse copies the table */
+	free(all);
 	if (!cfg)
 		return NULL;
 	if (cfg_parse_buf(cfg, text ? text : "") != CFG_SUCCESS) {
@@ -494,6 +507,7 @@ int mock_instance_init(pd_instance *inst, const pd_plugin_desc *p, const char *n
 	inst->name = name ? name : p->name;
 	inst->plugin = p->name;
 	inst->cfg = cfg ? cfg : mock_section(p->options, "");
+	inst->observe = inst->cfg && cfg_getopt(inst->cfg, "observe") ? cfg_getbool(inst->cfg, "observe") : 0;
 	for (int i = 0; !cfg && inst->cfg && i < MAX_INSTANCES; i++)
 		if (!parsed[i].inst) { /* ours to free */
 			parsed[i].inst = inst;

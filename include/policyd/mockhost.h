@@ -32,8 +32,9 @@ extern time_t mock_clock;
 /* The host. */
 extern const pd_host mock_host;
 
-/* Parse TEXT as the body of a section with OPTIONS (a plugin's); NULL on
- * error (printed). Free with cfg_free(). */
+/* Parse TEXT as the body of a section with OPTIONS (a plugin's) and the
+ * core's observe filter (mock_instance_init sets inst->observe from it);
+ * NULL on error (printed). Free with cfg_free(). */
 cfg_t *mock_section(cfg_opt_t *options, const char *text);
 
 /* Fill INST as the core would before init: instance NAME of plugin NAME,

@@ -625,6 +625,80 @@ static void test_threads(void)
 	pd_table_free(shared);
 }
 
+/* collect - pd_table_each callback: the values joined by '|' */
+static int collect(const char *value, void *arg)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 256 - n, "%s%s", n ? "|" : "", value);
+	return 0;
+}
+
+/* stop_at_two - pd_table_each callback that stops after the second match */
+static int stop_at_two(const char *value, void *arg)
+{
+	(void)value;
+	return ++*(int *)arg == 2;
+}
+
+/* test_each_merge_keys - every match in order, merged values, key lists (chain selection) */
+static void test_each_merge_keys(void)
+{
+	char out[256] = "";
+	int n = 0;
+	pd_table *t = mk(PD_TABLE_SUFFIX, "a@x.example.com", "1", "@x.example.com", "2", ".example.com", "3",
+			 "example.com", "4", "a@", "5", "other.test", "6", NULL);
+	pd_table *c;
+
+	CHECK(pd_table_each(t, "a@x.example.com", collect, out) == 0);
+	CHECK_STR(out, "1|2|3|4|5"); /* every step of table.h's order, first-match order kept */
+	CHECK_STR(pd_table_match_addr(t, "a@x.example.com"), "1");
+	CHECK(pd_table_each(t, "a@x.example.com", stop_at_two, &n) == 1 && n == 2);
+	out[0] = 0;
+	CHECK(pd_table_each(t, "b@example.com", collect, out) == 0);
+	CHECK_STR(out, "4"); /* ".example.com" is for subdomains only */
+	pd_table_free(t);
+
+	c = mk(PD_TABLE_CIDR, "192.0.2.0/24", "24", "192.0.0.0/16", "16", "0.0.0.0/0", "0", "2001:db8::/32", "v6", NULL);
+	out[0] = 0;
+	pd_table_each(c, "192.0.2.7", collect, out);
+	CHECK_STR(out, "24|16|0"); /* longest network first */
+	out[0] = 0;
+	pd_table_each(c, "::ffff:192.0.2.7", collect, out);
+	CHECK_STR(out, "24|16|0");
+	out[0] = 0;
+	pd_table_each(c, "2001:db8::1", collect, out);
+	CHECK_STR(out, "v6");
+	pd_table_free(c);
+
+	/* merge: one key in several lists */
+	t = pd_table_new(PD_TABLE_SUFFIX);
+	pd_table_set_merge(t, 1);
+	CHECK(pd_table_add(t, "@example.net", "0", err, sizeof(err)) == 0);
+	CHECK(pd_table_add(t, "@Example.NET.", "3", err, sizeof(err)) == 0); /* the same key, normalised */
+	CHECK(pd_table_add(t, "@example.net", "3", err, sizeof(err)) == 0);  /* once per value */
+	CHECK(pd_table_add(t, "@example.net", "17", err, sizeof(err)) == 0);
+	CHECK(pd_table_add(t, "example.org", "3", err, sizeof(err)) == 0);
+	CHECK_STR(pd_table_match_addr(t, "x@example.net"), "0,3,17");
+	CHECK_STR(pd_table_match_addr(t, "x@sub.example.org"), "3");
+	CHECK(pd_table_size(t) == 2 && pd_table_duplicates(t, NULL) == 0);
+	/* key lists from a file, each key with one value */
+	CHECK(pd_table_load_keys(t, file("keys", "# customers\n@example.net\nb@example.com\n\n"), "5", err,
+				 sizeof(err)) == 0);
+	CHECK_STR(pd_table_match_addr(t, "x@example.net"), "0,3,17,5");
+	CHECK_STR(pd_table_match_addr(t, "b@example.com"), "5");
+	CHECK(pd_table_load_keys(t, file("keys2", "c@example.com OK\n"), "6", err, sizeof(err)) < 0);
+	CHECK(strstr(err, "keys2:1: one key per line") != NULL);
+	pd_table_free(t);
+	c = pd_table_new(PD_TABLE_CIDR);
+	pd_table_set_merge(c, 1);
+	CHECK(pd_table_add(c, "192.0.2.0/24", "1", err, sizeof(err)) == 0);
+	CHECK(pd_table_add(c, "::ffff:192.0.2.0/120", "2", err, sizeof(err)) == 0); /* the same network */
+	CHECK_STR(pd_table_match_ip(c, "192.0.2.9"), "1,2");
+	pd_table_free(c);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/pd-test-table.XXXXXX");
@@ -636,6 +710,7 @@ int main(void)
 	test_bad_keys();
 	test_cidr();
 	test_regex();
+	test_each_merge_keys();
 	test_check();
 	test_files();
 	test_misc();
