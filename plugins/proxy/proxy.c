@@ -350,7 +350,7 @@ static int send_all(int fd, const char *buf, size_t len, uint64_t deadline, unsi
 	return 0;
 }
 
-/* read_answer - read up to the empty line into BUF (CAP) by DEADLINE; its length, 0 on EOF before any byte, -1 with WHY */
+/* read_answer - read up to the empty line into BUF (CAP) by DEADLINE; its length, 0 on EOF or reset before any byte, -1 with WHY */
 static ssize_t read_answer(int fd, char *buf, size_t cap, uint64_t deadline, unsigned ms, char *why, size_t whylen)
 {
 	size_t len = 0;
@@ -377,6 +377,8 @@ static ssize_t read_answer(int fd, char *buf, size_t cap, uint64_t deadline, uns
 		}
 		if (errno == EINTR)
 			continue;
+		if ((errno == ECONNRESET || errno == EPIPE) && len == 0)
+			return 0; /* closed before it answered, as with EOF (a server that had closed sends RST) */
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			snprintf(why, whylen, "read: %s", strerror(errno));
 			return -1;
@@ -494,7 +496,7 @@ static int exchange(struct proxy *p, const char *msg, size_t len, uint64_t deadl
 			break;
 		}
 		n = read_answer(fd, buf, sizeof(buf), deadline, p->timeout_ms, why, whylen);
-		if (n == 0 && reused && attempt == 0) { /* the server closed an idle connection just now */
+		if (n == 0 && reused && attempt == 0) { /* the server closed an idle connection just now: once more, as Postfix does */
 			close(fd);
 			fd = -1;
 			continue;

@@ -95,6 +95,21 @@ def test_server_closing_connections_is_not_an_error():
     d.stop()
 
 
+def test_request_resent_once_when_the_server_drops_it():
+    # the server closes a kept connection just as a request arrives (EOF, then RST): the
+    # request goes once more on a new connection, as Postfix itself does
+    for mode in ("eof_second", "reset_second"):
+        srv = server(action="HOLD resent", mode=mode)
+        d = proxied(srv)
+        c = d.client()
+        for i in range(5):
+            assert c.ask(req(instance="m%d" % i)) == "HOLD resent", mode
+        assert srv.accepted == 5 and len(srv.requests) == 9, (mode, srv.accepted, len(srv.requests))
+        assert "on_error applies" not in d.log_text()
+        c.close()
+        d.stop()
+
+
 def test_unix_socket():
     d0 = pdtest.Daemon()  # only for a private directory
     pdtest._daemons.append(d0)

@@ -7,9 +7,14 @@ and answers every request with `action`. Modes:
   "close_after"  answer, then close the connection (the proxy must reconnect)
   "garbage"      answer with a line that is not action=...
   "silent"       read the request and never answer
+  "eof_second"   answer the first request of a connection; read the second
+                 and close without answering (an idle timeout that fires
+                 just as the request comes)
+  "reset_second" the same, closing with a reset (RST: SO_LINGER 0)
 Every request received is kept in .requests (dicts, in order)."""
 import os
 import socket
+import struct
 import threading
 
 
@@ -50,6 +55,7 @@ class PolicyServer:
 
     def _serve(self, c):
         buf = b""
+        served = 0
         try:
             while True:
                 while b"\n\n" not in buf:
@@ -66,6 +72,12 @@ class PolicyServer:
                     self.requests.append(attrs)
                 if self.mode == "silent":
                     continue
+                if self.mode in ("eof_second", "reset_second") and served:
+                    if self.mode == "reset_second":
+                        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    c.close()
+                    return
+                served += 1
                 if self.mode == "garbage":
                     c.sendall(b"hello there\n\n")
                     continue
