@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
 #include "chain.h"
+#include "hoststore.h"
 #include "log.h"
 #include "metrics.h"
 #include "request.h"
@@ -177,6 +178,7 @@ int pd_chain_run(const pd_chain *chain, pd_request *req, const char *default_act
 		atomic_store_explicit(&res->running, in->pub.name, memory_order_release);
 		slot_mark(in->pub.name);
 		rc = in->mod->desc->check(&in->pub, req, &reply);
+		pd_store_host_release(); /* values from host->store_get live until check() returns */
 		slot_mark(NULL);
 		atomic_store_explicit(&res->running, NULL, memory_order_relaxed);
 		if (rc == PD_CHECK_WAIT) {

@@ -45,6 +45,8 @@ typedef struct pd_inst {
 	atomic_llong errors_logged_at; /* pd_now_us() of the last such line */
 	int metric;       /* index in the metrics' plugin table */
 	int dns_resolver; /* dns.c's index of pub.dns_resolv_conf (set after init) */
+	struct pd_conf_store *store; /* its state service (the section's store = "NAME") */
+	atomic_int store_warned; /* said once that it may not use it */
 } pd_inst;
 
 /* An ordered list of instances. */

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "conf.h"
 #include "conf_scan.h"
+#include "conf_store.h"
 #include "endpoint.h"
 #include "host.h"
 #include "log.h"
@@ -28,6 +29,7 @@ typedef struct load_ctx {
 	const char *file;
 	int errors;
 	pd_conf *conf; /* the configuration being loaded (its modules) */
+	const pd_scan *scan; /* what pass 1 found (section lines) */
 } load_ctx;
 
 static load_ctx *ctx;
@@ -38,10 +40,9 @@ static void conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 	char msg[1024];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (cfg && cfg->filename)
-		pd_log(PD_LOG_ERR, "%s:%d: %s", cfg->filename, cfg->line, msg);
-	else if (cfg && cfg->line > 0 && ctx)
-		pd_log(PD_LOG_ERR, "%s:%d: %s", ctx->file, cfg->line, msg);
+	/* pass 2 parses the text pass 1 made (conf_scan.c): same lines, the file's name */
+	if (cfg && cfg->line > 0)
+		pd_log(PD_LOG_ERR, "%s:%d: %s", ctx ? ctx->file : cfg->filename ? cfg->filename : "config", cfg->line, msg);
 	else
 		pd_log(PD_LOG_ERR, "%s: %s", ctx ? ctx->file : "config", msg);
 	if (ctx)
@@ -336,6 +337,7 @@ static cfg_opt_t global_opts[] = {
     CFG_STR_LIST("plugins", "{}", CFGF_NONE),
     CFG_SEC("chain", chain_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_SEC("dns", dns_opts, CFGF_NONE),
+    CFG_SEC("store", pd_conf_store_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
     CFG_END(),
 };
 
@@ -346,6 +348,7 @@ static cfg_opt_t filter_opts[] = {
     CFG_STR_LIST("skip_networks", "{}", CFGF_NONE),
     CFG_BOOL("optional", cfg_false, CFGF_NONE),
     CFG_INT("timeout", 0, CFGF_NONE),
+    CFG_STR("store", PD_STORE_DEFAULT, CFGF_NONE),
     CFG_END(),
 };
 
@@ -417,15 +420,11 @@ static cfg_t *new_cfg(cfg_opt_t *opts, int flags)
 	return cfg;
 }
 
-/* parse_file - run libconfuse over the file; 0 or -1 (errors logged) */
-static int parse_file(cfg_t *cfg, const char *file)
+/* parse_text - run libconfuse over pass 1's text; 0 or -1 (errors logged) */
+static int parse_text(cfg_t *cfg, const pd_scan *sc)
 {
-	int rc = cfg_parse(cfg, file);
+	int rc = cfg_parse_buf(cfg, sc->text);
 
-	if (rc == CFG_FILE_ERROR) {
-		pd_log(PD_LOG_ERR, "%s: cannot read: %s", file, strerror(errno));
-		return -1;
-	}
 	return rc == CFG_SUCCESS && ctx->errors == 0 ? 0 : -1;
 }
 
@@ -480,15 +479,35 @@ static void add_listeners(pd_conf *c, cfg_t *sec, const char *chain)
 	}
 }
 
-/* build_instance - one instance with the core's filters from its section */
-static pd_inst *build_instance(pd_conf *c, pd_module *m, int verbose)
+/* find_store - the store called NAME */
+static pd_conf_store *find_store(pd_conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_stores; i++)
+		if (strcmp(c->stores[i].name, name) == 0)
+			return &c->stores[i];
+	return NULL;
+}
+
+/* build_instance - instance NAME of plugin M with the core's filters from its section SEC;
+ * NULL (logged) when its store does not exist */
+static pd_inst *build_instance(pd_conf *c, pd_module *m, const char *name, cfg_t *sec, int line, int verbose)
 {
 	pd_inst *in = pd_xcalloc(1, sizeof(*in));
-	cfg_t *sec = cfg_getsec(c->cfg, m->name);
+	const char *store = cfg_getstr(sec, "store");
 
+	in->store = find_store(c, store);
+	if (!in->store) {
+		pd_log(PD_LOG_ERR, "%s:%d: %s \"%s\": store \"%s\" is not defined (write a store \"%s\" { } section)",
+		       c->file, line, m->name, name, store, store);
+		free(in);
+		return NULL;
+	}
+	if (m->desc->flags & PD_PLUGIN_STATE)
+		in->store->used = 1; /* opened at start; a plugin that says nothing never touches it */
 	in->mod = m;
+	in->name = pd_xstrdup(name);
 	in->pub.host = &pd_core_host;
-	in->pub.name = m->name;
+	in->pub.name = in->name;
 	in->pub.cfg = sec;
 	in->pub.state_dir = c->state_dir;
 	in->pub.verbose = verbose;
@@ -498,7 +517,7 @@ static pd_inst *build_instance(pd_conf *c, pd_module *m, int verbose)
 	in->pub.dns_resolv_conf = c->dns.resolv_conf;
 	in->pub.dns_cache = 1;
 	in->pub.dns_max_ttl = c->dns.max_ttl;
-	in->metric = pd_metrics_plugin(m->name);
+	in->metric = pd_metrics_plugin(name);
 	if (sec && cfg_size(sec, "protocol_state") > 0) {
 		for (unsigned i = 0; i < cfg_size(sec, "protocol_state"); i++)
 			in->states |= pd_state_bit(cfg_getnstr(sec, "protocol_state", i));
@@ -524,7 +543,7 @@ static pd_inst *build_instance(pd_conf *c, pd_module *m, int verbose)
 	return in;
 }
 
-/* find_inst - the instance of plugin NAME */
+/* find_inst - the instance called NAME */
 static pd_inst *find_inst(pd_conf *c, const char *name)
 {
 	for (size_t i = 0; i < c->n_insts; i++)
@@ -586,18 +605,61 @@ static int load_modules(pd_conf *c, const pd_scan *sc)
 {
 	char err[1024];
 
-	c->mods = pd_xcalloc(sc->n, sizeof(*c->mods));
-	for (size_t i = 0; i < sc->n; i++) {
-		pd_module *m;
-
+	for (size_t i = 0; i < sc->n; i++)
 		if (!valid_plugin_name(sc->names[i])) {
-			pd_log(PD_LOG_ERR, "%s:%d: plugins: \"%s\" is not a plugin name", c->file, sc->lines[i],
-			       sc->names[i]);
+			pd_log(PD_LOG_ERR, "%s:%d: plugins: \"%s\" is not an instance name (1 to 64 letters, digits, "
+			       "'_' or '-')", c->file, sc->lines[i], sc->names[i]);
 			return -1;
 		}
-		m = pd_module_open(c->plugin_dir, sc->names[i], err, sizeof(err));
+	for (size_t i = 0; i < sc->n_sections; i++) {
+		if (!valid_plugin_name(sc->sec_title[i])) {
+			pd_log(PD_LOG_ERR, "%s:%d: %s \"%s\": not an instance name (1 to 64 letters, digits, '_' or '-')",
+			       c->file, sc->sec_line[i], sc->sec_module[i], sc->sec_title[i]);
+			return -1;
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(sc->sec_title[k], sc->sec_title[i]) != 0)
+				continue;
+			if (strcmp(sc->sec_module[k], sc->sec_module[i]) == 0)
+				pd_log(PD_LOG_ERR, "%s:%d: %s \"%s\" is defined twice (first at line %d)", c->file,
+				       sc->sec_line[i], sc->sec_module[i], sc->sec_title[i], sc->sec_line[k]);
+			else
+				pd_log(PD_LOG_ERR, "%s:%d: instance \"%s\" is already a %s instance (line %d): "
+				       "instance names are unique across plugins", c->file, sc->sec_line[i],
+				       sc->sec_title[i], sc->sec_module[k], sc->sec_line[k]);
+			return -1;
+		}
+	}
+	/* a section of a plugin no chain uses: its plugin is not loaded, so say why */
+	for (size_t i = 0; i < sc->n_sections; i++) {
+		int loaded = 0;
+
+		for (size_t k = 0; k < sc->n_modules && !loaded; k++)
+			loaded = strcmp(sc->modules[k], sc->sec_module[i]) == 0;
+		if (!loaded) {
+			pd_log(PD_LOG_ERR, "%s:%d: section %s%s%s%s: no plugins list names instance \"%s\", so plugin "
+			       "\"%s\" is not loaded (name it in a plugins list, or remove or comment out the section)",
+			       c->file, sc->sec_line[i], sc->sec_module[i],
+			       strcmp(sc->sec_title[i], sc->sec_module[i]) ? " \"" : "",
+			       strcmp(sc->sec_title[i], sc->sec_module[i]) ? sc->sec_title[i] : "",
+			       strcmp(sc->sec_title[i], sc->sec_module[i]) ? "\"" : "", sc->sec_title[i],
+			       sc->sec_module[i]);
+			return -1;
+		}
+	}
+	c->mods = pd_xcalloc(sc->n_modules ? sc->n_modules : 1, sizeof(*c->mods));
+	for (size_t i = 0; i < sc->n_modules; i++) {
+		pd_module *m;
+
+		if (!valid_plugin_name(sc->modules[i])) {
+			pd_log(PD_LOG_ERR, "%s:%d: \"%s\" is not a plugin name", c->file, sc->module_lines[i],
+			       sc->modules[i]);
+			return -1;
+		}
+		m = pd_module_open(c->plugin_dir, sc->modules[i], err, sizeof(err));
 		if (!m) {
-			pd_log(PD_LOG_ERR, "%s:%d: plugin \"%s\": %s", c->file, sc->lines[i], sc->names[i], err);
+			pd_log(PD_LOG_ERR, "%s:%d: plugin \"%s\": %s", c->file, sc->module_lines[i], sc->modules[i],
+			       err);
 			return -1;
 		}
 		c->mods[c->n_mods++] = m;
@@ -605,20 +667,35 @@ static int load_modules(pd_conf *c, const pd_scan *sc)
 	return 0;
 }
 
-/* validate_section - a plugin's whole section, once parsed: its optional pd_plugin_validate */
+/* section_line - the line where instance NAME's section opens (pass 1), else DEF */
+static int section_line(const pd_scan *sc, const char *name, int def)
+{
+	for (size_t i = 0; i < sc->n_sections; i++)
+		if (strcmp(sc->sec_title[i], name) == 0)
+			return sc->sec_line[i];
+	return def;
+}
+
+/* validate_section - one instance's whole section, once parsed: its plugin's optional validate,
+ * whose errors point at the line the section opens on */
 static int validate_section(cfg_t *cfg, cfg_opt_t *opt)
 {
 	unsigned n = cfg_opt_size(opt);
 	cfg_t *sec = n ? cfg_opt_getnsec(opt, n - 1) : NULL;
 
 	(void)cfg;
-	if (!sec || !ctx || !ctx->conf)
+	if (!sec || !ctx || !ctx->conf || !ctx->scan)
 		return 0;
 	for (size_t i = 0; i < ctx->conf->n_mods; i++) {
 		pd_module *m = ctx->conf->mods[i];
+		int line = sec->line, r;
 
-		if (strcmp(m->name, opt->name) == 0)
-			return m->desc->validate && m->desc->validate(sec) != 0 ? -1 : 0;
+		if (strcmp(m->name, opt->name) != 0 || !m->desc->validate)
+			continue;
+		sec->line = section_line(ctx->scan, cfg_title(sec), line);
+		r = m->desc->validate(sec);
+		sec->line = line;
+		return r != 0 ? -1 : 0;
 	}
 	return 0;
 }
@@ -633,11 +710,13 @@ static cfg_opt_t *full_options(pd_conf *c, cfg_opt_t ***sub, const pd_scan *sc)
 	memcpy(o, global_opts, ng * sizeof(*o));
 	*sub = pd_xcalloc(c->n_mods + 1, sizeof(**sub));
 	for (size_t i = 0; i < c->n_mods; i++) {
-		cfg_opt_t sec[] = {CFG_SEC("x", NULL, CFGF_NONE)};
+		/* MODULE "INSTANCE" { }, once per instance (pass 1 titled the untitled ones) */
+		cfg_opt_t sec[] = {CFG_SEC("x", NULL, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES)};
 
 		(*sub)[i] = plugin_section_opts(c->mods[i], err, sizeof(err));
 		if (!(*sub)[i]) {
-			pd_log(PD_LOG_ERR, "%s:%d: plugin \"%s\": %s", c->file, sc->lines[i], c->mods[i]->name, err);
+			pd_log(PD_LOG_ERR, "%s:%d: plugin \"%s\": %s", c->file, sc->module_lines[i], c->mods[i]->name,
+			       err);
 			free(o);
 			return NULL;
 		}
@@ -672,11 +751,12 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 			return NULL;
 		}
 	}
-	/* pass 1: which plugins, and plugin_dir (see conf_scan.c) */
+	/* pass 1: which plugins and instances, plugin_dir, titles filled in (see conf_scan.c) */
 	if (pd_conf_scan(file, &sc) < 0) {
 		pd_conf_free(c);
 		return NULL;
 	}
+	lc.scan = &sc;
 	c->plugin_dir = resolve_search_path(c->dir, sc.plugin_dir ? sc.plugin_dir : PD_PLUGIN_DIR);
 	if (load_modules(c, &sc) < 0)
 		goto out;
@@ -701,7 +781,8 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 		if (c->mods[i]->desc->validate) /* the section as a whole, right after its closing brace */
 			cfg_set_validate_func(c->cfg, c->mods[i]->name, validate_section);
 	}
-	if (parse_file(c->cfg, file) < 0)
+	pd_conf_store_validators(c->cfg);
+	if (parse_text(c->cfg, &sc) < 0)
 		goto out;
 
 	/* settings */
@@ -744,16 +825,39 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 		}
 	}
 
-	/* instances, then chains: the default one first */
-	c->insts = pd_xcalloc(c->n_mods, sizeof(*c->insts));
-	c->min_timeout = c->request_timeout;
-	for (size_t i = 0; i < c->n_mods; i++) {
-		pd_inst *in = build_instance(c, c->mods[i], verbose);
+	if (pd_conf_stores_build(c->cfg, file, c->state_dir, &c->stores, &c->n_stores) < 0)
+		goto out;
 
+	/* instances (one per name in a plugins list), then chains: the default one first */
+	c->insts = pd_xcalloc(sc.n ? sc.n : 1, sizeof(*c->insts));
+	c->min_timeout = c->request_timeout;
+	for (size_t i = 0; i < sc.n; i++) {
+		const char *mod = pd_scan_module_of(&sc, sc.names[i]);
+		pd_module *m = NULL;
+		cfg_t *sec;
+		pd_inst *in;
+
+		for (size_t k = 0; k < c->n_mods && !m; k++)
+			if (strcmp(c->mods[k]->name, mod) == 0)
+				m = c->mods[k];
+		sec = m ? cfg_gettsec(c->cfg, mod, sc.names[i]) : NULL;
+		if (!sec) { /* pass 1 gives every named instance a section; never run one without */
+			pd_log(PD_LOG_ERR, "%s:%d: instance \"%s\": no section found for it", file, sc.lines[i],
+			       sc.names[i]);
+			goto out;
+		}
+		in = build_instance(c, m, sc.names[i], sec, section_line(&sc, sc.names[i], sc.lines[i]), verbose);
+		if (!in)
+			goto out;
 		c->insts[c->n_insts++] = in;
 		if (in->timeout > 0 && in->timeout < c->min_timeout)
 			c->min_timeout = in->timeout;
 	}
+	/* a titled section no plugins list names is configured for nothing: say so */
+	for (size_t i = 0; i < sc.n_sections; i++)
+		if (!find_inst(c, sc.sec_title[i]))
+			pd_log(PD_LOG_WARNING, "%s:%d: %s \"%s\" { }: no plugins list names instance \"%s\"; it is not used",
+			       file, sc.sec_line[i], sc.sec_module[i], sc.sec_title[i], sc.sec_title[i]);
 	c->n_chains = 1 + cfg_size(c->cfg, "chain");
 	c->chains = pd_xcalloc(c->n_chains, sizeof(*c->chains));
 	c->chains[0] = build_chain(c, DEFAULT_CHAIN, c->cfg);
@@ -826,6 +930,8 @@ int pd_conf_start(pd_conf *c)
 {
 	if (pd_conf_state_dir(c, (uid_t)-1, (gid_t)-1) < 0)
 		return -1;
+	if (pd_conf_stores_open(c->stores, c->n_stores) < 0) /* before init: host->store_remote */
+		return -1;
 	pd_dns_configure(&c->dns); /* before init: instances name their resolvers there */
 	for (size_t i = 0; i < c->n_insts; i++) {
 		pd_inst *in = c->insts[i];
@@ -867,6 +973,7 @@ void pd_conf_free(pd_conf *c)
 		if (in->started)
 			in->mod->desc->fini(&in->pub);
 		free(in->nets);
+		free(in->name);
 		free(in);
 	}
 	for (size_t i = 0; i < c->n_chains; i++)
@@ -875,6 +982,7 @@ void pd_conf_free(pd_conf *c)
 			free(c->chains[i]->insts);
 			free(c->chains[i]);
 		}
+	pd_conf_stores_free(c->stores, c->n_stores);
 	if (c->cfg)
 		cfg_free(c->cfg);
 	for (size_t i = 0; i < c->n_mods; i++)

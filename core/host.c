@@ -114,10 +114,5 @@ const pd_host pd_core_host = {
     .score_sum = host_score_sum,
     .score_at = host_score_at,
     .store_remote = pd_hoststore_remote,
-    .store_count = pd_hoststore_count,
-    .store_set = pd_hoststore_set,
-    .store_get = pd_hoststore_get,
-    .store_del = pd_hoststore_del,
-    .store_members = pd_hoststore_members,
-    .store_update = pd_hoststore_update,
+    PD_STORE_HOST_ENTRIES,
 };

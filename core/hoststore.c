@@ -1,59 +1,46 @@
-/* hoststore.c - the state service as plugins see it: host->store_* on the instance's namespace */
+/* hoststore.c - the daemon's side of host->store_*: each instance's store, the clock, the flag */
 /* SPDX-License-Identifier: BSD-2-Clause */
+
+/*
+ * store_host.c calls the store library; this file says which store an
+ * instance has (the section's store = "NAME", opened at start when its
+ * plugin declares PD_PLUGIN_STATE) and the clock (the wall clock host->now
+ * gives plugins).
+ */
 #include "config.h"
 #include "hoststore.h"
+#include "chain.h"
+#include "conf_store.h"
 #include "log.h"
 
 #include <stdatomic.h>
+#include <time.h>
 
-/* unavailable - no state service in this build yet: say so once */
-static int unavailable(const pd_instance *inst)
+/* pd_store_host_resolve - the open store of INST, or NULL (logged once per instance: every call
+ * fails alike) */
+pd_store *pd_store_host_resolve(const pd_instance *inst, int64_t *now)
 {
-	static atomic_int said;
+	pd_inst *in = (pd_inst *)inst; /* pub is its first member */
 
-	if (!atomic_exchange(&said, 1))
-		pd_log(PD_LOG_ERR, "%s: the state service is not available in this build", inst->name);
-	return -1;
+	*now = (int64_t)time(NULL);
+	if (in->store && in->store->st && (in->mod->desc->flags & PD_PLUGIN_STATE))
+		return in->store->st;
+	if (atomic_exchange(&in->store_warned, 1))
+		return NULL;
+	if (!(in->mod->desc->flags & PD_PLUGIN_STATE))
+		pd_log(PD_LOG_ERR, "%s: plugin %s uses the state service without PD_PLUGIN_STATE in its flags",
+		       inst->name, inst->plugin);
+	else
+		pd_log(PD_LOG_ERR, "%s: the state service is not open (store \"%s\")", inst->name,
+		       in->store ? in->store->name : "?");
+	return NULL;
 }
 
+/* pd_hoststore_remote - does INST's store wait for the network? */
 int pd_hoststore_remote(const pd_instance *inst)
 {
-	(void)inst;
-	return 0;
-}
+	const pd_inst *in = (const pd_inst *)inst;
 
-int pd_hoststore_count(pd_instance *inst, const char *key, unsigned window_s, long long amount, long long *total)
-{
-	(void)key, (void)window_s, (void)amount, (void)total;
-	return unavailable(inst);
-}
-
-int pd_hoststore_set(pd_instance *inst, const char *key, const void *val, size_t len, unsigned ttl_s)
-{
-	(void)key, (void)val, (void)len, (void)ttl_s;
-	return unavailable(inst);
-}
-
-int pd_hoststore_get(pd_instance *inst, const char *key, pd_store_value *val)
-{
-	(void)key, (void)val;
-	return unavailable(inst);
-}
-
-int pd_hoststore_del(pd_instance *inst, const char *key)
-{
-	(void)key;
-	return unavailable(inst);
-}
-
-int pd_hoststore_members(pd_instance *inst, const char *key, const char *member, unsigned ttl_s, long long *count)
-{
-	(void)key, (void)member, (void)ttl_s, (void)count;
-	return unavailable(inst);
-}
-
-int pd_hoststore_update(pd_instance *inst, const char *key, pd_store_update_fn *fn, void *arg, int *result)
-{
-	(void)key, (void)fn, (void)arg, (void)result;
-	return unavailable(inst);
+	return in->store && in->store->st && (in->mod->desc->flags & PD_PLUGIN_STATE) ? pd_store_remote(in->store->st)
+										      : 0;
 }

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "serve.h"
 #include "daemonize.h"
+#include "conf_store.h"
 #include "generation.h"
 #include "log.h"
 #include "notify.h"
@@ -15,6 +16,18 @@
 #include <unistd.h>
 
 #define GRACE_MS 10000
+
+/* housekeeping - the state service's expiry and sync, on the generation in use */
+static void housekeeping(void)
+{
+	unsigned seq;
+	pd_conf *g = pd_gen_acquire(&seq);
+
+	if (g) {
+		pd_conf_stores_tick(g->stores, g->n_stores, (int64_t)time(NULL));
+		pd_gen_release(g);
+	}
+}
 
 /* signals - the signal loop; returns 0, or 1 when a plugin was still busy at the end */
 static int signals(const pd_run_args *a)
@@ -36,6 +49,7 @@ static int signals(const pd_run_args *a)
 			break;
 		}
 		pd_gen_reap();
+		housekeeping();
 	}
 	if (pd_server_stop(GRACE_MS) < 0) {
 		pd_log(PD_LOG_ERR, "stopped with a plugin still busy");

@@ -10,10 +10,13 @@
  */
 #include "config.h"
 #include "spawn.h"
+#include "conf_store.h"
 #include "generation.h"
 #include "log.h"
 #include "loop.h"
 #include "workers.h"
+
+#include <time.h>
 
 /* pd_spawn_serve - one connection, then the end */
 int pd_spawn_serve(pd_conf *c, int in, int out)
@@ -26,6 +29,7 @@ int pd_spawn_serve(pd_conf *c, int in, int out)
 		return -1;
 	}
 	rc = pd_loop_run_one(in, out);
+	pd_conf_stores_step(c->stores, c->n_stores, (int64_t)time(NULL)); /* no daemon may be expiring */
 	if (pd_workers_stop() > 0) {
 		pd_log(PD_LOG_ERR, "a worker thread is still inside a plugin; exiting without running fini");
 		return -1;

@@ -4,10 +4,13 @@
 /*
  * A test double, installed for plugin authors (pkg-config policyd-mockhost):
  * requests are arrays of strings, DNS answers come from a table the test
- * fills, scores are a list, the log goes to stderr. Nothing here talks to
- * the network or needs the daemon.
+ * fills, scores are a list, the log goes to stderr, the state service is
+ * the daemon's own store code on a private file (mockstore.c). Nothing
+ * here talks to the network or needs the daemon.
  */
 #include <policyd/mockhost.h>
+#include "mockstore.h"
+#include "store_host.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -62,6 +65,17 @@ static struct {
 	pd_instance *inst;
 	cfg_t *cfg;
 } parsed[MAX_INSTANCES];
+/* instances whose plugin did not declare PD_PLUGIN_STATE: the store refuses them, as the core does */
+static const pd_instance *stateless[MAX_INSTANCES];
+
+/* mockstore_allowed - may INST use the state service? */
+int mockstore_allowed(const pd_instance *inst)
+{
+	for (int i = 0; i < MAX_INSTANCES; i++)
+		if (stateless[i] == inst)
+			return 0;
+	return 1;
+}
 static canned *table;
 static int wait_first = 1;
 static unsigned long asked;
@@ -247,56 +261,6 @@ static int mock_score_at(const pd_request *req, size_t i, const char **label, do
 	return 0;
 }
 
-/* no_store - the mock host has no state service yet */
-static int no_store(const pd_instance *inst)
-{
-	mock_log(inst, PD_LOG_ERR, "the mock host has no state service");
-	return -1;
-}
-
-static int mock_store_remote(const pd_instance *inst)
-{
-	(void)inst;
-	return 0;
-}
-
-static int mock_store_count(pd_instance *inst, const char *key, unsigned window_s, long long amount, long long *total)
-{
-	(void)key, (void)window_s, (void)amount, (void)total;
-	return no_store(inst);
-}
-
-static int mock_store_set(pd_instance *inst, const char *key, const void *val, size_t len, unsigned ttl_s)
-{
-	(void)key, (void)val, (void)len, (void)ttl_s;
-	return no_store(inst);
-}
-
-static int mock_store_get(pd_instance *inst, const char *key, pd_store_value *val)
-{
-	(void)key, (void)val;
-	return no_store(inst);
-}
-
-static int mock_store_del(pd_instance *inst, const char *key)
-{
-	(void)key;
-	return no_store(inst);
-}
-
-static int mock_store_members(pd_instance *inst, const char *key, const char *member, unsigned ttl_s,
-			      long long *count)
-{
-	(void)key, (void)member, (void)ttl_s, (void)count;
-	return no_store(inst);
-}
-
-static int mock_store_update(pd_instance *inst, const char *key, pd_store_update_fn *fn, void *arg, int *result)
-{
-	(void)key, (void)fn, (void)arg, (void)result;
-	return no_store(inst);
-}
-
 const pd_host mock_host = {
     .api = PD_PLUGIN_API,
     .log = mock_log,
@@ -310,13 +274,8 @@ const pd_host mock_host = {
     .score_add = mock_score_add,
     .score_sum = mock_score_sum,
     .score_at = mock_score_at,
-    .store_remote = mock_store_remote,
-    .store_count = mock_store_count,
-    .store_set = mock_store_set,
-    .store_get = mock_store_get,
-    .store_del = mock_store_del,
-    .store_members = mock_store_members,
-    .store_update = mock_store_update,
+    .store_remote = mockstore_remote,
+    PD_STORE_HOST_ENTRIES,
 };
 
 /* mock_dns_answer - the test's answer for NAME/TYPE */
@@ -420,6 +379,7 @@ int mock_check(const pd_plugin_desc *p, pd_instance *inst, pd_request *req, pd_r
 
 		reply->text[0] = 0;
 		rc = p->check(inst, req, reply);
+		pd_store_host_release();
 		if (rc != PD_CHECK_WAIT)
 			return rc;
 		if (!req->n_want) {
@@ -541,6 +501,14 @@ int mock_instance_init(pd_instance *inst, const pd_plugin_desc *p, const char *n
 			break;
 		}
 	inst->state_dir = state_dir ? state_dir : "/tmp";
+	for (int i = 0; i < MAX_INSTANCES; i++) {
+		if (stateless[i] == inst)
+			stateless[i] = NULL;
+		if (!(p->flags & PD_PLUGIN_STATE) && !stateless[i]) {
+			stateless[i] = inst;
+			break;
+		}
+	}
 	inst->blocking = 1;
 	inst->dns_timeout_ms = 5000;
 	inst->dns_cache = 1;
@@ -554,6 +522,9 @@ int mock_instance_init(pd_instance *inst, const pd_plugin_desc *p, const char *n
 void mock_instance_fini(pd_instance *inst, const pd_plugin_desc *p)
 {
 	p->fini(inst);
+	for (int i = 0; i < MAX_INSTANCES; i++)
+		if (stateless[i] == inst)
+			stateless[i] = NULL;
 	for (int i = 0; i < MAX_INSTANCES; i++)
 		if (parsed[i].inst == inst) {
 			cfg_free(parsed[i].cfg);

@@ -10,8 +10,10 @@
  * DESCRIPTION
  *	A pd_host whose clock the test sets (mock_clock), whose log goes to
  *	stderr, whose requests are built from "name=value" strings, whose DNS
- *	answers are the test's own (canned, never the network) and whose score
- *	and state services keep their data in memory. mock_check() runs a check
+ *	answers are the test's own (canned, never the network), whose scores
+ *	are a list and whose state service is the daemon's own store code on
+ *	a private GDBM file (removed at exit), its clock mock_clock: windows,
+ *	TTLs and record updates behave as in the daemon. mock_check() runs a check
  *	the way the daemon does: when it returns PD_CHECK_WAIT the answers it
  *	asked for are given and it runs again. See policyd-plugin(3).
  */
@@ -64,6 +66,14 @@ void mock_dns_reset(void);
 void mock_dns_wait(int on);
 /* How many lookups the answers were given for (as if queried). */
 unsigned long mock_dns_asked(void);
+
+/* The state service: forget every entry; make every call fail (ON, as if
+ * the backend were down; 0 again: it works); what host->store_remote says
+ * (0 by default, as for GDBM). Values from store_get are freed when
+ * mock_check's check returns. */
+void mock_store_reset(void);
+void mock_store_fail(int on);
+void mock_store_set_remote(int on);
 
 /* Run P's check for REQ as the daemon would: each PD_CHECK_WAIT gets the
  * answers it asked for and the check runs again (a WAIT with nothing asked

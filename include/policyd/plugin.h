@@ -111,6 +111,7 @@ extern "C" {
 
 /* pd_plugin_desc.flags */
 #define PD_PLUGIN_SKIP_SASL (1u << 0) /* skip_sasl defaults to true for this plugin */
+#define PD_PLUGIN_STATE (1u << 1)     /* it uses host->store_*: the core opens its store before init */
 
 /* Return values of check(). */
 #define PD_CHECK_OK 0
@@ -264,8 +265,11 @@ struct pd_host {
 	 * the admin configured it; keys live in the instance's own namespace.
 	 * Every call is atomic on both backends and returns 0 (or 1/0 found),
 	 * or -1 after logging (the backend is down or slower than its timeout:
-	 * return PD_CHECK_ERROR, on_error applies). On Redis these calls wait
-	 * for the network: an instance that uses them sets blocking = 1 when
+	 * return PD_CHECK_ERROR, on_error applies). A plugin that uses them
+	 * says so with PD_PLUGIN_STATE in its flags: the core then opens the
+	 * instance's store before init (an error there stops the start-up);
+	 * without the flag these calls fail (logged). On Redis they wait for
+	 * the network: an instance that uses them sets blocking = 1 when
 	 * host->store_remote(inst) says so. */
 	int (*store_remote)(const pd_instance *inst);
 	/* Counter KEY over a sliding WINDOW_S: add AMOUNT (0 just reads) and

@@ -71,7 +71,6 @@ void gl_rec_encode(const gl_rec *r, unsigned char out[GL_REC_SIZE]);
 int gl_rec_decode(const void *in, size_t len, gl_rec *r);
 int gl_key_from_secret(const char *secret, uint8_t key[16]);
 int gl_key_file(const char *path, int create, uint8_t key[16], char *err, size_t errsz);
-int gl_parse_duration(const char *s, long *out);
 void gl_describe_key(const unsigned char *key, size_t klen, char *out, size_t outsz);
 int gl_rec_expired(const gl_rec *r, int64_t now, long retry_window, long lifetime);
 

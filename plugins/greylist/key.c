@@ -386,34 +386,6 @@ int gl_key_file(const char *path, int create, uint8_t key[16], char *err, size_t
 	return 0;
 }
 
-/* gl_parse_duration - "300", "300s", "5m", "2h", "2d", "1w" to seconds; -1 if malformed */
-int gl_parse_duration(const char *s, long *out)
-{
-	char *end;
-	long v, mul = 1;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno)
-		return -1;
-	switch (*end) {
-	case 0: case 's': break;
-	case 'm': mul = 60; break;
-	case 'h': mul = 3600; break;
-	case 'd': mul = 86400; break;
-	case 'w': mul = 7 * 86400; break;
-	default: return -1;
-	}
-	if (*end && end[1])
-		return -1;
-	if (v > 100L * 365 * 86400 / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
-
 /* gl_rec_expired - is R forgotten at NOW (pending after RETRY_WINDOW, others after LIFETIME)? */
 int gl_rec_expired(const gl_rec *r, int64_t now, long retry_window, long lifetime)
 {

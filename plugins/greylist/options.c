@@ -1,6 +1,7 @@
 /* options.c - the greylist section's libconfuse options, validated so that errors carry file:line */
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "gl.h"
+#include "duration.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -10,19 +11,6 @@
 #include <string.h>
 
 /* ---- option validation (libconfuse parse callbacks: errors carry file:line) ---- */
-
-/* cb_duration - seconds, or a number with s/m/h/d/w */
-static int cb_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	long v;
-
-	if (gl_parse_duration(value, &v) != 0) {
-		cfg_error(cfg, "%s: \"%s\" is not a duration (e.g. 300, 5m, 2h, 2d, 5w)", opt->name, value);
-		return -1;
-	}
-	*(long *)result = v;
-	return 0;
-}
 
 /* int_in - parse an integer option in [LO, HI] */
 static int int_in(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result, long lo, long hi)
@@ -417,9 +405,9 @@ int gl_redis_conf_get(cfg_t *cfg, gl_redis_conf *rc, char *err, size_t errsz)
 
 cfg_opt_t gl_options[] = {
 	CFG_STR_CB("database", "greylist.db", CFGF_NONE, cb_file),
-	CFG_INT_CB("delay", 300, CFGF_NONE, cb_duration),
-	CFG_INT_CB("retry_window", 2 * 86400, CFGF_NONE, cb_duration),
-	CFG_INT_CB("lifetime", 35 * 86400, CFGF_NONE, cb_duration),
+	CFG_INT_CB("delay", 300, CFGF_NONE, pd_cfg_duration),
+	CFG_INT_CB("retry_window", 2 * 86400, CFGF_NONE, pd_cfg_duration),
+	CFG_INT_CB("lifetime", 35 * 86400, CFGF_NONE, pd_cfg_duration),
 	CFG_INT_CB("ipv4_prefix", 24, CFGF_NONE, cb_prefix4),
 	CFG_INT_CB("ipv6_prefix", 64, CFGF_NONE, cb_prefix6),
 	CFG_INT_CB("auto_whitelist", 5, CFGF_NONE, cb_count),
@@ -429,8 +417,8 @@ cfg_opt_t gl_options[] = {
 	CFG_STR_CB("action", "DEFER_IF_PERMIT", CFGF_NONE, cb_action),
 	CFG_STR_CB("reply_text", GL_DEF_TEXT, CFGF_NONE, cb_text),
 	CFG_BOOL("add_header", cfg_true, CFGF_NONE),
-	CFG_INT_CB("sync_interval", 60, CFGF_NONE, cb_duration),
-	CFG_INT_CB("cleanup_interval", 3600, CFGF_NONE, cb_duration),
+	CFG_INT_CB("sync_interval", 60, CFGF_NONE, pd_cfg_duration),
+	CFG_INT_CB("cleanup_interval", 3600, CFGF_NONE, pd_cfg_duration),
 	CFG_INT_CB("lock_timeout", 1000, CFGF_NONE, cb_lock_ms),
 	CFG_BOOL("privacy", cfg_false, CFGF_NONE),
 	CFG_STR_CB("hash_key", "", CFGF_NONE, cb_secret),

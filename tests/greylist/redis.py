@@ -21,119 +21,9 @@ except ImportError:
     print("SKIP: tests/lib/pdtest.py is not in this tree yet")
     raise SystemExit(77)
 
-REDIS_SERVER = shutil.which("redis-server")
 ONERR = "DEFER_IF_PERMIT 4.3.0 redis down"
 
-
-def built_with_hiredis():
-    try:
-        with open(os.path.join(pdtest.BUILDDIR, "config.h")) as f:
-            return "#define HAVE_HIREDIS 1" in f.read()
-    except OSError:
-        return False
-
-
-# ---- a private redis-server and a raw RESP client ----
-
-def resp_encode(args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-def resp_read(f):
-    line = f.readline()
-    if not line:
-        raise ConnectionError("redis closed the connection")
-    kind, rest = line[:1], line[1:-2]
-    if kind == b"+":
-        return rest.decode()
-    if kind == b"-":
-        raise RuntimeError(rest.decode())
-    if kind == b":":
-        return int(rest)
-    if kind == b"$":
-        n = int(rest)
-        if n < 0:
-            return None
-        data = f.read(n + 2)
-        return data[:-2]
-    if kind == b"*":
-        n = int(rest)
-        return None if n < 0 else [resp_read(f) for _ in range(n)]
-    raise RuntimeError("bad RESP reply %r" % line)
-
-
-def stop_proc(proc):
-    """SIGTERM, wait up to 20 s, then SIGKILL (a server started by a test, stopped by its PID)."""
-    if proc and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-class Redis:
-    """redis-server --port P on 127.0.0.1, without persistence, in a temp dir."""
-
-    def __init__(self, port=None, extra=()):
-        self.port = port or pdtest.free_port()
-        self.dir = tempfile.mkdtemp(prefix="pdtest.redis.")
-        self.proc = None
-        self.extra = list(extra)  # more redis-server arguments (sentinel.py: --replicaof)
-
-    def start(self):
-        self.log = open(os.path.join(self.dir, "redis.log"), "ab")
-        self.proc = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", self.dir,
-                                      "--daemonize", "no"] + self.extra,
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            assert self.proc.poll() is None, "redis-server exited: %s" % open(
-                os.path.join(self.dir, "redis.log")).read()
-            try:
-                if self.cmd("PING") == "PONG":
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("redis-server not answering on port %d" % self.port)
-
-    def cmd(self, *args):
-        """One command on a fresh connection; the decoded reply."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
-            s.sendall(resp_encode(args))
-            return resp_read(s.makefile("rb"))
-
-    def keys(self, prefix=b"pdgl:"):
-        found, cur = [], b"0"
-        while True:
-            cur, batch = self.cmd("SCAN", cur, "MATCH", prefix + b"*", "COUNT", "1000")
-            found += batch
-            if cur == b"0":
-                return found
-
-    def kill(self):
-        """SIGKILL: an outage without goodbye."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        stop_proc(self.proc)
-        if getattr(self, "log", None):
-            self.log.close()
-            self.log = None
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+from pdredis import REDIS_SERVER, Redis, built_with_hiredis, resp_encode, resp_read, stop_proc  # noqa: E402
 
 
 def gl(port, options="", extra=""):
@@ -147,7 +37,7 @@ def sleep_past(seconds):
 
 def triplet_keys(r):
     """Keys of triplet records: prefix, then 'T' (see key.c)."""
-    return [k for k in r.keys() if k[5:6] != b"C"]
+    return [k for k in r.keys(b"pdgl:") if k[5:6] != b"C"]
 
 
 # ---- tests ----
@@ -203,8 +93,8 @@ def test_auto_whitelist_seen_by_both():
         # two deliveries: the client network (203.0.113.0/24) passes everywhere, new triplets too
         assert d1.ask(req(client_address="203.0.113.99", recipient="new1@example.test", instance="m5")) == "DUNNO"
         assert d2.ask(req(client_address=ip, recipient="new2@example.test", instance="m6")) == "DUNNO"
-        clients = [k for k in r.keys() if k[5:6] == b"C"]
-        assert len(clients) == 1, r.keys()
+        clients = [k for k in r.keys(b"pdgl:") if k[5:6] == b"C"]
+        assert len(clients) == 1, r.keys(b"pdgl:")
         assert int(r.cmd("HGET", clients[0], "c")) >= 2
         ttl = r.cmd("TTL", clients[0])
         assert 0 < ttl <= 10 * 86400, ttl
@@ -257,7 +147,7 @@ def test_redis_down_then_back():
         # the other daemon shares the new state too
         got = d2.ask(req(client_address="192.0.2.42", instance="back2"))
         assert got.startswith("DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in "), got
-        assert len(triplet_keys(r)) == 1, r.keys()
+        assert len(triplet_keys(r)) == 1, r.keys(b"pdgl:")
         c.close()
         d.stop()
         d2.stop()
@@ -376,7 +266,7 @@ def test_concurrent_updates_not_lost():
             t.join(60 * pdtest.SLOW)
         assert not errors, errors
         assert len(replies) == 40 and all(x == "DUNNO" for x in replies), replies
-        keys = r.keys()
+        keys = r.keys(b"pdgl:")
         tk = [k for k in keys if k[5:6] == b"T"]
         ck = [k for k in keys if k[5:6] == b"C"]
         assert len(tk) == 1 and len(ck) == 1, keys
@@ -512,7 +402,7 @@ def test_admin_command():
         # forget a client network: its triplets and its auto-whitelist record
         rc, out, err = admin(d, "delete-client", "192.0.2.50")
         assert rc == 0 and out.startswith("deleted: 2 records"), (rc, out, err)
-        assert r.keys() == [], r.keys()
+        assert r.keys(b"pdgl:") == [], r.keys(b"pdgl:")
         assert d.ask(req(client_address="192.0.2.50", sender="a@s.example", recipient="x@example.test")).startswith("DEFER")
         rc, out, err = admin(d, "purge")
         assert rc == 0 and "TTL" in out, (rc, out, err)

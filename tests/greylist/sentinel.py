@@ -202,7 +202,7 @@ def test_failover_followed_without_restart():
         assert got.startswith("PREPEND X-Greylist: delayed "), got
         assert c.ask(req(instance="b1", **b)).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
         b_asked = time.time()
-        assert len(rt.triplet_keys(m)) == 2, m.keys()
+        assert len(rt.triplet_keys(m)) == 2, m.keys(b"pdgl:")
         # every write acknowledged by the replica before the failover
         assert m.cmd("WAIT", "1", "5000") == 1
         # a forced failover: the replica becomes the master, the old master a replica (READONLY
@@ -226,7 +226,7 @@ def test_failover_followed_without_restart():
         n = dict(client_address="192.0.2.82", sender="s@sender.example", recipient="n@example.test")
         assert c.ask(req(instance="n1", **n)).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
         n_asked = time.time()
-        assert len(rt.triplet_keys(rep)) == 3, rep.keys()
+        assert len(rt.triplet_keys(rep)) == 3, rep.keys(b"pdgl:")
         log = d.wait_log("redis master %s at 127.0.0.1:%d (from sentinel 127.0.0.1:%d)"
                          % (NAME, rep.port, sn.port))
         assert log.count("redis master %s at " % NAME) == 2, log[-3000:]
@@ -282,7 +282,7 @@ def test_role_checked_and_sentinels_asked_again():
         asked = fake.asked
         until("the daemon to ask the sentinel again",
               lambda: c.ask(req(client_address="192.0.2.91")) == ONERR and fake.asked > asked)
-        assert not rep.keys(), rep.keys()
+        assert not rep.keys(b"pdgl:"), rep.keys(b"pdgl:")
         fake.answer = ("127.0.0.1", m.port)
         got = ask_until_served(c, dict(client_address="192.0.2.92"))
         assert got.startswith("DEFER_IF_PERMIT 4.2.0 Greylisted"), got
@@ -290,7 +290,7 @@ def test_role_checked_and_sentinels_asked_again():
         d.wait_log("redis up again: master %s at 127.0.0.1:%d" % (NAME, m.port))
         log = d.log_text()
         assert log.count("redis down:") == 1, log[-3000:]
-        assert len(rt.triplet_keys(m)) == 1, m.keys()
+        assert len(rt.triplet_keys(m)) == 1, m.keys(b"pdgl:")
         c.close()
         d.stop()
     finally:

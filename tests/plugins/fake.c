@@ -26,13 +26,27 @@ static cfg_opt_t options[] = {
     CFG_INT("dns_timeout_ms", 0, CFGF_NONE), /* the check's DNS deadline (0: the core's) */
     CFG_STR_LIST("score", "{}", CFGF_NONE),  /* "label=value": host->score_add each */
     CFG_BOOL("wait_without_lookup", cfg_false, CFGF_NONE), /* a broken plugin: PD_CHECK_WAIT for nothing */
+    /* host->store_count: add 1 to counter KEY over count_window seconds, reply
+     * "DEFER_IF_PERMIT count KEY=TOTAL"; a store error is PD_CHECK_ERROR */
+    CFG_STR("count", "", CFGF_NONE),
+    CFG_INT("count_window", 60, CFGF_NONE),
     CFG_END(),
 };
+
+/* fake_validate - the section as a whole: fail and action exclude each other */
+static int fake_validate(cfg_t *sec)
+{
+	if (cfg_getbool(sec, "fail") && *cfg_getstr(sec, "action")) {
+		cfg_error(sec, "fail and action exclude each other");
+		return -1;
+	}
+	return 0;
+}
 
 /* fake_init - the section is read at check time */
 static int fake_init(pd_instance *inst)
 {
-	inst->blocking = cfg_getbool(inst->cfg, "blocking");
+	inst->blocking = cfg_getbool(inst->cfg, "blocking") || inst->host->store_remote(inst);
 	if (cfg_getint(inst->cfg, "dns_timeout_ms") > 0)
 		inst->dns_timeout_ms = (unsigned)cfg_getint(inst->cfg, "dns_timeout_ms");
 	return 0;
@@ -124,6 +138,15 @@ static int fake_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 	}
 	if (cfg_size(inst->cfg, "lookup"))
 		return lookups(inst, req, reply) ? PD_CHECK_WAIT : PD_CHECK_OK;
+	if (*cfg_getstr(inst->cfg, "count")) {
+		long long total;
+
+		if (inst->host->store_count(inst, cfg_getstr(inst->cfg, "count"),
+					    (unsigned)cfg_getint(inst->cfg, "count_window"), 1, &total) < 0)
+			return PD_CHECK_ERROR;
+		inst->host->reply(reply, "DEFER_IF_PERMIT count %s=%lld", cfg_getstr(inst->cfg, "count"), total);
+		return PD_CHECK_OK;
+	}
 	if (*echo) {
 		const char *v = inst->host->attr(req, echo);
 
@@ -145,8 +168,12 @@ const pd_plugin_desc pd_plugin = {
     .name = FAKE_NAME,
     .version = "test",
     .description = "test plugin",
+#ifndef FAKE_STATELESS
+    .flags = PD_PLUGIN_STATE,
+#endif
     .default_states = "RCPT",
     .options = options,
+    .validate = fake_validate,
     .init = fake_init,
     .check = fake_check,
     .fini = fake_fini,
