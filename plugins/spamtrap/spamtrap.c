@@ -19,6 +19,7 @@
  */
 #include "config.h"
 #include "cidr.h"
+#include "duration.h"
 #include "table.h"
 
 #include <arpa/inet.h>
@@ -35,55 +36,18 @@
 #include <policyd/plugin.h>
 
 #define DEF_BLOCKED "DEFER_IF_PERMIT 4.7.1 Service unavailable: your mail server sent mail to a spam trap; try again later"
-#define DEF_TRAP "REJECT 5.1.1 Recipient address rejected: User unknown"
+#define DEF_TRAP "550 5.1.1 User unknown"
 #define LINE_MAX_TRAP 1024 /* longest line of a traps file */
 #define BLOCK_MAX (365L * 86400)
 #define KEY_MAX 64  /* "ffff:...:ffff/128" */
 #define LOG_ADDR 255 /* bytes of an address shown in a log line */
-
-/* parse_duration - "300", "300s", "5m", "2h", "7d", "1w" to seconds; -1 if malformed or out of range */
-static int parse_duration(const char *s, long *out)
-{
-	char *end;
-	long v, mul = 1;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno)
-		return -1;
-	switch (*end) {
-	case 0:
-	case 's':
-		break;
-	case 'm':
-		mul = 60;
-		break;
-	case 'h':
-		mul = 3600;
-		break;
-	case 'd':
-		mul = 86400;
-		break;
-	case 'w':
-		mul = 7 * 86400;
-		break;
-	default:
-		return -1;
-	}
-	if ((*end && end[1]) || v < 1 || v > BLOCK_MAX / mul)
-		return -1;
-	*out = v * mul;
-	return 0;
-}
 
 /* cb_duration - the block option: a duration of 1 s to 365 days */
 static int cb_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
 	long v;
 
-	if (parse_duration(value, &v) != 0) {
+	if (pd_duration_parse(value, &v) != 0 || v < 1 || v > BLOCK_MAX) {
 		cfg_error(cfg, "spamtrap: %s: \"%s\" is not a duration from 1s to 365d (e.g. 3600, 12h, 7d, 2w)",
 			  opt->name, value);
 		return -1;
@@ -399,7 +363,7 @@ const pd_plugin_desc pd_plugin = {
     .name = "spamtrap",
     .version = "1.0",
     .description = "rejects mail to trap addresses and blocks the client's network on every MX sharing the state",
-    .flags = PD_PLUGIN_SKIP_SASL,
+    .flags = PD_PLUGIN_SKIP_SASL | PD_PLUGIN_STATE,
     .default_states = "RCPT",
     .options = options,
     .validate = spamtrap_validate,

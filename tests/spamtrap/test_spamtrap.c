@@ -185,7 +185,7 @@ static const char *ask(pd_instance *inst, const char *client, const char *rcpt)
 	return r;
 }
 
-#define TRAP "REJECT 5.1.1 Recipient address rejected: User unknown"
+#define TRAP "550 5.1.1 User unknown"
 #define BLOCKED "DEFER_IF_PERMIT 4.7.1 Service unavailable: your mail server sent mail to a spam trap; try again later"
 
 /* test_hit_then_blocked - a hit is rejected, then the client's other mail deferred, for `block` */
@@ -376,6 +376,7 @@ static void test_validate(void)
 			cfg_free(cfg);
 	}
 	CHECK(pd_plugin.flags & PD_PLUGIN_SKIP_SASL);
+	CHECK(pd_plugin.flags & PD_PLUGIN_STATE); /* else the core opens no store for it */
 }
 
 /* main - every case on the host with an in-memory store */
