@@ -362,23 +362,27 @@ static size_t count_opts(const cfg_opt_t *o)
 	return n;
 }
 
-/* plugin_section_opts - the core's filters plus the plugin's own options */
+/* plugin_section_opts - the core's filters (with the store's settings for a plugin that keeps
+ * state) plus the plugin's own options */
 static cfg_opt_t *plugin_section_opts(const pd_module *m, char *err, size_t errlen)
 {
-	size_t nf = count_opts(filter_opts), np = count_opts(m->desc->options);
-	cfg_opt_t *o = pd_xcalloc(nf + np + 1, sizeof(*o));
+	size_t nf = count_opts(filter_opts), np = count_opts(m->desc->options), ns = 0;
+	const cfg_opt_t *so = (m->desc->flags & PD_PLUGIN_STATE) ? pd_conf_store_override_opts(&ns) : NULL;
+	cfg_opt_t *o = pd_xcalloc(nf + ns + np + 1, sizeof(*o));
 
+	memcpy(o, filter_opts, nf * sizeof(*o));
+	if (ns)
+		memcpy(o + nf, so, ns * sizeof(*o));
 	for (size_t i = 0; i < np; i++)
-		for (size_t k = 0; k < nf; k++)
-			if (strcmp(m->desc->options[i].name, filter_opts[k].name) == 0) {
-				snprintf(err, errlen, "%s: option \"%s\" clashes with the core's filter of that name",
-					 m->path, filter_opts[k].name);
+		for (size_t k = 0; k < nf + ns; k++)
+			if (strcmp(m->desc->options[i].name, o[k].name) == 0) {
+				snprintf(err, errlen, "%s: option \"%s\" clashes with the core's %s of that name",
+					 m->path, o[k].name, k < nf ? "filter" : "store setting");
 				free(o);
 				return NULL;
 			}
-	memcpy(o, filter_opts, nf * sizeof(*o));
 	if (np)
-		memcpy(o + nf, m->desc->options, np * sizeof(*o));
+		memcpy(o + nf + ns, m->desc->options, np * sizeof(*o));
 	return o; /* zeroed tail is CFG_END() */
 }
 
@@ -483,8 +487,8 @@ static void add_listeners(pd_conf *c, cfg_t *sec, const char *chain)
 static pd_conf_store *find_store(pd_conf *c, const char *name)
 {
 	for (size_t i = 0; i < c->n_stores; i++)
-		if (strcmp(c->stores[i].name, name) == 0)
-			return &c->stores[i];
+		if (strcmp(c->stores[i]->name, name) == 0)
+			return c->stores[i];
 	return NULL;
 }
 
@@ -501,6 +505,19 @@ static pd_inst *build_instance(pd_conf *c, pd_module *m, const char *name, cfg_t
 		       c->file, line, m->name, name, store, store);
 		free(in);
 		return NULL;
+	}
+	if ((m->desc->flags & PD_PLUGIN_STATE) && pd_conf_store_overrides(sec)) {
+		/* store settings in the plugin's section: a store of its own, the named one changed */
+		pd_conf_store *own = pd_conf_store_derive(in->store->sec, sec, name, in->store->name, c->state_dir,
+							  c->file, line);
+
+		if (!own) {
+			free(in);
+			return NULL;
+		}
+		c->stores = pd_xrealloc(c->stores, (c->n_stores + 1) * sizeof(*c->stores));
+		c->stores[c->n_stores++] = own;
+		in->store = own;
 	}
 	if (m->desc->flags & PD_PLUGIN_STATE)
 		in->store->used = 1; /* opened at start; a plugin that says nothing never touches it */
@@ -781,7 +798,10 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 		if (c->mods[i]->desc->validate) /* the section as a whole, right after its closing brace */
 			cfg_set_validate_func(c->cfg, c->mods[i]->name, validate_section);
 	}
-	pd_conf_store_validators(c->cfg);
+	pd_conf_store_validators(c->cfg, "store");
+	for (size_t i = 0; i < c->n_mods; i++)
+		if (c->mods[i]->desc->flags & PD_PLUGIN_STATE)
+			pd_conf_store_validators(c->cfg, c->mods[i]->name);
 	if (parse_text(c->cfg, &sc) < 0)
 		goto out;
 
@@ -983,6 +1003,7 @@ void pd_conf_free(pd_conf *c)
 			free(c->chains[i]);
 		}
 	pd_conf_stores_free(c->stores, c->n_stores);
+	free(c->stores);
 	if (c->cfg)
 		cfg_free(c->cfg);
 	for (size_t i = 0; i < c->n_mods; i++)

@@ -42,7 +42,8 @@ typedef struct pd_conf {
 	size_t n_mods;
 	pd_inst **insts;
 	size_t n_insts;
-	struct pd_conf_store *stores; /* the store sections (conf_store.h), "default" among them */
+	struct pd_conf_store **stores; /* the store sections (conf_store.h), "default" among them, then
+					* the instances' own (a section that changes store settings) */
 	size_t n_stores;
 	pd_chain **chains; /* chains[0] is "default" */
 	size_t n_chains;

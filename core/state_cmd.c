@@ -160,8 +160,8 @@ int main(int argc, char **argv)
 	if (!c)
 		return 2;
 	for (size_t i = 0; i < c->n_stores; i++)
-		if (strcmp(c->stores[i].name, store) == 0)
-			cs = &c->stores[i];
+		if (strcmp(c->stores[i]->name, store) == 0)
+			cs = c->stores[i];
 	if (!cs) {
 		fprintf(stderr, "policyd-state: %s has no store \"%s\"\n", file, store);
 		pd_conf_free(c);

@@ -175,6 +175,30 @@ def test_two_daemons_share_a_redis_store():
         r.cleanup()
 
 
+def test_store_settings_in_a_plugin_section_make_its_own_store():
+    need_redis()
+    r = Redis().start()
+    try:
+        # the default store is GDBM; instance "b" overrides the backend in its own section
+        d = pdtest.daemon('plugins = { "fake" }\nchain "b" { plugins = { "b" } }\n'
+                          'fake { count = "k" }\n'
+                          'fake "b" {\n  count = "k"\n  backend = "redis"\n  redis_server = "127.0.0.1:%d"\n}\n'
+                          % r.port)
+        assert count(d) == 1 and count(d, "b") == 1 and count(d, "b") == 2
+        assert r.keys(b"policyd:") == [b"policyd:b:c:k"], r.keys(b"policyd:")
+        d.wait_log('store "default/b": Redis 127.0.0.1:%d' % r.port)
+    finally:
+        r.cleanup()
+    d = pdtest.Daemon("")
+    for body, needle in [('fake {\n  lock_timeout = 0\n}\n', "lock_timeout = 0: must be between 1 and 60000"),
+                         ('fake {\n  backend = "sql"\n}\n', 'must be "gdbm" or "redis"'),
+                         ('fake2 {\n  lock_timeout = 5\n}\n', "lock_timeout")]:  # keeps no state: no such option
+        d.write_config('plugins = { "fake", "fake2" }\n' + body)
+        p = subprocess.run([pdtest.POLICYD, "-t", "-c", d.conf], capture_output=True, text=True, timeout=30)
+        assert p.returncode != 0 and needle in p.stderr and d.conf + ":" in p.stderr, (body, p.stderr)
+    d.cleanup()
+
+
 def test_admin_command_redis_while_the_daemon_runs():
     need_redis()
     r = Redis().start()
