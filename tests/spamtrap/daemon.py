@@ -164,6 +164,25 @@ def test_admin_command_on_the_shared_store():
     d.stop()
 
 
+def test_redis_settings_in_the_spamtrap_section():
+    # the usual set-up: only the spamtrap instance on the shared Redis, everything else local
+    r = redis()
+    own = '  backend = "redis"\n  redis_server = "127.0.0.1:%d"' % r.port
+    d1 = pdtest.daemon(st(own))
+    d2 = pdtest.daemon(st(own))
+    assert d1.ask(req(client_address="192.0.2.91", recipient="trap@example.org")) == TRAP
+    assert d2.ask(req(client_address="192.0.2.91")) == BLOCKED
+    assert r.keys(b"policyd:") == [b"policyd:spamtrap:v:192.0.2.91/32"], r.keys(b"policyd:")
+    # policyd-state reaches that instance's own store by its name
+    rc, out = state(d1, "-S", "default/spamtrap", "list", "spamtrap")
+    assert rc == 0 and " 192.0.2.91/32 " in out, out
+    rc, out = state(d1, "-S", "default/spamtrap", "delete", "spamtrap", "value", "192.0.2.91/32")
+    assert rc == 0, out
+    assert d2.ask(req(client_address="192.0.2.91")) == "DUNNO"
+    d1.stop()
+    d2.stop()
+
+
 def test_traps_file_reload_and_errors():
     d = pdtest.Daemon()
     pdtest._daemons.append(d)
