@@ -57,7 +57,9 @@ enum pd_kind pd_action_kind(const char *action)
 		action++;
 	if (!*action || word_is(action, "DUNNO") || word_is(action, "OK"))
 		return PD_KIND_CONTINUE;
-	if (word_is(action, "PREPEND"))
+	/* WARN and INFO only make Postfix log a line and go on (access(5)): like
+	 * PREPEND, they are sent when nobody decides */
+	if (word_is(action, "PREPEND") || word_is(action, "WARN") || word_is(action, "INFO"))
 		return PD_KIND_PREPEND;
 	return PD_KIND_DECISIVE;
 }

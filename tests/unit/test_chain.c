@@ -255,6 +255,10 @@ int main(void)
 	CHECK(pd_action_kind("OKAY") == PD_KIND_DECISIVE);
 	CHECK(pd_action_kind("prepend X: y") == PD_KIND_PREPEND);
 	CHECK(pd_action_kind("550 5.7.1 no") == PD_KIND_DECISIVE);
+	/* WARN and INFO do not decide in Postfix: pending like PREPEND */
+	CHECK(pd_action_kind("WARN listed in a test list") == PD_KIND_PREPEND);
+	CHECK(pd_action_kind("info seen") == PD_KIND_PREPEND);
+	CHECK(pd_action_kind("WARNING") == PD_KIND_DECISIVE);
 	CHECK(pd_request_state("END-OF-MESSAGE") == PD_ST_EOM);
 	CHECK(pd_request_state(NULL) == PD_ST_OTHER);
 	pd_request_free(&req);
