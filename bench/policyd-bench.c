@@ -70,6 +70,7 @@ static struct {
 	double hold;		/* seconds to hold them */
 	double rate;		/* --rate: requests/s offered in all, 0 = as fast as answered */
 	uint64_t domains;	/* --domains N: sender domains; 0 = unique per triplet */
+	uint64_t rdomains;	/* --rcpt-domains N: recipients at rD.example.net, D < N; 0 = example.net */
 	int clients_unique;	/* --clients unique: a new IPv4 address per triplet */
 	uint64_t users;		/* -M K: message mode, K SASL users / senders */
 	unsigned rcpts;		/* -M K:R: mean recipients per message */
@@ -462,7 +463,13 @@ build_request(struct conn *c, uint64_t seq)
 	}
 	sb_s(&b, ".example.org\nrecipient=user");
 	sb_u(&b, (r >> 12) % 5000);
-	sb_s(&b, "@example.net\n");
+	if (opt.rdomains) {
+		sb_s(&b, "@r");
+		sb_u(&b, (q >> 7) % opt.rdomains);
+		sb_s(&b, ".example.net\n");
+	} else {
+		sb_s(&b, "@example.net\n");
+	}
 	if (opt.full) {
 		sb_s(&b, "client_port=");
 		sb_u(&b, 1024 + q % 64000);
@@ -1550,7 +1557,7 @@ usage(int code)
 	    "usage: policyd-bench -t TARGET [-c CONNS] [-n REQUESTS] [-d SECONDS]\n"
 	    "         [-m unique|pool[:N]|retry[:N]] [-6 PERCENT] [-a full|minimal]\n"
 	    "         [-T THREADS] [-s SEED] [-p PID]... [-w TIMEOUT_MS] [-r RATE]\n"
-	    "         [--domains unique|N] [--clients unique|doc]\n"
+	    "         [--domains unique|N] [--clients unique|doc] [--rcpt-domains N]\n"
 	    "         [-M USERS[:RECIPIENTS]] [--no-sasl] [--show] [--warmup SECONDS]\n"
 	    "         [--exim] [--json]\n"
 	    "       policyd-bench -t TARGET --idle N [--hold SECONDS] [-p PID]\n"
@@ -1582,6 +1589,7 @@ main(int argc, char **argv)
 		{ "ready", no_argument, NULL, 'R' },
 		{ "rate", required_argument, NULL, 'r' },
 		{ "domains", required_argument, NULL, 'O' },
+		{ "rcpt-domains", required_argument, NULL, 'D' },
 		{ "clients", required_argument, NULL, 'C' },
 		{ "messages", required_argument, NULL, 'M' },
 		{ "no-sasl", no_argument, NULL, 'N' },
@@ -1664,6 +1672,10 @@ main(int argc, char **argv)
 			else if ((opt.domains = (uint64_t)num(optarg,
 			    "domain count")) == 0)
 				die("--domains wants unique or a positive count");
+			break;
+		case 'D':
+			if ((opt.rdomains = (uint64_t)num(optarg, "recipient domain count")) == 0)
+				die("--rcpt-domains wants a positive count");
 			break;
 		case 'C':
 			if (strcmp(optarg, "unique") == 0)

@@ -83,6 +83,10 @@ WORKLOADS = [
     ("policyd-spf-cached-c64", "SPF, answers cached (pool of 5000), outcomes remembered, 64 connections"),
     ("policyd-spf-dnscache-c64", "SPF, answers cached (pool of 5000), `result_cache_size = 0`: "
      "every check evaluated, 64 connections"),
+    ("policyd-chains-base-c64", "empty chain, just before the chains row, recipients at 1.25M domains, "
+     "64 connections"),
+    ("policyd-chains-c64", "100 chains x 10,000 recipient domains (80% of requests take one, 20% fall "
+     "through to the default), 64 connections"),
     ("policyd-access-base-c64", "empty chain, just before the access rows, 64 connections"),
     ("policyd-access-c64", "access: 1M cidr + 1M exact entries, no entry matches (both tables "
      "asked), 64 connections"),
@@ -319,6 +323,25 @@ def target_rows():
             abs(ch) <= 5 and n10 >= 10e6 * 0.99)
     else:
         add("resident memory flat from 1M to 10M requests", "missing", "± 5%", None)
+    ratio_row("100 chains x 10,000 recipient domains, 64 conns: vs the empty chain (issue 17)",
+              "policyd-chains-c64", "policyd-chains-base-c64", 0.9)
+    da, db = load("policyd-chains-c64"), load("policyd-chains-base-c64")
+    ca, cb = (cpu(da), cpu(db)) if da and db else (None, None)
+    if ca is not None and cb is not None:
+        add("chain choice, 100 chains x 10,000 domains: server CPU added per request (issue 17)",
+            "%.2f µs (%.1f vs %.1f µs)" % (ca - cb, ca, cb), "≤ 1 µs", ca - cb <= 1)
+    else:
+        add("chain choice, 100 chains x 10,000 domains: server CPU added per request (issue 17)",
+            "missing", "≤ 1 µs", None)
+    p = os.path.join(RES, "route-bench.out")
+    kv = dict(t.split("=", 1) for t in open(p).read().split() if "=" in t) if os.path.exists(p) else {}
+    if "added_ns" in kv:
+        ns = float(kv["added_ns"])
+        add("chain choice alone (bench/route-bench, pd_route over 100,000 requests): ns added per request",
+            "%.0f ns (%s vs %s ns)" % (ns, kv["route_ns_with_rules"], kv["route_ns_without"]), "≤ 1000 ns",
+            ns <= 1000)
+    else:
+        add("chain choice alone (bench/route-bench): ns added per request", "missing", "≤ 1000 ns", None)
     ratio_row("access with 1M cidr + 1M exact entries, 64 conns, no entry matches: vs the empty "
               "chain (issue 16)", "policyd-access-c64", "policyd-access-base-c64", 0.7)
     p = os.path.join(RES, "access-ready.out")

@@ -50,11 +50,23 @@ typedef struct pd_inst {
 	atomic_int store_warned; /* said once that it may not use it */
 } pd_inst;
 
+/* Which requests a chain takes (policyd.conf: recipients, senders, clients,
+ * sasl, protocol_state); every condition given must hold. */
+typedef struct pd_chain_rules {
+	int any;                    /* it has a condition: a rule chain (route_index.c) */
+	int rcpt, sender, client;   /* it has these lists */
+	int sasl;                   /* -1: either; 1: SASL clients only; 0: others only */
+	unsigned states;            /* PD_ST_* it takes; 0: any */
+	size_t n_rcpt, n_sender, n_client; /* entries, for policyd -t -v */
+} pd_chain_rules;
+
 /* An ordered list of instances. */
 typedef struct pd_chain {
 	char *name;
 	pd_inst **insts;
 	size_t n;
+	pd_chain_rules rules;
+	size_t n_listen; /* listeners of its own */
 } pd_chain;
 
 /* A chain's progress on one request, and what it decided. */

@@ -307,6 +307,7 @@ static cfg_opt_t dns_opts[] = {
 static cfg_opt_t chain_opts[] = {
     CFG_STR_LIST("plugins", "{}", CFGF_NONE),
     CFG_STR_LIST("listen", "{}", CFGF_NONE),
+    PD_ROUTE_CHAIN_OPTS, /* which requests it takes (route_index.c) */
     CFG_END(),
 };
 
@@ -399,6 +400,7 @@ static cfg_t *new_cfg(cfg_opt_t *opts, int flags)
 	cfg_set_validate_func(cfg, "chain|listen", validate_listen);
 	cfg_set_validate_func(cfg, "plugins", validate_plugins);
 	cfg_set_validate_func(cfg, "chain|plugins", validate_plugins);
+	cfg_set_validate_func(cfg, "chain|protocol_state", validate_states);
 	cfg_set_validate_func(cfg, "default_action", validate_action);
 	cfg_set_validate_func(cfg, "on_error", validate_action);
 	cfg_set_validate_func(cfg, "socket_mode", validate_mode);
@@ -801,6 +803,7 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 			cfg_set_validate_func(c->cfg, c->mods[i]->name, validate_section);
 	}
 	pd_conf_store_validators(c->cfg, "store");
+	pd_route_validators(c->cfg, c->dir);
 	for (size_t i = 0; i < c->n_mods; i++)
 		if (c->mods[i]->desc->flags & PD_PLUGIN_STATE)
 			pd_conf_store_validators(c->cfg, c->mods[i]->name);
@@ -897,7 +900,10 @@ pd_conf *pd_conf_load(const char *file, int verbose)
 		c->chains[i] = build_chain(c, cfg_title(sec), sec);
 		if (!c->chains[i])
 			goto out;
+		c->chains[i]->n_listen = cfg_size(sec, "listen");
 		add_listeners(c, sec, cfg_title(sec));
+		if (pd_route_index_add(&c->routes, c->chains[i], sec, c->dir, file) < 0)
+			goto out;
 	}
 	ok = 1;
 out:
@@ -998,6 +1004,7 @@ void pd_conf_free(pd_conf *c)
 		free(in->name);
 		free(in);
 	}
+	pd_route_index_free(&c->routes);
 	for (size_t i = 0; i < c->n_chains; i++)
 		if (c->chains[i]) {
 			free(c->chains[i]->name);

@@ -10,6 +10,7 @@
 #include "chain.h"
 #include "dns.h"
 #include "proto.h"
+#include "route_index.h"
 
 /* A listener as configured: its text and the chain it selects. */
 typedef struct pd_listen_conf {
@@ -46,6 +47,7 @@ typedef struct pd_conf {
 					* the instances' own (a section that changes store settings) */
 	size_t n_stores;
 	pd_chain **chains; /* chains[0] is "default" */
+	pd_route_index routes; /* the chains with rules, and what their lists name */
 	size_t n_chains;
 	cfg_t *cfg;
 	cfg_opt_t *opts, **sub; /* option tables behind cfg */

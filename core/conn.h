@@ -9,6 +9,7 @@
 #include "loop.h"
 #include "proto.h"
 #include "request.h"
+#include "route.h"
 #include "timer.h"
 
 struct pd_listener;
@@ -39,6 +40,7 @@ typedef struct pd_conn {
 	uint64_t rq_start;      /* when the request being read began to arrive; 0: none */
 	pd_timer idle_timer, read_timer, budget_timer;
 	pd_request req;         /* the request in flight */
+	pd_route_memo memo;     /* the chain of the current message's first recipient */
 	struct pd_conn *prev, *next; /* the loop's open connections */
 	struct pd_conn *gnext;       /* the loop's graveyard */
 } pd_conn;

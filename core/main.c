@@ -18,6 +18,7 @@
 #include "config.h"
 #include "conf.h"
 #include "daemonize.h"
+#include "describe.h"
 #include "listeners.h"
 #include "loader.h"
 #include "log.h"
@@ -146,12 +147,7 @@ int main(int argc, char **argv)
 	pd_log_set_facility(c->facility);
 	pd_log_set_socket(query ? "" : c->syslog_socket); /* -q: an admin's test, not the mail log */
 	if (check) {
-		printf("%s: configuration OK, %zu plugin(s), %zu chain(s)\n", conf_file, c->n_mods, c->n_chains);
-		for (size_t i = 0; i < c->n_mods; i++)
-			printf("  plugin %s %s (%s)%s%s\n", c->mods[i]->name,
-			       c->mods[i]->desc->version ? c->mods[i]->desc->version : "", c->mods[i]->path,
-			       verbose && c->mods[i]->desc->description ? ": " : "",
-			       verbose && c->mods[i]->desc->description ? c->mods[i]->desc->description : "");
+		pd_describe(c, conf_file, verbose, stdout);
 		pd_conf_free(c);
 		free(conf_file);
 		return 0;

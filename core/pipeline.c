@@ -111,7 +111,7 @@ static void start(pd_conn *c, pd_conf *g)
 	r->t0 = pd_now_us();
 	r->gen = g;
 	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
-	r->chain = pd_route(g, &r->attrs, c->listener_chain);
+	r->chain = pd_route(g, &r->attrs, c->listener_chain, &c->memo);
 	pd_chain_begin(&r->res);
 	arm_budget(c, r->t0);
 	run(c);
