@@ -20,10 +20,12 @@ static cfg_opt_t options[] = {
     CFG_STR("trigger", "", CFGF_NONE),       /* only act when the recipient contains this */
     CFG_BOOL("crash", cfg_false, CFGF_NONE), /* abort() the process (supervision tests) */
     CFG_BOOL("blocking", cfg_true, CFGF_NONE), /* inst->blocking: runs on the worker pool */
-    /* host->dns: "TYPE:name" each (A, AAAA, TXT, MX, PTR); all asked at once, then the
-     * reply is "DEFER_IF_PERMIT dns TYPE:name=STATUS[:first record] ..." */
+    /* host->dns: "TYPE:name" each (A, AAAA, TXT, MX, PTR; "TYPE:=ATTR": the name is the
+     * request's attribute ATTR); all asked at once, then the reply is
+     * "DEFER_IF_PERMIT dns TYPE:name=STATUS[:first record[/its length for TXT]] ..." */
     CFG_STR_LIST("lookup", "{}", CFGF_NONE),
     CFG_INT("dns_timeout_ms", 0, CFGF_NONE), /* the check's DNS deadline (0: the core's) */
+    CFG_BOOL("dns_cache", cfg_true, CFGF_NONE), /* inst->dns_cache */
     CFG_STR_LIST("score", "{}", CFGF_NONE),  /* "label=value": host->score_add each */
     CFG_BOOL("wait_without_lookup", cfg_false, CFGF_NONE), /* a broken plugin: PD_CHECK_WAIT for nothing */
     /* host->store_count: add 1 to counter KEY over count_window seconds, reply
@@ -47,6 +49,7 @@ static int fake_validate(cfg_t *sec)
 static int fake_init(pd_instance *inst)
 {
 	inst->blocking = cfg_getbool(inst->cfg, "blocking") || inst->host->store_remote(inst);
+	inst->dns_cache = cfg_getbool(inst->cfg, "dns_cache");
 	if (cfg_getint(inst->cfg, "dns_timeout_ms") > 0)
 		inst->dns_timeout_ms = (unsigned)cfg_getint(inst->cfg, "dns_timeout_ms");
 	return 0;
@@ -80,11 +83,18 @@ static int lookups(pd_instance *inst, pd_request *req, pd_reply *reply)
 		const pd_dns_answer *a = NULL;
 		int st;
 
+		const char *name = colon ? colon + 1 : spec;
+
 		if (colon && (size_t)(colon - spec) < sizeof(type)) {
 			memcpy(type, spec, (size_t)(colon - spec));
 			type[colon - spec] = 0;
 		}
-		st = inst->host->dns(req, colon ? colon + 1 : spec, type_of(type), &a);
+		if (name[0] == '=') { /* the value of an attribute */
+			name = inst->host->attr(req, name + 1);
+			if (!name)
+				name = "";
+		}
+		st = inst->host->dns(req, name, type_of(type), &a);
 		if (st == PD_DNS_PENDING) {
 			pending = 1;
 			continue;
@@ -97,6 +107,8 @@ static int lookups(pd_instance *inst, pd_request *req, pd_reply *reply)
 
 			if (rr->type == PD_DNS_A)
 				snprintf(addr, sizeof(addr), "%u.%u.%u.%u", rr->addr[0], rr->addr[1], rr->addr[2], rr->addr[3]);
+			else if (rr->type == PD_DNS_TXT)
+				snprintf(addr, sizeof(addr), "%.40s/%zu", rr->text ? rr->text : "", rr->len);
 			else
 				snprintf(addr, sizeof(addr), "%.60s", rr->text ? rr->text : "");
 			len += (size_t)snprintf(text + len, sizeof(text) - len, ":%s", addr);

@@ -6,7 +6,11 @@ Zone data uses the RFC 7208 test suite's YAML form: {name: [{TYPE: value}, ...]}
 with the suite driver's conventions (see python3-spf's testspf.py): SPF records
 also serve as TXT when a name has no TXT; "TIMEOUT" (for a name or a type)
 means no answer at all; an unknown name starting with "error." times out.
-Modes: "normal", "silent" (never answers), "servfail" (answers SERVFAIL).
+Modes: "normal", "silent" (never answers), "servfail" (answers SERVFAIL),
+"wrongq" (answers with another question: a spoofed reply a resolver must
+drop). Every UDP query's (source port, ID, name) is noted in .peers, and a
+UDP answer longer than .tc_over bytes (default 4096) is sent truncated
+(TC), so the resolver must ask again over TCP (.tcp_queries counts those).
 """
 import socket
 import socketserver
@@ -61,15 +65,19 @@ class ZoneServer:
         self.mode = 'normal'
         self.queries = 0
         self.log = []
+        self.peers = []
+        self.tc_over = 4096
+        self.tcp_queries = 0
         self.lock = threading.Lock()
         srv = self
 
         class UDPHandler(socketserver.BaseRequestHandler):
             def handle(self):
                 data, sock = self.request
+                srv.note_peer(self.client_address, data)
                 out = srv.answer(data)
                 if out is not None:
-                    if len(out) > 4096:
+                    if len(out) > srv.tc_over:
                         out = srv.truncated(data)
                     sock.sendto(out, self.client_address)
 
@@ -80,6 +88,8 @@ class ZoneServer:
                     data = self._read(struct.unpack('!H', hdr)[0])
                 except (OSError, ValueError):
                     return
+                with srv.lock:
+                    srv.tcp_queries += 1
                 out = srv.answer(data)
                 if out is not None:
                     self.request.sendall(struct.pack('!H', len(out)) + out)
@@ -105,6 +115,15 @@ class ZoneServer:
         self.tcp = TCP((addr, port), TCPHandler)
         for s in (self.udp, self.tcp):
             threading.Thread(target=s.serve_forever, daemon=True).start()
+
+    def note_peer(self, addr, data):
+        try:
+            req = DNSRecord.parse(data)
+            name = b'.'.join(req.q.qname.label).decode('latin-1').lower()
+        except Exception:
+            return
+        with self.lock:
+            self.peers.append((addr[1], req.header.id, name))
 
     def set_zone(self, zonedata):
         with self.lock:
@@ -175,6 +194,11 @@ class ZoneServer:
         reply.header.ra = 1
         if mode == 'servfail':
             reply.header.rcode = RCODE.SERVFAIL
+            return reply.pack()
+        if mode == 'wrongq':
+            reply.q.qname = DNSLabel('spoofed.' + str(req.q.qname))
+            reply.add_answer(RR(reply.q.qname, req.q.qtype, rdata=A('192.0.2.66') if req.q.qtype == QTYPE.A
+                                else TXT([b'spoofed']), ttl=300))
             return reply.pack()
         q = req.q
         name = b'.'.join(q.qname.label).decode('latin-1').lower()
