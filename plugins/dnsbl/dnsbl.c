@@ -23,6 +23,7 @@
 
 #include "cidr.h"
 #include "duration.h"
+#include "template.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -613,38 +614,17 @@ static double score_zone(pd_instance *inst, struct zone *z, const char *key, con
 	return sum;
 }
 
-/* format_text - reject_text with %a, %z, %s, %% filled in, into OUT (CAP) */
+/* format_text - FMT with %a, %z, %s, %% filled in, into OUT (CAP) */
 static void format_text(const char *fmt, const char *addr, const char *zones, double score, char *out, size_t cap)
 {
-	size_t n = 0;
+	char sc[32];
+	const char *values[3];
 
-	for (const char *p = fmt; *p && n + 1 < cap; p++) {
-		char tmp[32];
-		const char *ins = NULL;
-
-		if (*p != '%' || !p[1]) {
-			out[n++] = *p;
-			continue;
-		}
-		switch (*++p) {
-		case 'a':
-			ins = addr;
-			break;
-		case 'z':
-			ins = zones;
-			break;
-		case 's':
-			snprintf(tmp, sizeof(tmp), "%.2f", score);
-			ins = tmp;
-			break;
-		default:
-			out[n++] = *p;
-			continue;
-		}
-		while (*ins && n + 1 < cap)
-			out[n++] = *ins++;
-	}
-	out[n] = 0;
+	snprintf(sc, sizeof(sc), "%.2f", score);
+	values[0] = addr;
+	values[1] = zones;
+	values[2] = sc;
+	pd_template(out, cap, fmt, "azs", values);
 }
 
 /* dnsbl_check - ask every zone at once; score, and reject alone at reject_score */

@@ -27,6 +27,7 @@
 
 #include "cidr.h"
 #include "duration.h"
+#include "template.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -237,35 +238,14 @@ static void helo_fini(pd_instance *inst)
 /* format_text - FMT with %a, %h, %s, %% filled in, into OUT (CAP) */
 static void format_text(const char *fmt, const char *addr, const char *helo, double score, char *out, size_t cap)
 {
-	size_t n = 0;
+	char sc[32];
+	const char *values[3];
 
-	for (const char *p = fmt; *p && n + 1 < cap; p++) {
-		char tmp[32];
-		const char *ins;
-
-		if (*p != '%' || !p[1]) {
-			out[n++] = *p;
-			continue;
-		}
-		switch (*++p) {
-		case 'a':
-			ins = addr;
-			break;
-		case 'h':
-			ins = helo;
-			break;
-		case 's':
-			snprintf(tmp, sizeof(tmp), "%.2f", score);
-			ins = tmp;
-			break;
-		default:
-			out[n++] = *p;
-			continue;
-		}
-		while (*ins && n + 1 < cap)
-			out[n++] = *ins++;
-	}
-	out[n] = 0;
+	snprintf(sc, sizeof(sc), "%.2f", score);
+	values[0] = addr;
+	values[1] = helo;
+	values[2] = sc;
+	pd_template(out, cap, fmt, "ahs", values);
 }
 
 /* answer - reply with TEXT filled in: as is when it starts with a code, else after REJECT */
