@@ -81,8 +81,12 @@ fi
 pass "plugin compiled out of tree: $tmp/plugins/oot.so"
 nm -D --defined-only "$tmp/plugins/oot.so" | grep -q ' pd_plugin$' || fail "oot.so does not export pd_plugin"
 
-# a third party's unit test on the installed mock host (pkg-config policyd-mockhost)
+# a third party's unit test on the installed mock host (pkg-config policyd-mockhost);
+# a build under sanitizers (tools/run-tests' _build-asan) has them in the mock
+# host too: the test program then needs their runtime first, as any program would
 mockflags=$("$PKG_CONFIG" --cflags --libs policyd-mockhost) || fail "pkg-config --cflags --libs policyd-mockhost"
+san=$(sed -n 's/^CFLAGS = //p' "$PD_BUILDDIR/Makefile" 2>/dev/null | tr ' ' '\n' | grep -- '^-fsanitize' | tr '\n' ' ')
+mockflags="$mockflags $san"
 # shellcheck disable=SC2086 # mockflags is a word list
 if ! "$CC" $mockflags "$PD_SRCDIR/tests/e2e/oot_test.c" "$PD_SRCDIR/tests/e2e/oot_plugin.c" -o "$tmp/oot_test" \
 	$mockflags >"$tmp/cc2.log" 2>&1; then
