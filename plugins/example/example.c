@@ -3,18 +3,24 @@
 
 /*
  * "Your test here": REJECT when the recipient contains a marker (default
- * "policyblock"), or when the sender equals the recipient. Three opt-in
- * options, all off by default, show the rest of the ABI:
+ * "policyblock"), or when the sender equals the recipient. Opt-in options,
+ * off by default, show the rest of the ABI:
  *	check_sender_domain	REJECT a sender whose domain does not exist
  *				(a DNS lookup through the core: wait and resume)
+ *	sender_domain_timeout	that lookup's deadline (inst->dns_timeout_ms)
  *	score			add a score instead of rejecting (the score plugin decides)
- *	client_limit		count each client's rejections in the state service
- *				and defer it once it had client_limit of them
- *				within client_window seconds
  * On the way: the descriptor with its option table and validate(),
- * per-instance data, init/check/fini, saying at init whether check() may
- * wait, host logging with escaped client data, and the reply. Build out of
- * tree with
+ * per-instance data, init/check/fini, saying at init that check() never
+ * waits, host logging with escaped client data, and the reply.
+ *
+ * Not here: the state service (host->store_*). A plugin that uses it sets
+ * PD_PLUGIN_STATE in its flags, and the core then opens the store of each
+ * of its instances at start, whether its options use it or not; the
+ * example is in every sample configuration, also where policyd -s runs as
+ * a user who cannot write state_dir, so it keeps that cost out.
+ * policyd-plugin(3), STATE, has a plugin that counts with store_count.
+ *
+ * Build out of tree with
  *	cc -shared -fPIC $(pkg-config --cflags policyd) example.c -o example.so
  * and unit-test it with the mock host (tests/example/test_example.c;
  * pkg-config policyd-mockhost). policyd-plugin(3) explains each part.
@@ -37,35 +43,31 @@ static cfg_opt_t options[] = {
     CFG_BOOL("reject_sender_is_recipient", cfg_true, CFGF_NONE),
     CFG_STR("reject_text", "5.7.1 Recipient address rejected by policy", CFGF_NONE),
     CFG_BOOL("check_sender_domain", cfg_false, CFGF_NONE), /* DNS */
+    CFG_INT("sender_domain_timeout", 0, CFGF_NONE),        /* seconds; 0: the dns { } section's */
     CFG_FLOAT("score", 0, CFGF_NONE),                      /* 0: reject; else add this score */
-    CFG_INT("client_limit", 0, CFGF_NONE),                 /* state; 0: off */
-    CFG_INT("client_window", 3600, CFGF_NONE),             /* seconds */
     CFG_END(),
 };
 
-#define WINDOW_MAX (7 * 86400)
+#define TIMEOUT_MAX 30
 
 /* 2. Checks across options, right after the section is parsed: the admin
  *    sees file:line, and policyd -t refuses the file. */
 static int example_validate(cfg_t *sec)
 {
-	long limit = cfg_getint(sec, "client_limit"), window = cfg_getint(sec, "client_window");
+	long timeout = cfg_getint(sec, "sender_domain_timeout");
 
 	if (!*cfg_getstr(sec, "marker")) {
 		cfg_error(sec, "marker must not be empty");
 		return -1;
 	}
-	if (limit < 0 || limit > 1000000) {
-		cfg_error(sec, "client_limit = %ld: must be between 0 (off) and 1000000", limit);
+	if (timeout < 0 || timeout > TIMEOUT_MAX) {
+		cfg_error(sec, "sender_domain_timeout = %ld: must be between 0 (the dns section's) and %d seconds",
+			  timeout, TIMEOUT_MAX);
 		return -1;
 	}
-	if (limit > 0 && (window < 1 || window > WINDOW_MAX)) {
-		cfg_error(sec, "client_window = %ld: must be between 1 and %d seconds", window, WINDOW_MAX);
-		return -1;
-	}
-	if (limit > 0 && cfg_getfloat(sec, "score") != 0) {
-		cfg_error(sec, "client_limit counts rejections, and with score set this plugin never rejects: "
-			       "set one of them");
+	if (timeout > 0 && !cfg_getbool(sec, "check_sender_domain")) {
+		cfg_error(sec, "sender_domain_timeout is the deadline of check_sender_domain's lookup: "
+			       "set check_sender_domain = true, or remove it");
 		return -1;
 	}
 	return 0;
@@ -79,8 +81,6 @@ struct example {
 	int same;
 	int check_domain;
 	double score;
-	long limit;
-	unsigned window;
 	atomic_ulong rejected; /* check() runs on several threads at once */
 };
 
@@ -109,8 +109,6 @@ static int example_init(pd_instance *inst)
 	ex->same = cfg_getbool(inst->cfg, "reject_sender_is_recipient");
 	ex->check_domain = cfg_getbool(inst->cfg, "check_sender_domain");
 	ex->score = cfg_getfloat(inst->cfg, "score");
-	ex->limit = cfg_getint(inst->cfg, "client_limit");
-	ex->window = (unsigned)cfg_getint(inst->cfg, "client_window");
 	if (!ex->marker || !ex->text) {
 		inst->host->log(inst, PD_LOG_ERR, "out of memory");
 		free(ex->marker);
@@ -120,13 +118,12 @@ static int example_init(pd_instance *inst)
 	}
 	inst->data = ex;
 	/* Said once, here: check() never waits (DNS goes through host->dns),
-	 * so it runs on the network threads. Only the state service on Redis
-	 * waits for the network: then the worker pool runs it. */
-	inst->blocking = ex->limit > 0 && inst->host->store_remote(inst);
+	 * so it runs on the network threads, never on the worker pool. */
+	inst->blocking = 0;
+	/* The core filled in the dns { } section's settings; ours wins. */
+	if (cfg_getint(inst->cfg, "sender_domain_timeout") > 0)
+		inst->dns_timeout_ms = (unsigned)cfg_getint(inst->cfg, "sender_domain_timeout") * 1000u;
 	inst->host->log(inst, PD_LOG_INFO, "rejecting recipients that contain \"%s\"", ex->marker);
-	if (ex->limit > 0)
-		inst->host->log(inst, PD_LOG_INFO, "deferring a client after %ld rejections in %u s", ex->limit,
-				ex->window);
 	return 0;
 }
 
@@ -156,7 +153,6 @@ static int example_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 	const pd_host *h = inst->host;
 	const char *rcpt = h->attr(req, "recipient");
 	const char *from = h->attr(req, "sender");
-	const char *client = h->attr(req, "client_address");
 	const char *why = NULL, *label = NULL;
 	char esc[300];
 
@@ -180,25 +176,10 @@ static int example_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 		}
 	}
 
-	if (!why) {
-		long long total;
+	if (!why)
+		return PD_CHECK_OK; /* untouched reply: DUNNO, the next plugin runs */
 
-		if (ex->limit <= 0 || !client || !*client)
-			return PD_CHECK_OK; /* untouched reply: DUNNO, the next plugin runs */
-		/* amount 0 only reads. On -1 the host has logged why (the store is
-		 * down or too slow): PD_CHECK_ERROR, the admin's on_error applies. */
-		if (h->store_count(inst, client, ex->window, 0, &total) < 0)
-			return PD_CHECK_ERROR;
-		if (total < ex->limit)
-			return PD_CHECK_OK;
-		if (inst->verbose) /* client data: escaped, and never in the format */
-			h->log(inst, PD_LOG_DEBUG, "client %s: %lld rejections in %u s",
-			       h->escape(esc, sizeof(esc), client, 64), total, ex->window);
-		h->reply(reply, "DEFER_IF_PERMIT 4.7.1 Too many rejected recipients, try again later");
-		return PD_CHECK_OK;
-	}
-
-	/* Decided: from here on the check never waits, so it may change state
+	/* Decided: from here on the check never waits, so it may count, score
 	 * and log. */
 	if (ex->score != 0) {
 		char l[128];
@@ -208,15 +189,8 @@ static int example_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 		h->score_add(req, l, ex->score);
 		return PD_CHECK_OK; /* DUNNO: the score plugin, later in the chain, decides */
 	}
-	if (ex->limit > 0 && client && *client) {
-		long long total;
-
-		/* atomic on GDBM and Redis alike, shared by every MX on one Redis;
-		 * if it fails (logged by the host) the rejection stands anyway */
-		(void)h->store_count(inst, client, ex->window, 1, &total);
-	}
 	atomic_fetch_add(&ex->rejected, 1);
-	if (inst->verbose)
+	if (inst->verbose) /* client data: escaped, and never in the format */
 		h->log(inst, PD_LOG_DEBUG, "recipient <%s> rejected: %s", h->escape(esc, sizeof(esc), rcpt, 64), label);
 	h->reply(reply, "REJECT %s%s", ex->text, why);
 	return PD_CHECK_OK;
@@ -235,14 +209,15 @@ static void example_fini(pd_instance *inst)
 }
 
 /* 4. The one export: what we are, read by the core before any of our code
- *    runs (the ABI number first). PD_PLUGIN_STATE: we may use host->store_*
- *    (client_limit), so the core opens this instance's store before init. */
+ *    runs (the ABI number first). No flags: skip_sasl defaults to false
+ *    (PD_PLUGIN_SKIP_SASL would turn it on), and no state service
+ *    (PD_PLUGIN_STATE, see the top of this file). */
 const pd_plugin_desc pd_plugin = {
     PD_PLUGIN_HEADER,
     .name = "example",
     .version = "2.1",
     .description = "rejects recipients containing a marker, and sender == recipient",
-    .flags = PD_PLUGIN_STATE,
+    .flags = 0,
     .default_states = "RCPT",
     .options = options,
     .validate = example_validate,

@@ -1,4 +1,4 @@
-/* test_example.c - the example plugin on the mock host: rules, validate, DNS wait/resume, scores, state */
+/* test_example.c - the example plugin on the mock host: rules, validate, DNS wait/resume, scores */
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include <policyd/mockhost.h>
 
@@ -38,21 +38,22 @@ static int valid(const char *text)
 }
 
 #define REJ "REJECT 5.7.1 Recipient address rejected by policy"
-#define DEFER "DEFER_IF_PERMIT 4.7.1 Too many rejected recipients, try again later"
 
 static void defaults(void)
 {
 	pd_instance inst;
 
 	CHECK(pd_plugin.abi == PD_PLUGIN_ABI && pd_plugin.api <= PD_PLUGIN_API);
-	CHECK(pd_plugin.flags & PD_PLUGIN_STATE);
+	/* no state service: the core opens no store for it (policyd -s as nobody) */
+	CHECK(!(pd_plugin.flags & PD_PLUGIN_STATE));
 	CHECK(mock_instance_init(&inst, &pd_plugin, NULL, NULL, NULL) == 0);
 	CHECK(inst.blocking == 0);
+	CHECK(inst.dns_timeout_ms == 5000); /* the core's default, untouched */
 	CHECK_STR(ask(&inst, "a@example.org", "x-PolicyBlock@example.net", "192.0.2.1"), REJ);
 	CHECK_STR(ask(&inst, "a@example.org", "b@example.net", "192.0.2.1"), "");
 	CHECK_STR(ask(&inst, "A@example.org", "a@EXAMPLE.org", "192.0.2.1"), REJ " (sender is the recipient)");
 	CHECK_STR(ask(&inst, "", "b@example.net", "192.0.2.1"), "");
-	/* the default configuration asks neither DNS nor the store */
+	/* the default configuration asks no DNS */
 	CHECK(mock_dns_asked() == 0);
 	mock_instance_fini(&inst, &pd_plugin);
 }
@@ -61,12 +62,11 @@ static void validation(void)
 {
 	CHECK(valid(""));
 	CHECK(!valid("marker = \"\""));
-	CHECK(valid("client_limit = 5"));
-	CHECK(!valid("client_limit = -1"));
-	CHECK(!valid("client_limit = 5\nclient_window = 0"));
-	CHECK(valid("client_window = 0")); /* unused while client_limit is 0 */
+	CHECK(valid("check_sender_domain = true\nsender_domain_timeout = 2"));
+	CHECK(!valid("check_sender_domain = true\nsender_domain_timeout = -1"));
+	CHECK(!valid("check_sender_domain = true\nsender_domain_timeout = 31"));
+	CHECK(!valid("sender_domain_timeout = 2")); /* without the lookup it would mean nothing */
 	CHECK(valid("score = 2.5"));
-	CHECK(!valid("score = 2.5\nclient_limit = 5"));
 	CHECK(mock_section(pd_plugin.options, "markr = \"x\"") == NULL); /* a typo (printed by libconfuse) */
 }
 
@@ -78,6 +78,7 @@ static void dns(void)
 
 	CHECK(cfg && mock_instance_init(&inst, &pd_plugin, "dom", cfg, NULL) == 0);
 	CHECK(inst.blocking == 0); /* DNS through the host: never waits on a thread */
+	CHECK(inst.dns_timeout_ms == 5000);
 	mock_dns_reset();
 	mock_dns_answer("example.org", PD_DNS_MX, PD_DNS_OK, mx, 300);
 	mock_dns_answer("noaddr.example", PD_DNS_MX, PD_DNS_OK, NULL, 300);
@@ -97,6 +98,16 @@ static void dns(void)
 	mock_dns_wait(0);
 	CHECK_STR(ask(&inst, "a@nx2.example", "b@example.net", "192.0.2.1"), REJ " (sender domain does not exist)");
 	mock_dns_wait(1);
+	mock_instance_fini(&inst, &pd_plugin);
+	cfg_free(cfg);
+	mock_dns_reset();
+	/* sender_domain_timeout: the instance's DNS deadline, said at init */
+	cfg = mock_section(pd_plugin.options, "check_sender_domain = true\nsender_domain_timeout = 2");
+	CHECK(cfg && mock_instance_init(&inst, &pd_plugin, "dom2", cfg, NULL) == 0);
+	CHECK(inst.dns_timeout_ms == 2000);
+	/* a lookup that timed out: no verdict */
+	mock_dns_answer("slow.example", PD_DNS_MX, PD_DNS_TIMEOUT, NULL, 0);
+	CHECK_STR(ask(&inst, "a@slow.example", "b@example.net", "192.0.2.1"), "");
 	mock_instance_fini(&inst, &pd_plugin);
 	cfg_free(cfg);
 	mock_dns_reset();
@@ -124,53 +135,11 @@ static void scores(void)
 	cfg_free(cfg);
 }
 
-static void state(void)
-{
-	pd_instance a, b;
-	cfg_t *ca = mock_section(pd_plugin.options, "client_limit = 2\nclient_window = 600");
-	cfg_t *cb = mock_section(pd_plugin.options, "client_limit = 2\nclient_window = 600");
-
-	mock_store_reset();
-	CHECK(ca && mock_instance_init(&a, &pd_plugin, "a", ca, NULL) == 0);
-	CHECK(cb && mock_instance_init(&b, &pd_plugin, "b", cb, NULL) == 0);
-	CHECK(a.blocking == 0); /* GDBM: local, never waits for the network */
-	CHECK_STR(ask(&a, "s@example.org", "policyblock1@example.net", "192.0.2.7"), REJ);
-	CHECK_STR(ask(&a, "s@example.org", "ok@example.net", "192.0.2.7"), "");
-	CHECK_STR(ask(&a, "s@example.org", "policyblock2@example.net", "192.0.2.7"), REJ);
-	/* two rejections: the client is deferred, another client is not */
-	CHECK_STR(ask(&a, "s@example.org", "ok@example.net", "192.0.2.7"), DEFER);
-	CHECK_STR(ask(&a, "s@example.org", "ok@example.net", "192.0.2.8"), "");
-	/* instance b has its own namespace */
-	CHECK_STR(ask(&b, "s@example.org", "ok@example.net", "192.0.2.7"), "");
-	/* the window passes (mock_clock drives it) */
-	mock_clock += 700;
-	CHECK_STR(ask(&a, "s@example.org", "ok@example.net", "192.0.2.7"), "");
-	/* the store is down: a request that a rule rejects is still rejected,
-	 * one that needs the count is an error (on_error) */
-	stderr_begin();
-	mock_store_fail(1);
-	CHECK_STR(ask(&a, "s@example.org", "policyblock@example.net", "192.0.2.7"), REJ);
-	CHECK_STR(ask(&a, "s@example.org", "ok@example.net", "192.0.2.7"), "ERROR");
-	mock_store_fail(0);
-	free(stderr_end());
-	mock_instance_fini(&a, &pd_plugin);
-	mock_instance_fini(&b, &pd_plugin);
-	/* on Redis the state service waits for the network: blocking */
-	mock_store_set_remote(1);
-	CHECK(mock_instance_init(&a, &pd_plugin, "a", ca, NULL) == 0);
-	CHECK(a.blocking == 1);
-	mock_instance_fini(&a, &pd_plugin);
-	mock_store_set_remote(0);
-	cfg_free(ca);
-	cfg_free(cb);
-}
-
 int main(void)
 {
 	defaults();
 	validation();
 	dns();
 	scores();
-	state();
 	return tap_done();
 }
