@@ -109,8 +109,11 @@ static int example_init(pd_instance *inst)
 	ex->same = cfg_getbool(inst->cfg, "reject_sender_is_recipient");
 	ex->check_domain = cfg_getbool(inst->cfg, "check_sender_domain");
 	ex->score = cfg_getfloat(inst->cfg, "score");
-	if (!ex->marker || !ex->text) {
-		inst->host->log(inst, PD_LOG_ERR, "out of memory");
+	if (!ex->marker || !ex->text || !*ex->marker) {
+		/* (an empty marker: validate refused it already, but a test on the
+		 * mock host may not have run validate) */
+		inst->host->log(inst, PD_LOG_ERR, "%s",
+				!ex->marker || !ex->text ? "out of memory" : "marker must not be empty");
 		free(ex->marker);
 		free(ex->text);
 		free(ex);

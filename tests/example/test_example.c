@@ -68,6 +68,16 @@ static void validation(void)
 	CHECK(!valid("sender_domain_timeout = 2")); /* without the lookup it would mean nothing */
 	CHECK(valid("score = 2.5"));
 	CHECK(mock_section(pd_plugin.options, "markr = \"x\"") == NULL); /* a typo (printed by libconfuse) */
+	{
+		/* init refuses an empty marker too (the mock host runs no validate) */
+		pd_instance inst;
+		cfg_t *cfg = mock_section(pd_plugin.options, "marker = \"\"");
+
+		stderr_begin();
+		CHECK(cfg && mock_instance_init(&inst, &pd_plugin, NULL, cfg, NULL) == -1);
+		free(stderr_end());
+		cfg_free(cfg);
+	}
 }
 
 static void dns(void)
