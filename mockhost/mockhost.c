@@ -65,6 +65,8 @@ static struct {
 	pd_instance *inst;
 	cfg_t *cfg;
 } parsed[MAX_INSTANCES];
+/* instances whose init succeeded: only they get fini, as in the core */
+static const pd_instance *started[MAX_INSTANCES];
 /* instances whose plugin did not declare PD_PLUGIN_STATE: the store refuses them, as the core does */
 static const pd_instance *stateless[MAX_INSTANCES];
 
@@ -529,13 +531,24 @@ int mock_instance_init(pd_instance *inst, const pd_plugin_desc *p, const char *n
 	inst->dns_max_ttl = 86400;
 	if (!inst->cfg)
 		return -1;
-	return p->init(inst);
+	if (p->init(inst) != 0)
+		return -1;
+	for (int i = 0; i < MAX_INSTANCES; i++)
+		if (!started[i]) {
+			started[i] = inst;
+			break;
+		}
+	return 0;
 }
 
 /* mock_instance_fini - fini, and the section mock_instance_init parsed */
 void mock_instance_fini(pd_instance *inst, const pd_plugin_desc *p)
 {
-	p->fini(inst);
+	for (int i = 0; i < MAX_INSTANCES; i++)
+		if (started[i] == inst) { /* as the core: fini only after an init that succeeded */
+			started[i] = NULL;
+			p->fini(inst);
+		}
 	for (int i = 0; i < MAX_INSTANCES; i++)
 		if (stateless[i] == inst)
 			stateless[i] = NULL;

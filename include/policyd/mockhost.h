@@ -40,7 +40,9 @@ cfg_t *mock_section(cfg_opt_t *options, const char *text);
 /* Fill INST as the core would before init: instance NAME of plugin NAME,
  * section CFG (NULL: parsed from "" with the descriptor's options; freed by
  * mock_instance_fini), STATE_DIR, and the core's defaults (blocking = 1,
- * dns_timeout_ms = 5000, dns_cache = 1). Then call P's init: its result. */
+ * dns_timeout_ms = 5000, dns_cache = 1, dns_max_ttl = 86400). Then call P's
+ * init: its result. mock_instance_fini calls fini only if that init returned
+ * 0 (as the core does), and frees the section it parsed either way. */
 int mock_instance_init(pd_instance *inst, const pd_plugin_desc *p, const char *name, cfg_t *cfg,
 		       const char *state_dir);
 void mock_instance_fini(pd_instance *inst, const pd_plugin_desc *p);

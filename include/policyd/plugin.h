@@ -38,7 +38,8 @@
  *	4. check(inst, req, reply) runs for every request that passes the
  *	   core's filters (see "Check" and "Threads").
  *	5. fini(inst) runs once, after the last check of the instance. Free
- *	   inst->data.
+ *	   inst->data. It runs only after an init that returned 0: an init
+ *	   that fails frees what it allocated itself.
  *	A plugin may be configured several times under different names
  *	(greylist "strict" { ... }): each is an instance with its own section,
  *	data and state namespace. On reload (SIGHUP) new instances are
@@ -259,7 +260,9 @@ struct pd_host {
 	int (*dns)(pd_request *req, const char *name, unsigned type, const pd_dns_answer **ans);
 
 	/* Scores (the score plugin decides by their sum): add VALUE under
-	 * LABEL ("dnsbl:zen.spamhaus.org") to this request's score; read the
+	 * LABEL ("dnsbl:zen.spamhaus.org") to this request's score (it
+	 * replaces an earlier value of the same LABEL, so a check that runs
+	 * again after a DNS wait counts once); read the
 	 * sum; list the contributions (-1 past the end; strings valid until
 	 * the request is answered). */
 	void (*score_add)(pd_request *req, const char *label, double value);

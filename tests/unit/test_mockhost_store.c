@@ -57,6 +57,22 @@ static const pd_plugin_desc t_plugin = {PD_PLUGIN_HEADER, .name = "t", .flags = 
 static const pd_plugin_desc t_undeclared = {PD_PLUGIN_HEADER, .name = "u", .init = t_init, .check = t_check,
 					    .fini = t_fini};
 
+/* a plugin whose init fails when its instance is named "bad": fini must not run then */
+static int finis;
+static int f_init(pd_instance *inst)
+{
+	return strcmp(inst->name, "bad") == 0 ? -1 : 0;
+}
+
+static void f_fini(pd_instance *inst)
+{
+	(void)inst;
+	finis++;
+}
+
+static const pd_plugin_desc f_plugin = {PD_PLUGIN_HEADER, .name = "f", .init = f_init, .check = t_check,
+					.fini = f_fini};
+
 /* ask - one request; the reply text */
 static const char *ask(pd_instance *inst, pd_reply *rep, const char *client, const char *sender, const char *rcpt)
 {
@@ -107,6 +123,17 @@ int main(void)
 		CHECK(mock_check(&t_undeclared, &u, req, rep) == PD_CHECK_ERROR);
 		mock_instance_fini(&u, &t_undeclared);
 		mock_request_free(req);
+	}
+	{
+		/* as in the core, fini follows only an init that succeeded */
+		pd_instance f;
+
+		CHECK(mock_instance_init(&f, &f_plugin, "bad", NULL, NULL) == -1);
+		mock_instance_fini(&f, &f_plugin);
+		CHECK(finis == 0);
+		CHECK(mock_instance_init(&f, &f_plugin, "good", NULL, NULL) == 0);
+		mock_instance_fini(&f, &f_plugin);
+		CHECK(finis == 1);
 	}
 	mock_store_set_remote(1);
 	CHECK(a.host->store_remote(&a) == 1);
