@@ -218,14 +218,24 @@ static pd_store *open_conf(const char *file, admin_conf *ac, pd_conf **cp)
 	return s;
 }
 
-/* open_file - the local state file PATH (the daemon's default: STATE_DIR/state.db) */
+/* open_file - the local state file PATH (the daemon's default: STATE_DIR/state.db). PATH
+ * STATE_DIR/greylist.db, the plugin's own file before the state service (the README and
+ * quickstart print that command), means the state file beside it, where its triplets went. */
 static pd_store *open_file(const char *path, admin_conf *ac)
 {
 	pd_store_conf sc = {.backend = "gdbm", .path = path, .flags = PD_STORE_NOCREATE,
 			    .lock_timeout_ms = 10000, .log = admin_log};
-	char err[512], dir[PATH_MAX - 32];
+	char err[512], dir[PATH_MAX - 32], state[PATH_MAX];
 	const char *slash = strrchr(path, '/');
 	pd_store *s;
+
+	if (!strcmp(slash ? slash + 1 : path, "greylist.db")) {
+		snprintf(state, sizeof(state), "%.*sstate.db", slash ? (int)(slash + 1 - path) : 0, path);
+		if (verbose)
+			fprintf(stderr, "policyd-greylist: %s: the greylist's state is in %s now\n", path, state);
+		sc.path = path = state;
+		slash = strrchr(path, '/');
+	}
 
 	if (access(path, F_OK) != 0) {
 		fprintf(stderr, "policyd-greylist: %s: %s\n", path, strerror(errno));

@@ -48,6 +48,8 @@ passed: 3
 clients: 2
 auto-whitelisted: 1" "$out" "stats (expired entries are not counted)"
 
+expect "$out" "$("$ADM" -d "$D/greylist.db" stats)" "-d STATE_DIR/greylist.db (as the README prints it) reads the state file beside it"
+
 list=$("$ADM" -d "$D/state.db" list)
 expect 1 "$(printf '%s\n' "$list" | grep -c '^greylisted .* 2001:db8:1:2::/64 c@x.example d@y.example$')" "list shows the IPv6 /64 triplet"
 expect 1 "$(printf '%s\n' "$list" | grep -c '^auto-whitelisted .* 198.51.100.1/32$')" "list shows the auto-whitelisted client address"
