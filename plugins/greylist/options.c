@@ -173,8 +173,38 @@ static int has_opt(cfg_t *sec, const char *name)
 	return 0;
 }
 
+/* set_str - the value of store setting NAME when the section sets it, else NULL */
+static const char *set_str(cfg_t *sec, const char *name)
+{
+	return has_opt(sec, name) && cfg_size(sec, name) > 0 ? cfg_getstr(sec, name) : NULL;
+}
+
+/* word_error - why a Redis name is unusable (empty, too long, a space or control character) */
+static const char *word_error(const char *v, size_t max)
+{
+	if (!*v)
+		return "must not be empty";
+	if (strlen(v) > max)
+		return "too long";
+	for (const char *p = v; *p; p++)
+		if ((unsigned char)*p <= 32 || *p == 127)
+			return "contains a space or control character";
+	return NULL;
+}
+
 int gl_validate_section(cfg_t *sec)
 {
+	const char *v, *why;
+
+	/* what the core's store check lets through as "the default" but the plugin always refused */
+	if ((v = set_str(sec, "redis_prefix")) && (why = word_error(v, 64))) {
+		cfg_error(sec, "redis_prefix: %s (the keys of the instance are under it)", why);
+		return -1;
+	}
+	if ((v = set_str(sec, "redis_master_name")) && (why = word_error(v, 127))) {
+		cfg_error(sec, "redis_master_name: %s (1 to 127 characters, the name the sentinels monitor)", why);
+		return -1;
+	}
 	if (has_opt(sec, "backend") && has_opt(sec, "redis_prefix") && cfg_size(sec, "backend") > 0 &&
 	    !strcmp(cfg_getstr(sec, "backend"), "redis") && cfg_size(sec, "redis_prefix") == 0 &&
 	    cfg_setstr(sec, "redis_prefix", "pdgl:") != CFG_SUCCESS)
