@@ -457,6 +457,24 @@ static int count_delivery(gl_inst *g, const char *ckey, const char *who, int64_t
 	return 0;
 }
 
+/* read_first - on a remote store (Redis), where an update costs three round trips (WATCH and
+ * GET, then UNWATCH or MULTI/SET/EXEC) and a read one: read the triplet's record and, when the
+ * decision writes nothing (a known triplet, an early retry), take it from the read: the same
+ * pure function of the same record, as if this request came just before any concurrent writer.
+ * 1 decided (D filled), 0 a write is needed (update), -1 error */
+static int read_first(pd_instance *inst, const char *tkey, gl_tdec *d)
+{
+	unsigned char scratch[PD_STORE_RECORD_MAX];
+	pd_store_value v;
+	size_t len;
+	unsigned ttl;
+	int r = inst->host->store_get(inst, tkey, &v);
+
+	if (r <= 0)
+		return r; /* none: a new triplet, written by the update */
+	return gl_triplet_update(d, v.data, v.len, scratch, &len, &ttl) == PD_STORE_KEEP;
+}
+
 /* gl_check - the greylisting decision for one request */
 static int gl_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 {
@@ -503,7 +521,10 @@ static int gl_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 	}
 	d = (gl_tdec){.in = {.now = now, .delay = g->delay, .retry_window = g->retry_window,
 			     .lifetime = g->lifetime}};
-	if (h->store_update(inst, tkey, gl_triplet_update, &d, &r) != 0)
+	r = inst->blocking ? read_first(inst, tkey, &d) : 0;
+	if (r < 0)
+		return PD_CHECK_ERROR;
+	if (r == 0 && h->store_update(inst, tkey, gl_triplet_update, &d, &r) != 0)
 		return PD_CHECK_ERROR;
 	if (d.out.verdict == GL_V_DEFER) {
 		char text[PD_REPLY_MAX];

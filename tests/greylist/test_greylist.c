@@ -954,6 +954,7 @@ static void test_threads(void)
 static void test_store_down(void)
 {
 	tinst *t = start("delay = 60\n", NULL);
+	gl_rec rec;
 
 	if (!t) {
 		CHECK(0);
@@ -967,10 +968,23 @@ static void test_store_down(void)
 	stop(t);
 	/* on a remote store the instance runs on the worker threads */
 	mock_store_set_remote(1);
-	t = start("delay = 60\nhash_key = \"\"\n", NULL);
+	t = start("delay = 60\nhash_key = \"\"\nadd_header = false\n", NULL);
 	CHECK(t && t->inst.blocking == 1);
-	if (t)
+	if (t) {
+		/* remote: the decisions that write nothing are taken from a read (read_first) */
+		CHECK_STR(ask(t, "192.0.2.96", "s@example.org", "r@example.com", NULL),
+			  "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 60 seconds");
+		mock_clock += 20;
+		CHECK_STR(ask(t, "192.0.2.96", "s@example.org", "r@example.com", NULL),
+			  "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 40 seconds");
+		mock_clock += 40;
+		CHECK_STR(ask(t, "192.0.2.96", "s@example.org", "r@example.com", NULL), "");
+		CHECK(stored(t, "192.0.2.96", "s@example.org", "r@example.com", &rec) == 1 && rec.type == GL_T_PASSED);
+		mock_clock += 10;
+		CHECK_STR(ask(t, "192.0.2.96", "s@example.org", "r@example.com", NULL), "");
+		CHECK(client_count(t, "192.0.2.96") == 1);
 		stop(t);
+	}
 	CHECK(start("privacy = true\n", NULL) == NULL); /* a key file per host cannot be shared */
 	mock_store_set_remote(0);
 	t = start("", NULL);
