@@ -267,6 +267,11 @@ static int import_legacy(gl_inst *g)
 	}
 	n = gl_legacy_import(g->dbpath, &g->kc, (int64_t)inst->host->now(), g->retry_window, g->lifetime,
 			     import_one, g, &triplets, &skipped, err, sizeof(err));
+	if (n < 0 && stat(g->dbpath, &sb) != 0 && errno == ENOENT) {
+		/* policyd -s: another process imported and renamed it meanwhile (imports are idempotent) */
+		inst->host->log(inst, PD_LOG_INFO, "database %s: imported by another process", g->dbpath);
+		return 0;
+	}
 	if (n < 0) {
 		inst->host->log(inst, PD_LOG_ERR, "cannot import the greylist database of before the state "
 				"service: %s (the file is left as it is)", err);
@@ -274,6 +279,11 @@ static int import_legacy(gl_inst *g)
 	}
 	snprintf(done, sizeof(done), "%s.imported", g->dbpath);
 	if (rename(g->dbpath, done) != 0) {
+		if (errno == ENOENT) {
+			inst->host->log(inst, PD_LOG_INFO, "database %s: imported (%ld triplets), renamed by "
+					"another process", g->dbpath, triplets);
+			return 0;
+		}
 		inst->host->log(inst, PD_LOG_ERR, "imported %s, but cannot rename it to %s: %s", g->dbpath, done,
 				strerror(errno));
 		return -1;

@@ -258,6 +258,53 @@ def test_spawn_processes_share_the_file():
     assert replies == ["action=DUNNO", "action=DUNNO"], (replies, err[-2000:])
 
 
+def test_old_database_imported_once_by_spawn_processes():
+    """A greylist.db written by the plugin before the state service (tests/greylist/gl_olddb
+    writes that format): at the first start its live triplets are imported into the state
+    service, logged with the counts, and the file renamed; six policyd -s processes starting
+    at once over it import it once between them (idempotent), all answer from the imported
+    state; a passed triplet passes, a pending one keeps its delay, expired ones are new."""
+    import shutil
+    now = int(time.time())
+    d = pdtest.Daemon(gl("delay = 600\nadd_header = false"))
+    pdtest._daemons.append(d)
+    os.makedirs(d.state_dir, exist_ok=True)
+    old = os.path.join(d.state_dir, "greylist.db")
+    subprocess.run([os.path.join(pdtest.BUILDDIR, "tests", "greylist", "gl_olddb"), old,
+                    "T|192.0.2.0/24|old@sender.example|r@example.test|P|%d|%d" % (now - 86400, now - 3600),
+                    "T|192.0.2.0/24|pend@sender.example|r@example.test|T|%d|%d" % (now - 100, now - 100),
+                    "T|192.0.2.0/24|stale@sender.example|r@example.test|T|%d|%d" % (now - 5 * 86400, now - 5 * 86400),
+                    "C|192.0.2.0/24|9|%d|%d" % (now - 86400, now - 60)], check=True, timeout=30)
+    backup = old + ".orig"
+    shutil.copy(old, backup)
+    def left(a):
+        """Seconds left in a greylist deferral, or None."""
+        return int(a.split()[-2]) if a.startswith("DEFER_IF_PERMIT 4.2.0 Greylisted") else None
+    want = [("old@sender.example", lambda a: a == "DUNNO"),                 # passed: still passes
+            ("pend@sender.example", lambda a: 480 <= (left(a) or 0) <= 500),  # its delay goes on
+            ("stale@sender.example", lambda a: left(a) == 600)]              # expired: new
+    procs = [spawn_ask(d, [req(client_address="192.0.2.%d" % (10 + n), sender=s, recipient="r@example.test")
+                           for s, _ in want]) for n in range(6)]
+    for p in procs:
+        replies, err = spawn_result(p)
+        assert p.returncode == 0, err[-2000:]
+        assert len(replies) == 3, (replies, err[-2000:])
+        for (s, ok), got in zip(want, replies):
+            assert ok(got[len("action="):]), (s, got, err[-2000:])
+    assert not os.path.exists(old) and os.path.exists(old + ".imported"), os.listdir(d.state_dir)
+    # the daemon now starts from the state service alone, the triplets still there
+    d.start()
+    assert d.ask(req(client_address="192.0.2.99", sender="old@sender.example", recipient="r@example.test")) == "DUNNO"
+    d.stop()
+    # the daemon's own start over a fresh old file: the count is logged, its client record left out
+    os.rename(backup, old)
+    open(d.errfile, "w").close()
+    d.start()
+    log = d.wait_log("imported 2 triplets of 4 records from %s into the state service" % old)
+    assert "(2 expired or client records left out); the file is now %s.imported" % old in log, log[-3000:]
+    d.stop()
+
+
 def test_corrupt_database_recovery():
     d = pdtest.daemon(gl("delay = 600"))
     assert d.ask(req(client_address="192.0.2.70")) == DEFER600
