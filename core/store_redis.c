@@ -851,7 +851,8 @@ static void pause_retry(rd *r, int attempt)
 	nanosleep(&ts, NULL);
 }
 
-/* try_update - one optimistic try: 1 done, 0 another client changed the key (try again), -1 */
+/* try_update - one optimistic try: 1 done, 0 another client changed the key (try again), 2 the
+ * master was demoted (READONLY: the sentinels are asked again), -1 */
 static int try_update(rd *r, const char *k, size_t kl, const char *fk, size_t fkl,
 		      pd_store_update_fn *fn, void *arg, int64_t now, int *result)
 {
@@ -940,12 +941,14 @@ static int try_update(rd *r, const char *k, size_t kl, const char *fk, size_t fk
 					    ? reps[2]->element[0] : reps[2];
 
 		if (demoted(r, bad) || (reps[2]->type == REDIS_REPLY_ERROR && demoted(r, reps[1]))) {
+			/* the master was demoted under the pooled connection: as for any command
+			 * (sess_cmd), the sentinels are asked again and the update is tried once
+			 * more on the master they name now (r_update) */
 			for (int i = 0; i < 3; i++)
 				freeReplyObject(reps[i]);
 			redisFree(ss.c);
 			forget_master(r);
-			mark_down(r, "the master the sentinels named answers READONLY (a replica)");
-			return -1;
+			return 2;
 		}
 		cmd_error(r, "EXEC", bad);
 	}
@@ -963,9 +966,19 @@ static int r_update(pd_store *s, const char *fk, size_t fkl, pd_store_update_fn 
 	char k[RKEY_MAX], e[140];
 	size_t kl = rkey(r, fk, fkl, k);
 
+	int demoted_once = 0;
+
 	for (int attempt = 1; attempt <= UPDATE_TRIES; attempt++) {
 		int t = try_update(r, k, kl, fk, fkl, fn, arg, now, result);
 
+		if (t == 2) { /* READONLY: once on the master the sentinels name now, at once */
+			if (demoted_once++) {
+				mark_down(r, "the master the sentinels named answers READONLY (a replica)");
+				return -1;
+			}
+			attempt--;
+			continue;
+		}
 		if (t != 0)
 			return t > 0 ? 0 : -1;
 		if (attempt < UPDATE_TRIES)

@@ -3,17 +3,20 @@
 /*
  * A triplet seen for the first time is deferred (DEFER_IF_PERMIT); a retry
  * after `delay` seconds, within `retry_window`, passes and confirms the
- * triplet for `lifetime` seconds since it was last seen. A client network
- * with `auto_whitelist` successful deliveries passes without greylisting.
- * Storage: gl_store_ops (store_gdbm.c, store_redis.c). On GDBM check()
- * waits only for a short local-disk update under a mutex (and a leased
- * fcntl lock), so it runs on the network thread; expiry and fsync run in a
- * background thread that releases the lock between small batches. With
- * backend = "redis" the decision is one atomic script call (ops->update,
- * bounded by redis_timeout) and Redis TTLs do the expiry: no thread. That
- * call waits for the network, so a Redis instance says so at init
- * (inst->blocking = 1) and runs on the worker threads; a GDBM one runs on
- * the network threads.
+ * triplet for `lifetime` seconds since it was last seen. A client address
+ * with `auto_whitelist` counted deliveries passes without greylisting
+ * (decide.c says how they are counted).
+ *
+ * State: the core's state service only (PD_PLUGIN_STATE), in the
+ * instance's namespace: one record per triplet changed by one atomic
+ * host->store_update (decide.c), and one per client address, read with
+ * host->store_get and counted with store_update. The store is local GDBM
+ * or a Redis server as the admin configured it (store { } sections, or the
+ * store settings in the greylist section itself); expiry, fsync and
+ * locking are the core's. The instance runs on the worker threads when its
+ * store waits for the network (host->store_remote), else on the network
+ * threads. A database of the plugin before the state service
+ * (`database`, greylist.db) is imported once at start (legacy.c).
  */
 #include <policyd/plugin.h>
 
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEF_TEXT GL_DEF_TEXT
@@ -34,47 +38,23 @@
 /* Per-instance state. */
 typedef struct gl_inst {
 	pd_instance *inst;
-	const gl_store_ops *ops;
-	gl_store *st;
 	gl_keyconf kc;
 	gl_wl *cwl, *rwl;
-	long delay, retry_window, lifetime, sync_interval, cleanup_interval, lock_timeout;
-	long auto_whitelist;
+	long delay, retry_window, lifetime;
+	long auto_whitelist, awl_interval;
+	int awl_prefix4, awl_prefix6;
 	int add_header;
 	char action[32];
 	char text[PD_REPLY_MAX];
 	char hostname[128];
 	char dbpath[PATH_MAX];
-	int redis;
-	pthread_t thread;
-	int thread_started;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int stop;
-	time_t last_compact;
 } gl_inst;
 
-/* ---- logging bridge for the store ---- */
-
-/* store_log - route store messages to the host log */
-static void store_log(void *ctx, int level, const char *fmt, ...)
-{
-	pd_instance *inst = ctx;
-	char buf[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	inst->host->log(inst, level, "%s", buf);
-}
-
-/* ---- recent messages: one X-Greylist header and one delivery count per message ---- */
+/* ---- recent messages: one X-Greylist header per message ---- */
 
 #define RECENT_SLOTS 4096
 #define RECENT_TTL 3600
 #define RECENT_HEADER 1
-#define RECENT_COUNTED 2
 
 static struct {
 	uint64_t h;
@@ -83,8 +63,8 @@ static struct {
 } recent[RECENT_SLOTS];
 static pthread_mutex_t recent_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* recent_mark - is FLAG unset for this message (always 1 without an id)? sets it when SET */
-static int recent_mark(const char *client, const char *instance, unsigned flag, time_t now, int set)
+/* recent_claim - set FLAG for this message; 1 if it was not yet set (always 1 without an id) */
+static int recent_claim(const char *client, const char *instance, unsigned flag, time_t now)
 {
 	static const uint8_t k[16] = "greylist-recent!";
 	char buf[256];
@@ -107,16 +87,9 @@ static int recent_mark(const char *client, const char *instance, unsigned flag, 
 	}
 	recent[slot].t = now;
 	fresh = !(recent[slot].flags & flag);
-	if (set)
-		recent[slot].flags |= flag;
+	recent[slot].flags |= flag;
 	pthread_mutex_unlock(&recent_mu);
 	return fresh;
-}
-
-/* recent_claim - set FLAG for this message; 1 if it was not yet set (always 1 without an id) */
-static int recent_claim(const char *client, const char *instance, unsigned flag, time_t now)
-{
-	return recent_mark(client, instance, flag, now, 1);
 }
 
 /* ---- reply and header ---- */
@@ -177,108 +150,6 @@ static void rfc5322_date(time_t t, char *out, size_t outsz)
 		 mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-/* ---- background: sync and expiry ---- */
-
-typedef struct expire_ctx {
-	gl_inst *g;
-	int64_t now;
-} expire_ctx;
-
-/* expire_one - iterate callback: delete expired records */
-static int expire_one(void *arg, const unsigned char *key, size_t klen, const gl_rec *rec)
-{
-	expire_ctx *x = arg;
-
-	return gl_rec_expired(rec, x->now, x->g->retry_window, x->g->lifetime) ? 1 : 0;
-}
-
-/* gl_expire - one expiry pass in small locked batches; returns records deleted or -1 */
-static long gl_expire(gl_inst *g)
-{
-	expire_ctx x = {g, (int64_t)g->inst->host->now()};
-	long deleted = 0, visited;
-
-	visited = g->ops->iterate(g->st, 200, expire_one, &x, &deleted);
-	if (visited < 0)
-		return -1;
-	g->inst->host->log(g->inst, deleted ? PD_LOG_INFO : PD_LOG_DEBUG,
-			   "expiry: %ld of %ld records removed", deleted, visited);
-	/* give space back when most of a large file was just freed, at most daily */
-	if (deleted >= 10000 && deleted * 2 >= visited && x.now - g->last_compact >= 86400) {
-		g->last_compact = x.now;
-		g->ops->compact(g->st); /* logs its duration; requests meanwhile get on_error */
-	}
-	return deleted;
-}
-
-static const unsigned char meta_key[] = "M\0cleanup";
-
-/* cleanup_due - claim the cleanup in the database so one process of many runs it */
-static int cleanup_due(gl_inst *g)
-{
-	int64_t now = (int64_t)g->inst->host->now();
-	gl_rec m;
-	int r, due = 0;
-
-	if (g->ops->begin(g->st) != 0)
-		return 0;
-	r = g->ops->get(g->st, meta_key, sizeof(meta_key) - 1, &m);
-	if (r == 0 || (r == 1 && (now - m.last_seen >= g->cleanup_interval || m.last_seen > now))) {
-		if (r == 0)
-			m = (gl_rec){.type = GL_T_META, .first_seen = now};
-		m.type = GL_T_META;
-		m.last_seen = now;
-		/* the first process only marks the time: no scan at every spawn-mode start */
-		due = r == 1;
-		if (g->ops->put(g->st, meta_key, sizeof(meta_key) - 1, &m) != 0)
-			due = 0;
-	}
-	g->ops->end(g->st);
-	return due;
-}
-
-/* bg_main - background thread: periodic fsync and expiry until fini */
-static void *bg_main(void *arg)
-{
-	gl_inst *g = arg;
-	struct timespec now, next_sync, next_check;
-	long check_every = g->cleanup_interval < 60 ? g->cleanup_interval : 60;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	next_sync = now;
-	next_sync.tv_sec += g->sync_interval;
-	next_check = now;
-	pthread_mutex_lock(&g->mu);
-	while (!g->stop) {
-		struct timespec wake = {0};
-
-		if (g->sync_interval > 0)
-			wake = next_sync;
-		if (g->cleanup_interval > 0 && (!wake.tv_sec || next_check.tv_sec < wake.tv_sec))
-			wake = next_check;
-		if (!wake.tv_sec) {
-			pthread_cond_wait(&g->cv, &g->mu);
-			continue;
-		}
-		if (pthread_cond_timedwait(&g->cv, &g->mu, &wake) != ETIMEDOUT)
-			continue;
-		pthread_mutex_unlock(&g->mu);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (g->sync_interval > 0 && now.tv_sec >= next_sync.tv_sec) {
-			g->ops->sync(g->st);
-			next_sync.tv_sec = now.tv_sec + g->sync_interval;
-		}
-		if (g->cleanup_interval > 0 && now.tv_sec >= next_check.tv_sec) {
-			if (cleanup_due(g))
-				gl_expire(g);
-			next_check.tv_sec = now.tv_sec + check_every;
-		}
-		pthread_mutex_lock(&g->mu);
-	}
-	pthread_mutex_unlock(&g->mu);
-	return NULL;
-}
-
 /* ---- init / fini ---- */
 
 /* resolve - PATH relative to BASE_FILE's directory (or to DIR when BASE_FILE is NULL) */
@@ -333,15 +204,11 @@ static int load_lists(gl_inst *g, const char *opt, int clients, gl_wl **out)
 	return 0;
 }
 
-/* gl_free - free an instance's state (thread already stopped) */
+/* gl_free - free an instance's state */
 static void gl_free(gl_inst *g)
 {
-	if (g->st)
-		g->ops->close(g->st);
 	gl_wl_free(g->cwl);
 	gl_wl_free(g->rwl);
-	pthread_mutex_destroy(&g->mu);
-	pthread_cond_destroy(&g->cv);
 	free(g);
 }
 
@@ -351,14 +218,88 @@ static long getl(cfg_t *cfg, const char *name, long def)
 	return cfg ? cfg_getint(cfg, name) : def;
 }
 
-/* gl_init - read options and whitelists, open the database, start the background thread */
+/* ---- the database of before the state service ---- */
+
+typedef struct import_ctx {
+	gl_inst *g;
+	const gl_rec *rec;
+	unsigned ttl;
+} import_ctx;
+
+/* import_rec - store update: the old record, unless the store has one for the key already */
+static int import_rec(void *arg, const void *old, size_t oldlen, void *new, size_t *newlen, unsigned *ttl)
+{
+	import_ctx *x = arg;
+
+	(void)oldlen;
+	if (old)
+		return PD_STORE_KEEP; /* newer than the old file's */
+	gl_rec_encode(x->rec, new);
+	*newlen = GL_REC_SIZE;
+	*ttl = x->ttl;
+	return PD_STORE_WRITE;
+}
+
+/* import_one - one live triplet of the old file into the instance's store */
+static int import_one(void *arg, const char *key, const gl_rec *rec, unsigned ttl)
+{
+	import_ctx x = {arg, rec, ttl};
+	gl_inst *g = arg;
+	int r;
+
+	return g->inst->host->store_update(g->inst, key, import_rec, &x, &r);
+}
+
+/* import_legacy - the old greylist.db, if there is one: its live triplets into the store, then
+ * renamed PATH.imported so that it is read once; 0, or -1 after logging (the start stops) */
+static int import_legacy(gl_inst *g)
+{
+	pd_instance *inst = g->inst;
+	char err[PATH_MAX + 200], done[PATH_MAX + 16];
+	long triplets, skipped, n;
+	struct stat sb;
+
+	if (stat(g->dbpath, &sb) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		inst->host->log(inst, PD_LOG_ERR, "database %s: %s", g->dbpath, strerror(errno));
+		return -1;
+	}
+	n = gl_legacy_import(g->dbpath, &g->kc, (int64_t)inst->host->now(), g->retry_window, g->lifetime,
+			     import_one, g, &triplets, &skipped, err, sizeof(err));
+	if (n < 0 && stat(g->dbpath, &sb) != 0 && errno == ENOENT) {
+		/* policyd -s: another process imported and renamed it meanwhile (imports are idempotent) */
+		inst->host->log(inst, PD_LOG_INFO, "database %s: imported by another process", g->dbpath);
+		return 0;
+	}
+	if (n < 0) {
+		inst->host->log(inst, PD_LOG_ERR, "cannot import the greylist database of before the state "
+				"service: %s (the file is left as it is)", err);
+		return -1;
+	}
+	snprintf(done, sizeof(done), "%s.imported", g->dbpath);
+	if (rename(g->dbpath, done) != 0) {
+		if (errno == ENOENT) {
+			inst->host->log(inst, PD_LOG_INFO, "database %s: imported (%ld triplets), renamed by "
+					"another process", g->dbpath, triplets);
+			return 0;
+		}
+		inst->host->log(inst, PD_LOG_ERR, "imported %s, but cannot rename it to %s: %s", g->dbpath, done,
+				strerror(errno));
+		return -1;
+	}
+	inst->host->log(inst, PD_LOG_NOTICE, "imported %ld triplets of %ld records from %s into the state "
+			"service (%ld expired or client records left out); the file is now %s", triplets, n,
+			g->dbpath, skipped, done);
+	return 0;
+}
+
+/* gl_init - read options and whitelists, import an old database */
 static int gl_init(pd_instance *inst)
 {
 	const pd_host *h = inst->host;
 	cfg_t *cfg = inst->cfg;
 	gl_inst *g = calloc(1, sizeof(*g));
-	gl_logger lg = {store_log, inst};
-	pthread_condattr_t ca;
 	const char *s;
 
 	if (!g) {
@@ -366,21 +307,13 @@ static int gl_init(pd_instance *inst)
 		return -1;
 	}
 	g->inst = inst;
-	g->ops = &gl_store_gdbm;
-	g->redis = cfg && !strcmp(cfg_getstr(cfg, "backend"), "redis");
-	pthread_mutex_init(&g->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&g->cv, &ca);
-	pthread_condattr_destroy(&ca);
-
 	g->delay = getl(cfg, "delay", 300);
 	g->retry_window = getl(cfg, "retry_window", 2 * 86400);
 	g->lifetime = getl(cfg, "lifetime", 35 * 86400);
 	g->auto_whitelist = getl(cfg, "auto_whitelist", 5);
-	g->sync_interval = getl(cfg, "sync_interval", 60);
-	g->cleanup_interval = getl(cfg, "cleanup_interval", 3600);
-	g->lock_timeout = getl(cfg, "lock_timeout", 1000);
+	g->awl_interval = getl(cfg, "auto_whitelist_interval", 3600);
+	g->awl_prefix4 = (int)getl(cfg, "auto_whitelist_ipv4_prefix", 32);
+	g->awl_prefix6 = (int)getl(cfg, "auto_whitelist_ipv6_prefix", 128);
 	g->kc.ipv4_prefix = (int)getl(cfg, "ipv4_prefix", 24);
 	g->kc.ipv6_prefix = (int)getl(cfg, "ipv6_prefix", 64);
 	g->kc.normalise_sender = cfg ? cfg_getbool(cfg, "normalise_sender") : 1;
@@ -413,12 +346,14 @@ static int gl_init(pd_instance *inst)
 		h->log(inst, PD_LOG_ERR, "database: path too long");
 		goto fail;
 	}
+	/* Redis: a network round trip per request, on the worker threads */
+	inst->blocking = h->store_remote(inst);
 	if (g->kc.privacy) {
 		const char *secret = cfg ? cfg_getstr(cfg, "hash_key") : "";
 
-		if (g->redis && !(secret && *secret)) {
+		if (inst->blocking && !(secret && *secret)) {
 			/* a key file is per host: the hosts sharing Redis would not agree */
-			h->log(inst, PD_LOG_ERR, "privacy with backend \"redis\" needs hash_key "
+			h->log(inst, PD_LOG_ERR, "privacy with a shared (Redis) store needs hash_key "
 			       "(the same secret on every host sharing the database)");
 			goto fail;
 		}
@@ -434,73 +369,28 @@ static int gl_init(pd_instance *inst)
 			}
 		}
 	}
-	if (g->redis) {
-#ifdef HAVE_HIREDIS
-		gl_redis_conf rc;
-		char err[400];
-
-		if (gl_redis_conf_get(cfg, &rc, err, sizeof(err)) != 0) {
-			h->log(inst, PD_LOG_ERR, "%s", err);
-			goto fail;
-		}
-		g->ops = &gl_store_redis;
-		if (rc.n_sentinels)
-			snprintf(g->dbpath, sizeof(g->dbpath),
-				 "redis master %s via %d sentinel%s (first %s:%d) db %ld prefix \"%s\"",
-				 rc.master_name, rc.n_sentinels, rc.n_sentinels > 1 ? "s" : "",
-				 rc.sentinels[0].host, rc.sentinels[0].port, rc.db, rc.prefix);
-		else if (rc.path[0])
-			snprintf(g->dbpath, sizeof(g->dbpath), "redis unix:%s db %ld prefix \"%s\"",
-				 rc.path, rc.db, rc.prefix);
-		else
-			snprintf(g->dbpath, sizeof(g->dbpath), "redis %s:%d db %ld prefix \"%s\"",
-				 rc.host, rc.port, rc.db, rc.prefix);
-		g->st = gl_redis_open(&rc, &lg);
-#else
-		h->log(inst, PD_LOG_ERR, "backend \"redis\": built without hiredis");
+	if (import_legacy(g) != 0)
 		goto fail;
-#endif
-	} else
-		g->st = g->ops->open(g->dbpath, GL_STORE_LEASE, &lg);
-	if (!g->st)
-		goto fail;
-	if (g->ops->lock_timeout) /* checks run on network threads: never an unbounded wait */
-		g->ops->lock_timeout(g->st, g->lock_timeout);
-	if (!g->ops->self_expiring && (g->sync_interval > 0 || g->cleanup_interval > 0)) {
-		if (pthread_create(&g->thread, NULL, bg_main, g) != 0) {
-			h->log(inst, PD_LOG_ERR, "cannot start the expiry thread");
-			goto fail;
-		}
-		g->thread_started = 1;
-	}
 	h->log(inst, PD_LOG_INFO,
-	       "database %s, delay %lds, retry window %lds, lifetime %lds, %zu client and %zu "
-	       "recipient whitelist entries", g->dbpath, g->delay, g->retry_window, g->lifetime,
-	       gl_wl_count(g->cwl), gl_wl_count(g->rwl));
+	       "state service (%s), delay %lds, retry window %lds, lifetime %lds, auto-whitelist after %ld "
+	       "deliveries (per /%d, /%d, counted once per %lds), %zu client and %zu recipient whitelist "
+	       "entries", inst->blocking ? "shared" : "local", g->delay, g->retry_window, g->lifetime,
+	       g->auto_whitelist, g->awl_prefix4, g->awl_prefix6, g->awl_interval, gl_wl_count(g->cwl),
+	       gl_wl_count(g->rwl));
 	inst->data = g;
-	inst->blocking = g->redis; /* Redis: a network round trip per request, on the worker threads */
 	return 0;
 fail:
 	gl_free(g);
 	return -1;
 }
 
-/* gl_fini - stop the background thread, sync and close (shared handle: refcounted) */
+/* gl_fini - free the instance (the store is the core's) */
 static void gl_fini(pd_instance *inst)
 {
 	gl_inst *g = inst->data;
 
 	if (!g)
 		return;
-	if (g->thread_started) {
-		pthread_mutex_lock(&g->mu);
-		g->stop = 1;
-		pthread_cond_signal(&g->cv);
-		pthread_mutex_unlock(&g->mu);
-		pthread_join(g->thread, NULL);
-	}
-	if (g->st)
-		g->ops->sync(g->st);
 	gl_free(g);
 	inst->data = NULL;
 }
@@ -515,6 +405,86 @@ static const char *attr_or(const pd_instance *inst, pd_request *req, const char 
 	return v ? v : "";
 }
 
+/* raw_net - a client address that is not an IP (should not happen with Postfix): its text, tamed */
+static void raw_net(const char *addr, char *net, size_t sz)
+{
+	gl_fold_addr(addr, net, 64 < sz ? 64 : sz);
+	for (char *p = net; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != ':' && *p != '-')
+			*p = '_';
+	if (!net[0])
+		snprintf(net, sz, "unknown");
+}
+
+/* client_listed - is the client address auto-whitelisted? 1 yes, 0 no (*DUE: its delivery may
+ * be counted now), -1 error (logged by the core) */
+static int client_listed(gl_inst *g, const char *ckey, const char *who, int64_t now, int *due)
+{
+	pd_instance *inst = g->inst;
+	pd_store_value v;
+	gl_rec c;
+	int r = inst->host->store_get(inst, ckey, &v);
+
+	*due = 1;
+	if (r <= 0)
+		return r;
+	if (gl_rec_decode(v.data, v.len, &c) != 0 || c.type != GL_T_CLIENT)
+		return 0;
+	if (!gl_client_listed(&c, now, g->auto_whitelist, g->lifetime)) {
+		*due = !c.last_seen || now - c.last_seen >= g->awl_interval || c.last_seen > now;
+		return 0;
+	}
+	if (now - c.last_seen >= g->awl_interval || c.last_seen > now) {
+		/* refresh the record (and count, for statistics) once per interval */
+		gl_cdec d = {.now = now, .interval = g->awl_interval, .lifetime = g->lifetime,
+			     .needed = g->auto_whitelist, .refresh = 1};
+
+		if (inst->host->store_update(inst, ckey, gl_client_update, &d, &r) != 0)
+			return -1;
+	}
+	if (inst->verbose)
+		inst->host->log(inst, PD_LOG_INFO, "pass: client %s is auto-whitelisted (%u deliveries)", who,
+				(unsigned)c.count);
+	return 1;
+}
+
+/* count_delivery - a triplet of the client passed for the first time: count it */
+static int count_delivery(gl_inst *g, const char *ckey, const char *who, int64_t now)
+{
+	pd_instance *inst = g->inst;
+	gl_cdec d = {.now = now, .interval = g->awl_interval, .lifetime = g->lifetime,
+		     .needed = g->auto_whitelist};
+	int r;
+
+	if (inst->host->store_update(inst, ckey, gl_client_update, &d, &r) != 0)
+		return -1;
+	if (d.whitelisted_now)
+		inst->host->log(inst, PD_LOG_NOTICE, "client %s auto-whitelisted after %u deliveries", who,
+				(unsigned)d.count);
+	else if (inst->verbose && r == PD_STORE_WRITE)
+		inst->host->log(inst, PD_LOG_INFO, "client %s: delivery %u of %ld counted for the auto-whitelist",
+				who, (unsigned)d.count, g->auto_whitelist);
+	return 0;
+}
+
+/* read_first - on a remote store (Redis), where an update costs three round trips (WATCH and
+ * GET, then UNWATCH or MULTI/SET/EXEC) and a read one: read the triplet's record and, when the
+ * decision writes nothing (a known triplet, an early retry), take it from the read: the same
+ * pure function of the same record, as if this request came just before any concurrent writer.
+ * 1 decided (D filled), 0 a write is needed (update), -1 error */
+static int read_first(pd_instance *inst, const char *tkey, gl_tdec *d)
+{
+	unsigned char scratch[PD_STORE_RECORD_MAX];
+	pd_store_value v;
+	size_t len;
+	unsigned ttl;
+	int r = inst->host->store_get(inst, tkey, &v);
+
+	if (r <= 0)
+		return r; /* none: a new triplet, written by the update */
+	return gl_triplet_update(d, v.data, v.len, scratch, &len, &ttl) == PD_STORE_KEEP;
+}
+
 /* gl_check - the greylisting decision for one request */
 static int gl_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 {
@@ -523,165 +493,82 @@ static int gl_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 	const char *addr = attr_or(inst, req, "client_address");
 	const char *rcpt_raw = attr_or(inst, req, "recipient");
 	const char *instance_id = h->attr(req, "instance");
-	char net[80], sender[GL_ADDR_MAX + 1], rcpt[GL_ADDR_MAX + 1];
-	unsigned char tkey[GL_KEY_MAX], ckey[GL_KEY_MAX];
-	size_t tkl, ckl = 0;
+	char net[80], who[80], sender[GL_ADDR_MAX + 1], rcpt[GL_ADDR_MAX + 1];
+	char tkey[GL_KEY_MAX + 1], ckey[GL_KEY_MAX + 1];
 	int64_t now = (int64_t)h->now();
-	gl_rec t, c;
-	int r, defer = 0, passed_now = 0, count_delivery = 0;
-	long remaining = 0, delayed = 0;
+	gl_tdec d;
+	int r, due = 0;
 
-	if (gl_wl_client(g->cwl, addr, h->attr(req, "client_name"))) /* verified name only */
+	if (gl_wl_client(g->cwl, addr, h->attr(req, "client_name"))) { /* verified name only */
+		if (inst->verbose)
+			h->log(inst, PD_LOG_INFO, "pass: client in client_whitelist");
 		return PD_CHECK_OK; /* DUNNO: whitelisted client */
-	if (gl_wl_recipient(g->rwl, rcpt_raw))
-		return PD_CHECK_OK;
-	if (gl_client_net(&g->kc, addr, net, sizeof(net)) != 0) {
-		/* not an IP address (should not happen with Postfix): group by the raw text */
-		gl_fold_addr(addr, net, 64 < sizeof(net) ? 64 : sizeof(net));
-		for (char *p = net; *p; p++)
-			if (!isalnum((unsigned char)*p) && *p != '.' && *p != ':' && *p != '-')
-				*p = '_';
-		if (!net[0])
-			snprintf(net, sizeof(net), "unknown");
 	}
+	if (gl_wl_recipient(g->rwl, rcpt_raw)) {
+		if (inst->verbose)
+			h->log(inst, PD_LOG_INFO, "pass: recipient in recipient_whitelist");
+		return PD_CHECK_OK;
+	}
+	if (gl_client_net(&g->kc, addr, net, sizeof(net)) != 0)
+		raw_net(addr, net, sizeof(net));
+	if (gl_addr_net(addr, g->awl_prefix4, g->awl_prefix6, who, sizeof(who)) != 0)
+		raw_net(addr, who, sizeof(who));
 	gl_norm_sender(&g->kc, attr_or(inst, req, "sender"), sender, sizeof(sender));
 	/* at DATA Postfix sends no recipient when there were several: the triplet
 	 * becomes (client network, sender, ""), one per message */
 	gl_fold_addr(rcpt_raw, rcpt, sizeof(rcpt));
-	tkl = gl_triplet_key(&g->kc, net, sender, rcpt, tkey, sizeof(tkey));
-	if (g->auto_whitelist > 0)
-		ckl = gl_client_key(&g->kc, net, ckey, sizeof(ckey));
-	if (!tkl || (g->auto_whitelist > 0 && !ckl)) {
+	if (!gl_triplet_key(&g->kc, net, sender, rcpt, tkey, sizeof(tkey)) ||
+	    (g->auto_whitelist > 0 && !gl_client_key(&g->kc, who, ckey, sizeof(ckey)))) {
 		h->log(inst, PD_LOG_ERR, "cannot build a key");
 		return PD_CHECK_ERROR;
 	}
-
-	if (g->ops->update) {
-		gl_upd in = {.tkey = tkey, .tkl = tkl, .ckey = ckey, .ckl = ckl, .now = now,
-			     .delay = g->delay, .retry_window = g->retry_window, .lifetime = g->lifetime,
-			     .auto_whitelist = g->auto_whitelist};
-		gl_upd_res res;
-
-		/* peek only: a deferred recipient must not use up the message's count */
-		in.fresh = recent_mark(addr, instance_id, RECENT_COUNTED, (time_t)now, 0);
-		if (g->ops->update(g->st, &in, &res) != 0)
-			return PD_CHECK_ERROR;
-		if (res.verdict != GL_UPD_DEFER)
-			recent_claim(addr, instance_id, RECENT_COUNTED, (time_t)now);
-		if (res.verdict == GL_UPD_CLIENT) {
-			if (inst->verbose)
-				h->log(inst, PD_LOG_INFO, "pass: client %s is auto-whitelisted", net);
-			return PD_CHECK_OK;
-		}
-		defer = res.verdict == GL_UPD_DEFER;
-		remaining = res.remaining;
-		passed_now = res.verdict == GL_UPD_PASSED_NOW;
-		delayed = res.delayed;
-		goto decided;
-	}
-	if (g->ops->begin(g->st) != 0)
-		return PD_CHECK_ERROR;
-	if (ckl) {
-		r = g->ops->get(g->st, ckey, ckl, &c);
+	if (g->auto_whitelist > 0) {
+		r = client_listed(g, ckey, who, now, &due);
 		if (r < 0)
-			goto fail;
-		if (r == 1 && c.type == GL_T_CLIENT && c.count >= (uint32_t)g->auto_whitelist &&
-		    !gl_rec_expired(&c, now, g->retry_window, g->lifetime)) {
-			/* auto-whitelisted client: refresh hourly, count once per message */
-			int counted = recent_claim(addr, instance_id, RECENT_COUNTED, (time_t)now);
-
-			if (now - c.last_seen >= 3600 || counted || !c.passed_at) {
-				c.last_seen = now;
-				if (!c.passed_at)
-					c.passed_at = now;
-				if (counted && c.count < UINT32_MAX)
-					c.count++;
-				if (g->ops->put(g->st, ckey, ckl, &c) != 0)
-					goto fail;
-			}
-			g->ops->end(g->st);
-			if (inst->verbose)
-				h->log(inst, PD_LOG_INFO, "pass: client %s is auto-whitelisted", net);
+			return PD_CHECK_ERROR;
+		if (r == 1)
 			return PD_CHECK_OK;
-		}
-		if (r == 0 || c.type != GL_T_CLIENT ||
-		    gl_rec_expired(&c, now, g->retry_window, g->lifetime))
-			c = (gl_rec){.type = GL_T_CLIENT, .first_seen = now, .last_seen = now};
 	}
-	r = g->ops->get(g->st, tkey, tkl, &t);
+	d = (gl_tdec){.in = {.now = now, .delay = g->delay, .retry_window = g->retry_window,
+			     .lifetime = g->lifetime}};
+	r = inst->blocking ? read_first(inst, tkey, &d) : 0;
 	if (r < 0)
-		goto fail;
-	if (r == 0 || (t.type != GL_T_PENDING && t.type != GL_T_PASSED) ||
-	    gl_rec_expired(&t, now, g->retry_window, g->lifetime) || t.first_seen > now + 86400) {
-		/* new (or forgotten) triplet */
-		t = (gl_rec){.type = GL_T_PENDING, .first_seen = now, .last_seen = now};
-		if (g->ops->put(g->st, tkey, tkl, &t) != 0)
-			goto fail;
-		defer = 1;
-		remaining = g->delay;
-	} else if (t.type == GL_T_PENDING && now - t.first_seen < g->delay) {
-		defer = 1; /* early retry: nothing to write */
-		remaining = g->delay - (long)(now - t.first_seen);
-		if (remaining > g->delay) /* the clock went back a little */
-			remaining = g->delay;
-	} else {
-		if (t.type == GL_T_PENDING) { /* first retry after the delay */
-			t.type = GL_T_PASSED;
-			t.passed_at = now;
-			passed_now = 1;
-			delayed = (long)(now - t.first_seen);
-		}
-		count_delivery = recent_claim(addr, instance_id, RECENT_COUNTED, (time_t)now);
-		if (passed_now || count_delivery || now - t.last_seen >= 3600) {
-			t.last_seen = now;
-			if (t.count < UINT32_MAX)
-				t.count++;
-			if (g->ops->put(g->st, tkey, tkl, &t) != 0)
-				goto fail;
-		}
-		if (ckl && count_delivery) {
-			c.count++;
-			c.last_seen = now;
-			if (c.count >= (uint32_t)g->auto_whitelist && !c.passed_at)
-				c.passed_at = now; /* whitelisted from now on (shown by the admin command) */
-			if (g->ops->put(g->st, ckey, ckl, &c) != 0)
-				goto fail;
-		}
-	}
-	g->ops->end(g->st);
-
-decided:
-	if (defer) {
+		return PD_CHECK_ERROR;
+	if (r == 0 && h->store_update(inst, tkey, gl_triplet_update, &d, &r) != 0)
+		return PD_CHECK_ERROR;
+	if (d.out.verdict == GL_V_DEFER) {
 		char text[PD_REPLY_MAX];
 
-		expand_text(g->text, remaining, g->delay, rcpt, text, sizeof(text));
+		expand_text(g->text, d.out.remaining, g->delay, rcpt, text, sizeof(text));
 		h->reply(reply, "%s %s", g->action, text);
 		if (inst->verbose)
-			h->log(inst, PD_LOG_INFO, "defer: client %s, %ld seconds left", net, remaining);
+			h->log(inst, PD_LOG_INFO, "defer: client %s, %s triplet, %ld seconds left", net,
+			       d.out.fresh ? "new" : "early retry of a", d.out.remaining);
 		return PD_CHECK_OK;
 	}
-	if (passed_now && g->add_header &&
+	if (d.out.verdict == GL_V_PASSED_NOW && g->auto_whitelist > 0 && due &&
+	    count_delivery(g, ckey, who, now) != 0)
+		return PD_CHECK_ERROR;
+	if (d.out.verdict == GL_V_PASSED_NOW && g->add_header &&
 	    recent_claim(addr, instance_id, RECENT_HEADER, (time_t)now)) {
 		char date[64];
 
 		rfc5322_date((time_t)now, date, sizeof(date));
-		h->reply(reply, "PREPEND X-Greylist: delayed %ld seconds by policyd at %s; %s", delayed,
+		h->reply(reply, "PREPEND X-Greylist: delayed %ld seconds by policyd at %s; %s", d.out.delayed,
 			 g->hostname, date);
 	}
 	if (inst->verbose)
-		h->log(inst, PD_LOG_INFO, "pass: client %s%s", net, passed_now ? " (retried after the delay)" : "");
+		h->log(inst, PD_LOG_INFO, "pass: client %s%s", net,
+		       d.out.verdict == GL_V_PASSED_NOW ? " (retried after the delay)" : ", known triplet");
 	return PD_CHECK_OK;
-fail:
-	g->ops->end(g->st);
-	return PD_CHECK_ERROR;
 }
 
 const pd_plugin_desc pd_plugin = {
     PD_PLUGIN_HEADER,
     .name = "greylist",
-    .version = "2.0",
-    .description = "greylisting of (client network, sender, recipient) triplets on GDBM or Redis",
-    .flags = PD_PLUGIN_SKIP_SASL,
+    .version = "3.0",
+    .description = "greylisting of (client network, sender, recipient) triplets on the state service",
+    .flags = PD_PLUGIN_SKIP_SASL | PD_PLUGIN_STATE,
     .default_states = "RCPT",
     .options = gl_options,
     .validate = gl_validate_section, /* the section as a whole, with file:line in errors (options.c) */

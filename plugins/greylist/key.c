@@ -14,15 +14,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* gl_client_net - "192.0.2.0/24" for ADDR under the configured prefixes; 0, or -1 if not an IP */
-int gl_client_net(const gl_keyconf *kc, const char *addr, char *out, size_t outsz)
+/* gl_addr_net - "192.0.2.0/24" for ADDR with BITS4 (IPv4) or BITS6 (IPv6) bits; 0, or -1 if not an IP */
+int gl_addr_net(const char *addr, int bits4, int bits6, char *out, size_t outsz)
 {
 	unsigned char a[16];
 	char buf[INET6_ADDRSTRLEN];
 	int bits;
 
 	if (inet_pton(AF_INET, addr, a) == 1) {
-		bits = kc->ipv4_prefix;
+		bits = bits4;
 		uint32_t v = ((uint32_t)a[0] << 24) | ((uint32_t)a[1] << 16) | ((uint32_t)a[2] << 8) | a[3];
 		uint32_t mask = bits <= 0 ? 0 : bits >= 32 ? 0xffffffffu : ~((1u << (32 - bits)) - 1);
 		v &= mask;
@@ -36,9 +36,9 @@ int gl_client_net(const gl_keyconf *kc, const char *addr, char *out, size_t outs
 
 		if (memcmp(a, mapped, 12) == 0) { /* IPv4-mapped: group as IPv4 */
 			inet_ntop(AF_INET, a + 12, buf, sizeof(buf));
-			return gl_client_net(kc, buf, out, outsz);
+			return gl_addr_net(buf, bits4, bits6, out, outsz);
 		}
-		bits = kc->ipv6_prefix;
+		bits = bits6;
 		for (int i = 0; i < 16; i++) {
 			int keep = bits - 8 * i;
 
@@ -54,6 +54,12 @@ int gl_client_net(const gl_keyconf *kc, const char *addr, char *out, size_t outs
 	if ((size_t)snprintf(out, outsz, "%s/%d", buf, bits) >= outsz)
 		return -1;
 	return 0;
+}
+
+/* gl_client_net - the triplet's client network of ADDR under the configured prefixes */
+int gl_client_net(const gl_keyconf *kc, const char *addr, char *out, size_t outsz)
+{
+	return gl_addr_net(addr, kc->ipv4_prefix, kc->ipv6_prefix, out, outsz);
 }
 
 /* gl_fold_addr - lower-case copy of an address, cut at GL_ADDR_MAX; "" stays "" */
@@ -206,86 +212,98 @@ static void hash16(const gl_keyconf *kc, const void *data, size_t len, unsigned 
 	pd_siphash(k2, data, len, out + 8);
 }
 
-/* net_key - TAG + NET (plus a NUL if TERMINATE), or HTAG + keyed hash of NET under privacy */
-static size_t net_key(const gl_keyconf *kc, const char *net, char tag, char htag, int terminate,
-		      unsigned char *out, size_t outsz)
+/* hex - N bytes of IN as 2N lower-case hex digits into OUT (room for 2N + 1) */
+static void hex(const unsigned char *in, size_t n, char *out)
 {
-	size_t nl = strlen(net);
+	static const char d[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = d[in[i] >> 4];
+		out[2 * i + 1] = d[in[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+/* put_token - append S to OUT at *N with bytes <= ' ', DEL and '%' as %HH; 0, or -1 if it does
+ * not fit in OUTSZ - 1 */
+static int put_token(const char *s, char *out, size_t outsz, size_t *n)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p <= ' ' || *p == 127 || *p == '%') {
+			if (*n + 3 >= outsz)
+				return -1;
+			snprintf(out + *n, 4, "%%%02X", *p);
+			*n += 3;
+		} else {
+			if (*n + 1 >= outsz)
+				return -1;
+			out[(*n)++] = (char)*p;
+		}
+	}
+	out[*n] = 0;
+	return 0;
+}
+
+/* gl_client_prefix - what every triplet key of NET starts with: "T:NET " (privacy: "T:" + hash) */
+size_t gl_client_prefix(const gl_keyconf *kc, const char *net, char *out, size_t outsz)
+{
+	int n;
 
 	if (kc->privacy) {
-		if (outsz < 9)
-			return 0;
-		out[0] = (unsigned char)htag;
-		pd_siphash(kc->hash_key, net, nl, out + 1);
-		return 9;
-	}
-	if (outsz < nl + 1 + (size_t)terminate)
-		return 0;
-	out[0] = (unsigned char)tag;
-	memcpy(out + 1, net, nl);
-	if (terminate)
-		out[1 + nl] = 0;
-	return nl + 1 + (size_t)terminate;
+		unsigned char h[8];
+		char x[17];
+
+		pd_siphash(kc->hash_key, net, strlen(net), h);
+		hex(h, 8, x);
+		n = snprintf(out, outsz, "T:%s ", x);
+	} else
+		n = snprintf(out, outsz, "T:%s ", net);
+	return n < 0 || (size_t)n >= outsz ? 0 : (size_t)n;
 }
 
-/* gl_client_prefix - key prefix shared by all triplets of NET (privacy: 't' + hash of net) */
-size_t gl_client_prefix(const gl_keyconf *kc, const char *net, unsigned char *out, size_t outsz)
-{
-	return net_key(kc, net, 'T', 't', 1, out, outsz);
-}
-
-/* gl_triplet_key - key of (net, sender, rcpt): readable, or prefix + 128-bit keyed hash */
+/* gl_triplet_key - key of (net, sender, rcpt): readable, or prefix + 128-bit hash */
 size_t gl_triplet_key(const gl_keyconf *kc, const char *net, const char *sender, const char *rcpt,
-		      unsigned char *out, size_t outsz)
+		      char *out, size_t outsz)
 {
-	size_t pl = gl_client_prefix(kc, net, out, outsz);
-	size_t sl = strlen(sender), rl = strlen(rcpt);
+	size_t pl = gl_client_prefix(kc, net, out, outsz), n = pl;
+	unsigned char buf[GL_KEY_MAX * 2], h[16];
+	size_t nl = strlen(net), sl = strlen(sender), rl = strlen(rcpt);
+	char x[33];
 
 	if (!pl)
 		return 0;
-	if (kc->privacy) {
-		unsigned char buf[GL_KEY_MAX];
-		size_t nl = strlen(net);
-
-		if (nl + sl + rl + 2 > sizeof(buf) || outsz < pl + 16)
-			return 0;
-		memcpy(buf, net, nl + 1);
-		memcpy(buf + nl + 1, sender, sl + 1);
-		memcpy(buf + nl + sl + 2, rcpt, rl);
-		hash16(kc, buf, nl + sl + rl + 2, out + pl);
-		return pl + 16;
+	if (!kc->privacy && put_token(sender, out, outsz, &n) == 0 && n + 1 < outsz) {
+		out[n++] = ' ';
+		if (put_token(rcpt, out, outsz, &n) == 0)
+			return n;
 	}
-	if (pl + sl + 1 + rl > outsz)
+	/* privacy, or too long for a key: a hash of the three (NUL-separated) */
+	if (nl + sl + rl + 2 > sizeof(buf) || pl + (kc->privacy ? 32 : 33) >= outsz)
 		return 0;
-	memcpy(out + pl, sender, sl);
-	out[pl + sl] = 0;
-	memcpy(out + pl + sl + 1, rcpt, rl);
-	return pl + sl + 1 + rl;
+	memcpy(buf, net, nl + 1);
+	memcpy(buf + nl + 1, sender, sl + 1);
+	memcpy(buf + nl + sl + 2, rcpt, rl);
+	hash16(kc, buf, nl + sl + rl + 2, h);
+	hex(h, 16, x);
+	snprintf(out + pl, outsz - pl, "%s%s", kc->privacy ? "" : "#", x);
+	return pl + strlen(out + pl);
 }
 
-/* gl_client_key - key of the auto-whitelist record of NET */
-size_t gl_client_key(const gl_keyconf *kc, const char *net, unsigned char *out, size_t outsz)
+/* gl_client_key - key of the auto-whitelist record of NET ("C:192.0.2.7/32") */
+size_t gl_client_key(const gl_keyconf *kc, const char *net, char *out, size_t outsz)
 {
-	return net_key(kc, net, 'C', 'c', 0, out, outsz);
-}
+	int n;
 
-/* gl_describe_key - printable form of a key: "net sender recipient", "net" or hex */
-void gl_describe_key(const unsigned char *key, size_t klen, char *out, size_t outsz)
-{
-	size_t n = 0;
+	if (kc->privacy) {
+		unsigned char h[8];
+		char x[17];
 
-	if (klen && (key[0] == 'T' || key[0] == 'C')) {
-		for (size_t i = 1; i < klen && n + 2 < outsz; i++) {
-			unsigned char c = key[i];
-
-			out[n++] = c == 0 ? ' ' : (c < 32 || c > 126) ? '?' : (char)c;
-		}
-	} else {
-		for (size_t i = 0; i < klen && n + 3 < outsz; i++)
-			n += (size_t)snprintf(out + n, outsz - n, i ? "%02x" : "%c:", key[i]);
-	}
-	if (outsz)
-		out[n < outsz ? n : outsz - 1] = 0;
+		pd_siphash(kc->hash_key, net, strlen(net), h);
+		hex(h, 8, x);
+		n = snprintf(out, outsz, "C:%s", x);
+	} else
+		n = snprintf(out, outsz, "C:%s", net);
+	return n < 0 || (size_t)n >= outsz ? 0 : (size_t)n;
 }
 
 /* gl_rec_encode - fixed little-endian layout, GL_REC_SIZE bytes */

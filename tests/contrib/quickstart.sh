@@ -41,7 +41,7 @@ esac
 pidfile="$home/src/local/var/run/policyd/policyd.pid"
 owner=$(stat -c %U "/proc/$(cat "$pidfile")" 2>/dev/null)
 [ "$owner" = "$user" ] && echo "PASS: it runs as $user" || fail "daemon runs as '$owner', not $user"
-[ -f "$home/src/local/var/lib/policyd/greylist.db" ] || fail "no greylist database under ./local"
+[ -f "$home/src/local/var/lib/policyd/state.db" ] || fail "no state database (greylist) under ./local"
 
 # every command quickstart printed works as printed, run as the user from the
 # checkout: "ask it" answers, "stop" stops the daemon (issue 12.18: it printed

@@ -250,7 +250,7 @@ def test_sample_config_runs():
     assert d.ask(req(recipient="policyblock@example.test")).startswith("REJECT")
     a = d.ask(req())
     assert a.startswith("DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in "), a
-    assert os.path.exists(os.path.join(d.state_dir, "greylist.db"))
+    assert os.path.exists(os.path.join(d.state_dir, "state.db"))  # greylist on the state service
 
 
 if __name__ == "__main__":

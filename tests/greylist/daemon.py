@@ -26,8 +26,9 @@ def gl(options="", extra=""):
 
 
 def admin(d, *args, check=True):
-    """Run policyd-greylist on D's database; returns (status, stdout)."""
-    p = subprocess.run([ADMIN, "-d", os.path.join(d.state_dir, "greylist.db")] + list(args),
+    """Run policyd-greylist on D's state file (the greylist's records are in the core's
+    default store, state.db); returns (status, stdout)."""
+    p = subprocess.run([ADMIN, "-d", os.path.join(d.state_dir, "state.db")] + list(args),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     out = p.stdout.decode()
     if check:
@@ -75,7 +76,10 @@ def test_retry_after_delay_passes_with_header():
 
 
 def test_auto_whitelist():
-    d = pdtest.daemon(gl("delay = 1\nauto_whitelist = 2\nadd_header = false"))
+    """Counted per client address, at a triplet's first pass, at most once per
+    auto_whitelist_interval (1 s here): two such passes whitelist the address,
+    not its /24 (tests/greylist/store.py has the 5-retries bot on a moved clock)."""
+    d = pdtest.daemon(gl("delay = 1\nauto_whitelist = 2\nauto_whitelist_interval = 1\nadd_header = false"))
     c = d.client()
     for rcpt in ("x@example.test", "y@example.test"):
         assert c.ask(req(client_address="203.0.113.5", recipient=rcpt, instance="m0")).startswith("DEFER")
@@ -83,10 +87,15 @@ def test_auto_whitelist():
     assert c.ask(req(client_address="203.0.113.5", recipient="x@example.test", instance="m1")) == "DUNNO"
     # a new triplet is still greylisted after one delivery
     assert c.ask(req(client_address="203.0.113.5", sender="n@x.example", instance="m2")).startswith("DEFER")
+    sleep_past(1)  # the interval: the next first pass counts
     assert c.ask(req(client_address="203.0.113.5", recipient="y@example.test", instance="m3")) == "DUNNO"
-    # two deliveries: the /24 passes for any sender and recipient
-    assert c.ask(req(client_address="203.0.113.99", sender="z@new.example",
+    d.wait_log("client 203.0.113.5/32 auto-whitelisted after 2 deliveries")
+    # two deliveries: this address passes for any sender and recipient
+    assert c.ask(req(client_address="203.0.113.5", sender="z@new.example",
                      recipient="w@example.test", instance="m4")) == "DUNNO"
+    # its /24 neighbour does not, nor another network
+    assert c.ask(req(client_address="203.0.113.99", sender="z@new.example",
+                     recipient="w@example.test", instance="m4")).startswith("DEFER")
     assert c.ask(req(client_address="203.0.114.5", sender="z@new.example",
                      recipient="w@example.test", instance="m5")).startswith("DEFER")
     st, out = admin(d, "stats")
@@ -249,17 +258,64 @@ def test_spawn_processes_share_the_file():
     assert replies == ["action=DUNNO", "action=DUNNO"], (replies, err[-2000:])
 
 
+def test_old_database_imported_once_by_spawn_processes():
+    """A greylist.db written by the plugin before the state service (tests/greylist/gl_olddb
+    writes that format): at the first start its live triplets are imported into the state
+    service, logged with the counts, and the file renamed; six policyd -s processes starting
+    at once over it import it once between them (idempotent), all answer from the imported
+    state; a passed triplet passes, a pending one keeps its delay, expired ones are new."""
+    import shutil
+    now = int(time.time())
+    d = pdtest.Daemon(gl("delay = 600\nadd_header = false"))
+    pdtest._daemons.append(d)
+    os.makedirs(d.state_dir, exist_ok=True)
+    old = os.path.join(d.state_dir, "greylist.db")
+    subprocess.run([os.path.join(pdtest.BUILDDIR, "tests", "greylist", "gl_olddb"), old,
+                    "T|192.0.2.0/24|old@sender.example|r@example.test|P|%d|%d" % (now - 86400, now - 3600),
+                    "T|192.0.2.0/24|pend@sender.example|r@example.test|T|%d|%d" % (now - 100, now - 100),
+                    "T|192.0.2.0/24|stale@sender.example|r@example.test|T|%d|%d" % (now - 5 * 86400, now - 5 * 86400),
+                    "C|192.0.2.0/24|9|%d|%d" % (now - 86400, now - 60)], check=True, timeout=30)
+    backup = old + ".orig"
+    shutil.copy(old, backup)
+    def left(a):
+        """Seconds left in a greylist deferral, or None."""
+        return int(a.split()[-2]) if a.startswith("DEFER_IF_PERMIT 4.2.0 Greylisted") else None
+    want = [("old@sender.example", lambda a: a == "DUNNO"),                 # passed: still passes
+            ("pend@sender.example", lambda a: 480 <= (left(a) or 0) <= 500),  # its delay goes on
+            ("stale@sender.example", lambda a: left(a) == 600)]              # expired: new
+    procs = [spawn_ask(d, [req(client_address="192.0.2.%d" % (10 + n), sender=s, recipient="r@example.test")
+                           for s, _ in want]) for n in range(6)]
+    for p in procs:
+        replies, err = spawn_result(p)
+        assert p.returncode == 0, err[-2000:]
+        assert len(replies) == 3, (replies, err[-2000:])
+        for (s, ok), got in zip(want, replies):
+            assert ok(got[len("action="):]), (s, got, err[-2000:])
+    assert not os.path.exists(old) and os.path.exists(old + ".imported"), os.listdir(d.state_dir)
+    # the daemon now starts from the state service alone, the triplets still there
+    d.start()
+    assert d.ask(req(client_address="192.0.2.99", sender="old@sender.example", recipient="r@example.test")) == "DUNNO"
+    d.stop()
+    # the daemon's own start over a fresh old file: the count is logged, its client record left out
+    os.rename(backup, old)
+    open(d.errfile, "w").close()
+    d.start()
+    log = d.wait_log("imported 2 triplets of 4 records from %s into the state service" % old)
+    assert "(2 expired or client records left out); the file is now %s.imported" % old in log, log[-3000:]
+    d.stop()
+
+
 def test_corrupt_database_recovery():
     d = pdtest.daemon(gl("delay = 600"))
     assert d.ask(req(client_address="192.0.2.70")) == DEFER600
     d.stop()
-    db = os.path.join(d.state_dir, "greylist.db")
+    db = os.path.join(d.state_dir, "state.db")  # the core's store, where the greylist keeps its state
     with open(db, "r+b") as f:
         f.write(b"garbage! " * 512)
     open(d.errfile, "w").close()  # so that start() waits for the new "ready"
     d.start()
     assert d.ask(req(client_address="192.0.2.70")) == DEFER600  # answered, fresh database
-    assert "moved aside" in d.log_text()
+    assert "moved aside" in d.log_text(), d.log_text()[-3000:]
     assert len(glob.glob(db + ".corrupt.*")) == 1
     d.stop()
 
@@ -293,7 +349,7 @@ def test_permission_denied_is_not_corruption():
     r = req(client_address="192.0.2.71", sender="s@sender.example", recipient="r@example.test")
     assert d.ask(r) == DEFER600
     d.stop()
-    db = os.path.join(d.state_dir, "greylist.db")
+    db = os.path.join(d.state_dir, "state.db")  # the core's store, where the greylist keeps its state
     assert os.stat(db).st_uid == uid  # created by the daemon as nobody
     os.chown(db, 0, 0)
     os.chmod(db, 0o600)
@@ -309,7 +365,7 @@ def test_permission_denied_is_not_corruption():
     assert "moved aside" not in out, out
     assert d.proc.poll() is not None and d.proc.returncode != 0, out
     assert "%s: Permission denied" % db in out, out
-    assert "state_dir" in out, out  # says what to check
+    assert "check the owner and mode of the file and of its directory" in out, out  # says what to check
     assert not glob.glob(db + ".corrupt.*"), os.listdir(d.state_dir)
     assert snapshot(db) == before and os.stat(db).st_uid == 0
 
@@ -353,7 +409,7 @@ def test_permission_denied_is_not_corruption():
 
 
 def test_a_held_lock_never_freezes_a_network_thread():
-    """Another process holds the database lock (byte 0 of greylist.db.lock)
+    """Another process holds the database lock (byte 0 of state.db.lock, the core's store)
     for 8 s, far past request_timeout = 3: the greylist request gets on_error
     after the bounded lock wait instead of waiting for the lock, a request of
     a chain without greylist on the same (only) network thread is answered
@@ -369,7 +425,7 @@ def test_a_held_lock_never_freezes_a_network_thread():
                          'chain "quick" { plugins = { "example" } }\n' % ONERR))
     c = d.client()
     assert c.ask(req(client_address="192.0.2.160")) == DEFER600
-    lockpath = os.path.join(d.state_dir, "greylist.db.lock")
+    lockpath = os.path.join(d.state_dir, "state.db.lock")
     f = open(lockpath, "r+b")
     fcntl.lockf(f, fcntl.LOCK_EX, 1, 0)  # byte 0, as another policyd or policyd-greylist does
     released = threading.Event()
@@ -410,16 +466,16 @@ def test_a_held_lock_never_freezes_a_network_thread():
             got2 = c.ask(req(client_address="192.0.2.%d" % (162 + i)), timeout=60)
             assert got2 == ONERR, got2
             assert time.time() - t0 < bound
-        log = d.wait_log("greylist.db.lock for more than")
-        assert log.count("greylist.db.lock for more than") == 1, log[-3000:]
-        assert "held by pid %d" % os.getpid() in log, log[-3000:]
+        log = d.wait_log("state.db.lock for more than")
+        assert log.count("state.db.lock for more than") == 1, log[-3000:]
+        assert "another process (pid %d) has kept" % os.getpid() in log, log[-3000:]
     finally:
         holder.join(hold + 60)  # hold is 80 s under valgrind
         f.close()
     assert released.is_set()
     # released: greylisting works again at once, without a restart
     assert c.ask(req(client_address="192.0.2.170", recipient="after@example.test")) == DEFER600
-    d.wait_log("greylist.db.lock free again after ")
+    d.wait_log("state.db.lock free again after ")
     assert c.ask(req(client_address="192.0.2.160")).startswith("DEFER_IF_PERMIT 4.2.0 Greylisted")
     c.close()
     d.stop()
@@ -431,7 +487,7 @@ def test_shutdown_with_the_lock_held():
     import fcntl
     d = pdtest.daemon(gl("delay = 600\nlock_timeout = 500"))
     assert d.ask(req(client_address="192.0.2.180")) == DEFER600
-    with open(os.path.join(d.state_dir, "greylist.db.lock"), "r+b") as f:
+    with open(os.path.join(d.state_dir, "state.db.lock"), "r+b") as f:
         fcntl.lockf(f, fcntl.LOCK_EX, 1, 0)
         t0 = time.time()
         d.stop()  # exit status 0 and "stopped", within its 30 s
@@ -534,8 +590,8 @@ def test_background_expiry():
     d = pdtest.daemon(gl("delay = 1\nretry_window = 2\nlifetime = 2\ncleanup_interval = 1\n"
                          "sync_interval = 1"))
     assert d.ask(req(client_address="192.0.2.90")).startswith("DEFER")
-    # the first check only marks the time; a later pass removes the stale triplet
-    d.wait_log("expiry: 1 of ", timeout=30)
+    # the core's expiry pass (cleanup_interval of the section: the instance's store) removes it
+    d.wait_log("store: expiry: 1 of ", timeout=30)
     st, out = admin(d, "stats")
     assert "greylisted: 0" in out, out
     d.stop()

@@ -48,7 +48,7 @@ def test_kill_9_during_writes_keeps_synced_triplets():
     stop.set()
     t.join(10)
     # the file opens: the admin command reads it, and a new daemon serves from it
-    db = os.path.join(d.state_dir, "greylist.db")
+    db = os.path.join(d.state_dir, "state.db")  # the core's store, where the greylist keeps its state
     p = subprocess.run([ADMIN, "-d", db, "list"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     missing = [i for i in range(1500) if rcpt(i) not in p.stdout]

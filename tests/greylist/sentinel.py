@@ -191,7 +191,7 @@ def test_failover_followed_without_restart():
         dead = pdtest.free_port()  # no sentinel there: asked first, skipped
         d = pdtest.daemon(gl([dead, sn.port], 'delay = 2\nadd_header = true\nredis_sentinel_password = "sentinel-secret"',
                              extra='on_error = "%s"\n' % ONERR))
-        d.wait_log('database redis master %s via 2 sentinels (first 127.0.0.1:%d)' % (NAME, dead))
+        d.wait_log('store "default/greylist": Redis through Sentinel')  # the instance's own store
         c = d.client()
         a = dict(client_address="192.0.2.80", sender="s@sender.example", recipient="a@example.test")
         b = dict(client_address="192.0.2.81", sender="s@sender.example", recipient="b@example.test")
@@ -310,24 +310,25 @@ def test_config_errors():
     p = policyd_t(d, gl([26379]))
     assert p.returncode == 0, p
     base = 'plugins = { "greylist" }\ngreylist {\n  backend = "redis"\n%s\n}\n'
-    # sentinels without a master name: file:line of the section (checked once it is parsed)
+    # sentinels without a master name: file:line of the section (the core checks the store
+    # settings of the section once it is parsed, and names the section's line)
     p = policyd_t(d, base % '  redis_sentinels = { "127.0.0.1:26379" }')
     line = d.base_config().count("\n") + 4
-    m = re.search(re.escape(d.conf) + r":(\d+): .*redis_sentinels needs redis_master_name", p.stderr)
+    m = re.search(re.escape(d.conf) + r":(\d+): .*redis sentinels need the master's name", p.stderr)
     assert p.returncode != 0 and m and line - 2 <= int(m.group(1)) <= line + 2, p
     # in any order: the name after the list is fine
     p = policyd_t(d, base % '  redis_sentinels = { "127.0.0.1:26379" }\n  redis_master_name = "x"')
     assert p.returncode == 0, p
     p = policyd_t(d, base % '  redis_master_name = ""')
-    assert p.returncode != 0 and "redis_master_name: must be 1 to 127 characters" in p.stderr, p
+    assert p.returncode != 0 and "redis_master_name: must not be empty (1 to 127 characters" in p.stderr, p
     p = policyd_t(d, base % '  redis_master_name = "a b"\n')
     assert p.returncode != 0 and "redis_master_name" in p.stderr, p
     for bad in ("a:b:c", "unix:/tmp/s", "127.0.0.1:0", "[::1"):
         p = policyd_t(d, base % ('  redis_master_name = "m"\n  redis_sentinels = { "127.0.0.1:1", "%s" }' % bad))
-        assert p.returncode != 0 and "%s:%d:" % (d.conf, line + 1) in p.stderr and "redis_sentinels" in p.stderr, (bad, p)
+        assert p.returncode != 0 and "%s:%d:" % (d.conf, line - 2) in p.stderr and 'redis sentinel "' in p.stderr, (bad, p)
     p = policyd_t(d, base % ('  redis_master_name = "m"\n  redis_sentinels = { %s }'
                              % ", ".join('"127.0.0.1:%d"' % (1 + i) for i in range(9))))
-    assert p.returncode != 0 and "at most 8 sentinels" in p.stderr, p
+    assert p.returncode != 0 and "at most 8 redis sentinels" in p.stderr, p
     p = policyd_t(d, base % '  redis_master_name = "m"\n  redis_sentinels = { "[::1]:26380", "sentinel-1.example" }\n'
                   '  redis_sentinel_password = "secret"')
     assert p.returncode == 0, p

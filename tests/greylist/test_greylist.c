@@ -1,7 +1,9 @@
 /* test_greylist.c - unit tests of the greylist plugin against the mock host and its clock */
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* The plugin source is included so that its static expiry pass can be driven
- * with the mock clock; key.c, whitelist.c and store_gdbm.c are linked. */
+/* The plugin source is included so that its instance data can be looked at;
+ * key.c, decide.c, legacy.c and whitelist.c are linked. The state service is
+ * the mock host's: the core's store code on a private GDBM file, judged by
+ * mock_clock. */
 #include "../../plugins/greylist/greylist.c"
 
 #include <policyd/mockhost.h>
@@ -86,13 +88,15 @@ static tinst *start(const char *text, const char *dir)
 	tinst *t = calloc(1, sizeof(*t));
 	char full[2048];
 
-	/* no background thread: the tests drive expiry with the mock clock */
-	snprintf(full, sizeof(full), "sync_interval = 0\ncleanup_interval = 0\n%s", text ? text : "");
+	snprintf(full, sizeof(full), "%s", text ? text : "");
 	t->cfg = mock_section(gl_options, full);
 	if (!t->cfg) {
 		free(t);
 		return NULL;
 	}
+	/* a new state dir is a fresh state: the mock host's store forgets everything */
+	if (!dir)
+		mock_store_reset();
 	snprintf(t->dir, sizeof(t->dir), "%s", dir ? dir : new_state_dir());
 	t->reply = mock_reply_new();
 	if (mock_instance_init(&t->inst, &pd_plugin, "greylist", t->cfg, t->dir) != 0) {
@@ -149,30 +153,96 @@ static int deferred(const char *r)
 	return strncmp(r, "DEFER_IF_PERMIT ", 16) == 0;
 }
 
-/* count_cb - iterate callback counting records by type */
-static int count_cb(void *arg, const unsigned char *key, size_t klen, const gl_rec *rec)
-{
-	long *n = arg;
+/* probe: a check that reads one key of the instance's store, run through mock_check so that
+ * the value is released as after any check */
+static const char *probe_key;
+static int probe_got;
+static gl_rec probe_rec;
 
-	n[rec->type == GL_T_PENDING ? 0 : rec->type == GL_T_PASSED ? 1 : rec->type == GL_T_CLIENT ? 2 : 3]++;
-	return 0;
+static int probe_check(pd_instance *inst, pd_request *req, pd_reply *reply)
+{
+	pd_store_value v;
+
+	(void)req;
+	(void)reply;
+	probe_got = inst->host->store_get(inst, probe_key, &v);
+	if (probe_got == 1 && gl_rec_decode(v.data, v.len, &probe_rec) != 0)
+		probe_got = -1;
+	return PD_CHECK_OK;
 }
 
-static const char *seen_needle;
-static int seen_found;
+static const pd_plugin_desc probe = {PD_PLUGIN_HEADER, .name = "probe", .flags = PD_PLUGIN_STATE,
+				     .check = probe_check};
 
-/* find_cb - iterate callback: does any key contain seen_needle? */
-static int find_cb(void *arg, const unsigned char *key, size_t klen, const gl_rec *rec)
+/* probe_get - KEY's record in T's namespace at mock_clock: 1 (REC filled), 0 none, -1 error */
+static int probe_get(tinst *t, const char *key, gl_rec *rec)
 {
-	size_t nl = strlen(seen_needle);
+	pd_request *req = mock_request_new("protocol_state=RCPT", NULL);
 
-	for (size_t i = 0; i + nl <= klen; i++)
-		if (memcmp(key + i, seen_needle, nl) == 0)
-			seen_found = 1;
-	return 0;
+	probe_key = key;
+	probe_got = -1;
+	mock_check(&probe, &t->inst, req, t->reply);
+	mock_request_free(req);
+	if (rec && probe_got == 1)
+		*rec = probe_rec;
+	return probe_got;
 }
 
-/* test_basic - first deferred, early retry deferred with the remaining time, retry passes */
+/* stored - the store's record of triplet (CLIENT, SENDER, RCPT) of T at mock_clock: 1 (REC
+ * filled if not NULL), 0 none (or expired), -1 error */
+static int stored(tinst *t, const char *client, const char *sender, const char *rcpt, gl_rec *rec)
+{
+	gl_inst *g = t->inst.data;
+	char net[80], s[GL_ADDR_MAX + 1], r[GL_ADDR_MAX + 1], key[GL_KEY_MAX + 1];
+
+	if (gl_client_net(&g->kc, client, net, sizeof(net)) != 0)
+		return -1;
+	gl_norm_sender(&g->kc, sender, s, sizeof(s));
+	gl_fold_addr(rcpt, r, sizeof(r));
+	if (!gl_triplet_key(&g->kc, net, s, r, key, sizeof(key)))
+		return -1;
+	return probe_get(t, key, rec);
+}
+
+/* client_count - the auto-whitelist count of client address ADDR (its record), or -1 without one */
+static long client_count(tinst *t, const char *addr)
+{
+	gl_inst *g = t->inst.data;
+	char net[80], key[GL_KEY_MAX + 1];
+	gl_rec c;
+
+	if (gl_addr_net(addr, g->awl_prefix4, g->awl_prefix6, net, sizeof(net)) != 0 ||
+	    !gl_client_key(&g->kc, net, key, sizeof(key)))
+		return -2;
+	if (probe_get(t, key, &c) != 1)
+		return -1;
+	return (long)c.count;
+}
+
+/* test_defaults - defaults as documented */
+static void test_defaults(void)
+{
+	cfg_t *c = mock_section(gl_options, "");
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	CHECK(cfg_getint(c, "delay") == 300);
+	CHECK(cfg_getint(c, "retry_window") == 2 * 86400);
+	CHECK(cfg_getint(c, "lifetime") == 35 * 86400);
+	CHECK(cfg_getint(c, "ipv4_prefix") == 24 && cfg_getint(c, "ipv6_prefix") == 64);
+	CHECK(cfg_getint(c, "auto_whitelist") == 5);
+	CHECK_STR(cfg_getstr(c, "action"), "DEFER_IF_PERMIT");
+	CHECK_STR(cfg_getstr(c, "database"), "greylist.db");
+	CHECK(cfg_getint(c, "auto_whitelist_interval") == 3600);
+	CHECK(cfg_getint(c, "auto_whitelist_ipv4_prefix") == 32);
+	CHECK(cfg_getint(c, "auto_whitelist_ipv6_prefix") == 128);
+	CHECK(pd_plugin.flags & PD_PLUGIN_SKIP_SASL);
+	CHECK(pd_plugin.flags & PD_PLUGIN_STATE);
+	CHECK_STR(pd_plugin.default_states, "RCPT");
+	cfg_free(c);
+}
+
 static void test_basic(void)
 {
 	tinst *t = start("", NULL);
@@ -243,24 +313,22 @@ static void test_header_once(void)
 static void test_retry_window(void)
 {
 	tinst *t = start("delay = 60\nretry_window = 1h\nlifetime = 2h\nauto_whitelist = 0\n", NULL);
-	gl_inst *g;
-	long n[4] = {0};
+	gl_rec rec;
 
 	if (!t) {
 		CHECK(0);
 		return;
 	}
-	g = t->inst.data;
 	mock_clock = 1700000000;
 	CHECK(deferred(ask(t, "192.0.2.20", "s@example.org", "r@example.com", NULL)));
 	CHECK(deferred(ask(t, "192.0.2.21", "s2@example.org", "r@example.com", NULL)));
 	mock_clock += 3601; /* past the window: first attempt forgotten */
 	CHECK_STR(ask(t, "192.0.2.20", "s@example.org", "r@example.com", NULL),
 		  "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 60 seconds");
-	/* the expiry pass removes the other, stale triplet and keeps the fresh one */
-	CHECK(gl_expire(g) == 1);
-	CHECK(g->ops->iterate(g->st, 1, count_cb, n, NULL) == 1);
-	CHECK(n[0] == 1 && n[1] == 0);
+	/* the store has forgotten the other, stale triplet and keeps the fresh one */
+	CHECK(stored(t, "192.0.2.21", "s2@example.org", "r@example.com", NULL) == 0);
+	CHECK(stored(t, "192.0.2.20", "s@example.org", "r@example.com", &rec) == 1 &&
+	      rec.type == GL_T_PENDING && rec.first_seen == mock_clock);
 	mock_clock += 60;
 	CHECK(strncmp(ask(t, "192.0.2.20", "s@example.org", "r@example.com", NULL),
 		      "PREPEND X-Greylist: delayed 60 seconds by policyd at ", 53) == 0);
@@ -272,14 +340,12 @@ static void test_lifetime(void)
 {
 	tinst *t = start("delay = 60\nretry_window = 1h\nlifetime = 1d\nauto_whitelist = 0\n"
 			 "add_header = no\n", NULL);
-	gl_inst *g;
-	long n[4] = {0};
+	gl_rec rec;
 
 	if (!t) {
 		CHECK(0);
 		return;
 	}
-	g = t->inst.data;
 	mock_clock = 1700000000;
 	CHECK(deferred(ask(t, "192.0.2.30", "s@example.org", "r@example.com", NULL)));
 	mock_clock += 61;
@@ -288,18 +354,20 @@ static void test_lifetime(void)
 	CHECK_STR(ask(t, "192.0.2.30", "s@example.org", "r@example.com", NULL), "");
 	mock_clock += 86000;
 	CHECK_STR(ask(t, "192.0.2.30", "s@example.org", "r@example.com", NULL), "");
-	CHECK(gl_expire(g) == 0);
-	mock_clock += 86401; /* not seen for longer than the lifetime */
-	CHECK(gl_expire(g) == 1);
-	CHECK(g->ops->iterate(g->st, 10, count_cb, n, NULL) == 0);
+	CHECK(stored(t, "192.0.2.30", "s@example.org", "r@example.com", &rec) == 1 &&
+	      rec.type == GL_T_PASSED && rec.last_seen == mock_clock);
+	mock_clock += 86401; /* not seen for longer than the lifetime: the store forgot it */
+	CHECK(stored(t, "192.0.2.30", "s@example.org", "r@example.com", NULL) == 0);
 	CHECK(deferred(ask(t, "192.0.2.30", "s@example.org", "r@example.com", NULL)));
 	stop(t);
 }
 
-/* test_auto_whitelist - after N deliveries (one per message) the client network passes */
+/* test_auto_whitelist - a triplet's first pass counts one delivery of the client's address, at
+ * most once per auto_whitelist_interval; after auto_whitelist counts the address passes */
 static void test_auto_whitelist(void)
 {
 	tinst *t = start("delay = 60\nauto_whitelist = 2\nadd_header = false\n", NULL);
+	char s[64];
 
 	if (!t) {
 		CHECK(0);
@@ -308,17 +376,68 @@ static void test_auto_whitelist(void)
 	mock_clock = 1700000000;
 	CHECK(deferred(ask(t, "203.0.113.5", "a@example.org", "x@example.com", "I1")));
 	CHECK(deferred(ask(t, "203.0.113.5", "a@example.org", "y@example.com", "I1")));
+	CHECK(client_count(t, "203.0.113.5") == -1); /* nothing counted for a deferral */
 	mock_clock += 61;
-	/* one message with two recipients counts as one delivery */
 	CHECK_STR(ask(t, "203.0.113.5", "a@example.org", "x@example.com", "I2"), "");
+	CHECK(client_count(t, "203.0.113.5") == 1);
+	/* a second triplet passing within the interval (1 h) is not counted again */
 	CHECK_STR(ask(t, "203.0.113.5", "a@example.org", "y@example.com", "I2"), "");
+	CHECK(client_count(t, "203.0.113.5") == 1);
 	CHECK(deferred(ask(t, "203.0.113.5", "new@example.org", "z@example.com", "I3")));
-	mock_clock += 10;
-	CHECK_STR(ask(t, "203.0.113.5", "a@example.org", "x@example.com", "I4"), ""); /* 2nd delivery */
-	/* now the whole /24 passes, any sender, any recipient */
-	CHECK_STR(ask(t, "203.0.113.77", "other@example.net", "w@example.com", "I5"), "");
-	/* another network does not */
-	CHECK(deferred(ask(t, "203.0.114.5", "other@example.net", "w@example.com", "I6")));
+	/* an hour later: the next triplet's first pass counts: whitelisted */
+	mock_clock += 3600;
+	CHECK(deferred(ask(t, "203.0.113.5", "b@example.org", "x@example.com", "I4")));
+	mock_clock += 61;
+	CHECK_STR(ask(t, "203.0.113.5", "b@example.org", "x@example.com", "I5"), "");
+	CHECK(client_count(t, "203.0.113.5") == 2);
+	/* now this address passes, any sender, any recipient */
+	CHECK_STR(ask(t, "203.0.113.5", "other@example.net", "w@example.com", "I6"), "");
+	/* its /24 neighbours do not: the count is per address */
+	CHECK(deferred(ask(t, "203.0.113.77", "other@example.net", "w@example.com", "I7")));
+	/* a whitelisted address's record is refreshed once per interval */
+	mock_clock += 3600;
+	CHECK_STR(ask(t, "203.0.113.5", "x@example.net", "w@example.com", "I8"), "");
+	CHECK(client_count(t, "203.0.113.5") == 3);
+	CHECK_STR(ask(t, "203.0.113.5", "y@example.net", "w@example.com", "I9"), "");
+	CHECK(client_count(t, "203.0.113.5") == 3);
+	stop(t);
+
+	/* a bot that retries at once and often, from many addresses of one /24: never whitelisted */
+	t = start("delay = 60\nauto_whitelist = 5\nadd_header = false\n", NULL);
+	if (!t) {
+		CHECK(0);
+		return;
+	}
+	for (int i = 0; i < 10; i++) {
+		char client[32];
+
+		snprintf(client, sizeof(client), "198.51.100.%d", 10 + i);
+		snprintf(s, sizeof(s), "bot%d@spam.example", i);
+		CHECK(deferred(ask(t, client, s, "v@example.com", NULL)));
+		mock_clock += 61;
+		CHECK_STR(ask(t, client, s, "v@example.com", NULL), "");
+		CHECK_STR(ask(t, client, s, "v@example.com", NULL), "");
+	}
+	CHECK(deferred(ask(t, "198.51.100.10", "fresh@spam.example", "v@example.com", NULL)));
+	stop(t);
+
+	/* auto_whitelist_ipv4_prefix = 24 groups as the triplets do (postgrey's default) */
+	t = start("delay = 60\nauto_whitelist = 2\nadd_header = false\nauto_whitelist_interval = 1\n"
+		  "auto_whitelist_ipv4_prefix = 24\n", NULL);
+	if (!t) {
+		CHECK(0);
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		char client[32];
+
+		snprintf(client, sizeof(client), "198.18.0.%d", 10 + i);
+		snprintf(s, sizeof(s), "a%d@example.org", i);
+		CHECK(deferred(ask(t, client, s, "v@example.com", NULL)));
+		mock_clock += 61;
+		CHECK_STR(ask(t, client, s, "v@example.com", NULL), "");
+	}
+	CHECK_STR(ask(t, "198.18.0.200", "new@example.org", "v@example.com", NULL), "");
 	stop(t);
 
 	t = start("delay = 60\nauto_whitelist = 0\nadd_header = false\n", NULL);
@@ -327,13 +446,13 @@ static void test_auto_whitelist(void)
 		return;
 	}
 	for (int i = 0; i < 6; i++) {
-		char inst[16];
-
-		snprintf(inst, sizeof(inst), "J%d", i);
-		mock_clock += 100;
-		ask(t, "203.0.113.5", "a@example.org", "x@example.com", inst);
+		snprintf(s, sizeof(s), "a%d@example.org", i);
+		CHECK(deferred(ask(t, "203.0.113.5", s, "x@example.com", NULL)));
+		mock_clock += 3700;
+		CHECK_STR(ask(t, "203.0.113.5", s, "x@example.com", NULL), "");
 	}
 	CHECK(deferred(ask(t, "203.0.113.5", "new@example.org", "z@example.com", "J9")));
+	CHECK(client_count(t, "203.0.113.5") == -1);
 	stop(t);
 }
 
@@ -476,7 +595,7 @@ static void test_bad_whitelist(void)
 		CHECK(chdir(statedir) == 0);
 		write_file("ok-clients", "192.0.2.1\n");
 		c = mock_section(gl_options, "client_whitelist = {\"ok-clients\"}\n"
-				 "sync_interval = 0\ncleanup_interval = 0\n");
+				 "");
 		CHECK(c != NULL);
 		if (c) {
 			free(c->filename);
@@ -617,7 +736,7 @@ static void test_privacy(void)
 	gl_inst *g;
 	char kp[700];
 	struct stat st;
-	long n[4] = {0};
+	gl_rec rec;
 
 	if (!t) {
 		CHECK(0);
@@ -629,16 +748,20 @@ static void test_privacy(void)
 	mock_clock += 61;
 	CHECK_STR(ask(t, "192.0.2.60", "secret-sender@example.org", "hidden@example.com", "P2"), "");
 	CHECK(deferred(ask(t, "192.0.2.60", "secret-sender@example.org", "other@example.com", "P3")));
-	CHECK(g->ops->iterate(g->st, 10, count_cb, n, NULL) == 3);
-	CHECK(n[0] == 1 && n[1] == 1 && n[2] == 1);
-	seen_found = 0;
-	seen_needle = "secret-sender";
-	g->ops->iterate(g->st, 10, find_cb, NULL, NULL);
-	seen_needle = "192.0.2";
-	g->ops->iterate(g->st, 10, find_cb, NULL, NULL);
-	seen_needle = "hidden";
-	g->ops->iterate(g->st, 10, find_cb, NULL, NULL);
-	CHECK(seen_found == 0);
+	CHECK(stored(t, "192.0.2.60", "secret-sender@example.org", "hidden@example.com", &rec) == 1 &&
+	      rec.type == GL_T_PASSED);
+	CHECK(stored(t, "192.0.2.60", "secret-sender@example.org", "other@example.com", &rec) == 1 &&
+	      rec.type == GL_T_PENDING);
+	{
+		/* the keys hold no address: hashes only */
+		char key[GL_KEY_MAX + 1], ck[GL_KEY_MAX + 1];
+
+		CHECK(gl_triplet_key(&g->kc, "192.0.2.0/24", "secret-sender@example.org", "hidden@example.com",
+				     key, sizeof(key)) == 51);
+		CHECK(gl_client_key(&g->kc, "192.0.2.60/32", ck, sizeof(ck)) == 18);
+		CHECK(!strstr(key, "secret") && !strstr(key, "192.0.2") && !strstr(key, "hidden"));
+		CHECK(!strstr(ck, "192.0.2") && strncmp(key, "T:", 2) == 0 && strncmp(ck, "C:", 2) == 0);
+	}
 	stop(t);
 
 	/* without hash_key a random key file is made (mode 0600) and reused */
@@ -726,10 +849,13 @@ static void test_data_state(void)
 	stop(t);
 }
 
-/* test_two_instances - a reload initialises a new instance before the old one's fini */
+/* test_two_instances - a reload initialises a new instance before the old one's fini: the same
+ * name shares the state; another name (greylist "strict") has its own */
 static void test_two_instances(void)
 {
 	tinst *a = start("delay = 60\nadd_header = false\n", NULL), *b;
+	cfg_t *c;
+	pd_instance other;
 
 	if (!a) {
 		CHECK(0);
@@ -743,142 +869,24 @@ static void test_two_instances(void)
 	}
 	mock_clock = 1700000000;
 	CHECK(deferred(ask(a, "192.0.2.90", "s@example.org", "r@example.com", NULL)));
-	CHECK(((gl_inst *)a->inst.data)->st != ((gl_inst *)b->inst.data)->st);
 	stop(a);
 	mock_clock += 61;
 	CHECK_STR(ask(b, "192.0.2.90", "s@example.org", "r@example.com", NULL), "");
+	c = mock_section(gl_options, "delay = 60\nadd_header = false\n");
+	CHECK(c && mock_instance_init(&other, &pd_plugin, "strict", c, b->dir) == 0);
+	if (c && other.data) {
+		pd_request *req = mock_request_new("protocol_state=RCPT", "client_address=192.0.2.90",
+						   "sender=s@example.org", "recipient=r@example.com", NULL);
+
+		mock_reply_clear(b->reply);
+		CHECK(mock_check(&pd_plugin, &other, req, b->reply) == PD_CHECK_OK);
+		CHECK(deferred(mock_reply_text(b->reply))); /* new in the other namespace */
+		mock_request_free(req);
+		mock_instance_fini(&other, &pd_plugin);
+	}
+	if (c)
+		cfg_free(c);
 	stop(b);
-}
-
-/* list_corrupt - number of NAME.corrupt.* files in DIR */
-static int list_corrupt(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, "greylist.db.corrupt.", 20) == 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* test_corrupt - a garbage database is moved aside and a fresh one serves */
-static void test_corrupt(void)
-{
-	char path[700], buf[4096];
-	tinst *t;
-	int fd;
-
-	new_state_dir();
-	snprintf(path, sizeof(path), "%s/greylist.db", statedir);
-	memset(buf, 'x', sizeof(buf));
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	CHECK(fd >= 0 && write(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf));
-	close(fd);
-	t = start("delay = 60\n", statedir);
-	CHECK(t != NULL);
-	if (!t)
-		return;
-	CHECK(list_corrupt(statedir) == 1);
-	mock_clock = 1700000000;
-	CHECK(deferred(ask(t, "192.0.2.100", "s@example.org", "r@example.com", NULL)));
-	stop(t);
-
-	/* a database truncated in the middle (short header) is handled the same way */
-	fd = open(path, O_WRONLY | O_TRUNC);
-	CHECK(fd >= 0 && write(fd, "\x13\x57\x9a\xcf", 4) == 4);
-	close(fd);
-	t = start("delay = 60\n", statedir);
-	CHECK(t != NULL);
-	if (!t)
-		return;
-	CHECK(list_corrupt(statedir) == 2);
-	CHECK(deferred(ask(t, "192.0.2.100", "s@example.org", "r@example.com", NULL)));
-	stop(t);
-}
-
-/* test_write_error - a write failure (file size limit) gives PD_CHECK_ERROR, not a crash */
-static void test_write_error(void)
-{
-	tinst *t = start("delay = 60\nauto_whitelist = 0\n", NULL);
-	struct rlimit old, lim;
-	char path[700], rcpt[400];
-	struct stat st;
-	int errors = 0, ok_after = 0;
-
-	if (!t) {
-		CHECK(0);
-		return;
-	}
-	snprintf(path, sizeof(path), "%s/greylist.db", t->dir);
-	CHECK(stat(path, &st) == 0);
-	signal(SIGXFSZ, SIG_IGN);
-	getrlimit(RLIMIT_FSIZE, &old);
-	lim = old;
-	lim.rlim_cur = (rlim_t)st.st_size;
-	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
-	mock_clock = 1700000000;
-	for (int i = 0; i < 3000 && !errors; i++) {
-		snprintf(rcpt, sizeof(rcpt), "recipient-with-a-long-name-%04d-%0200d@example.com", i, i);
-		if (strcmp(ask(t, "192.0.2.110", "s@example.org", rcpt, NULL), "ERROR") == 0)
-			errors++;
-	}
-	CHECK(errors == 1);
-	setrlimit(RLIMIT_FSIZE, &old);
-	/* with room again the store recovers without a restart */
-	for (int i = 0; i < 5; i++) {
-		snprintf(rcpt, sizeof(rcpt), "after-%d@example.com", i);
-		if (deferred(ask(t, "192.0.2.111", "s@example.org", rcpt, NULL)))
-			ok_after++;
-	}
-	CHECK(ok_after == 5);
-	stop(t);
-	signal(SIGXFSZ, SIG_DFL);
-}
-
-/* touch_cb - iterate callback that updates the record it visits, then asks to delete it */
-static int touch_cb(void *arg, const unsigned char *key, size_t klen, const gl_rec *rec)
-{
-	gl_inst *g = arg;
-	gl_rec r = *rec;
-	int ok;
-
-	/* the store must not be locked while the callback runs, or this deadlocks */
-	if (g->ops->begin(g->st) != 0)
-		return 0;
-	r.last_seen++;
-	ok = g->ops->put(g->st, key, klen, &r) == 0;
-	g->ops->end(g->st);
-	return ok ? 1 : 0;
-}
-
-/* test_iterate_unlocked - callbacks run unlocked; a record changed meanwhile is not deleted */
-static void test_iterate_unlocked(void)
-{
-	tinst *t = start("delay = 60\n", NULL);
-	gl_inst *g;
-	long n[4] = {0}, deleted = -1;
-
-	if (!t) {
-		CHECK(0);
-		return;
-	}
-	g = t->inst.data;
-	mock_clock = 1700000000;
-	for (int i = 0; i < 30; i++) {
-		char client[32];
-
-		snprintf(client, sizeof(client), "10.0.%d.1", i);
-		ask(t, client, "s@example.org", "r@example.com", NULL);
-	}
-	CHECK(g->ops->iterate(g->st, 7, touch_cb, g, &deleted) == 30);
-	CHECK(deleted == 0);
-	CHECK(g->ops->iterate(g->st, 7, count_cb, n, NULL) == 30);
-	stop(t);
 }
 
 typedef struct thr_arg {
@@ -914,15 +922,12 @@ static void test_threads(void)
 	tinst *t = start("delay = 60\nauto_whitelist = 0\n", NULL);
 	pthread_t th[4];
 	thr_arg a[4];
-	long n[4] = {0};
-	gl_inst *g;
-	int bad = 0;
+	int bad = 0, have = 0;
 
 	if (!t) {
 		CHECK(0);
 		return;
 	}
-	g = t->inst.data;
 	mock_clock = 1700000000;
 	for (int i = 0; i < 4; i++) {
 		a[i] = (thr_arg){t, i, 0};
@@ -933,256 +938,210 @@ static void test_threads(void)
 		bad += a[i].bad;
 	}
 	CHECK(bad == 0);
-	CHECK(g->ops->iterate(g->st, 100, count_cb, n, NULL) == 800);
-	CHECK(n[0] == 800);
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k < 200; k++) {
+			char client[32];
+
+			snprintf(client, sizeof(client), "10.%d.%d.1", i + 100, k);
+			have += stored(t, client, "s@example.org", "r@example.com", NULL) == 1;
+		}
+	CHECK(have == 800); /* no update lost */
 	stop(t);
 }
 
-/* test_malformed_records - bad records are dropped by expiry, a newer version's are kept */
-static void test_malformed_records(void)
-{
-	char path[700], dir[600];
-	GDBM_FILE db;
-	datum k1 = {.dptr = "Tjunk", .dsize = 5}, v1 = {.dptr = "short", .dsize = 5};
-	datum k2 = {.dptr = "Tfuture", .dsize = 7};
-	unsigned char v2buf[40] = {GL_REC_VERSION + 1, 'T'};
-	datum v2 = {.dptr = (char *)v2buf, .dsize = sizeof(v2buf)};
-	unsigned char key[GL_KEY_MAX];
-	datum k3;
-	gl_keyconf kc = {.ipv4_prefix = 24, .ipv6_prefix = 64, .normalise_sender = 1};
-	tinst *t;
-	long n[4] = {0};
 
-	snprintf(dir, sizeof(dir), "%s", new_state_dir());
+/* test_store_down - the state service failing is an error (on_error applies), never a pass */
+static void test_store_down(void)
+{
+	tinst *t = start("delay = 60\n", NULL);
+	gl_rec rec;
+
+	if (!t) {
+		CHECK(0);
+		return;
+	}
+	mock_clock = 1700000000;
+	mock_store_fail(1);
+	CHECK_STR(ask(t, "192.0.2.95", "s@example.org", "r@example.com", NULL), "ERROR");
+	mock_store_fail(0);
+	CHECK(deferred(ask(t, "192.0.2.95", "s@example.org", "r@example.com", NULL)));
+	stop(t);
+	/* on a remote store the instance runs on the worker threads */
+	mock_store_set_remote(1);
+	t = start("delay = 60\nhash_key = \"\"\nadd_header = false\n", NULL);
+	CHECK(t && t->inst.blocking == 1);
+	if (t) {
+		/* remote: the decisions that write nothing are taken from a read (read_first) */
+		CHECK_STR(ask(t, "192.0.2.96", "s@example.org", "r@example.com", NULL),
+			  "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 60 seconds");
+		mock_clock += 20;
+		CHECK_STR(ask(t, "192.0.2.96", "s@example.org", "r@example.com", NULL),
+			  "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 40 seconds");
+		mock_clock += 40;
+		CHECK_STR(ask(t, "192.0.2.96", "s@example.org", "r@example.com", NULL), "");
+		CHECK(stored(t, "192.0.2.96", "s@example.org", "r@example.com", &rec) == 1 && rec.type == GL_T_PASSED);
+		mock_clock += 10;
+		CHECK_STR(ask(t, "192.0.2.96", "s@example.org", "r@example.com", NULL), "");
+		CHECK(client_count(t, "192.0.2.96") == 1);
+		stop(t);
+	}
+	CHECK(start("privacy = true\n", NULL) == NULL); /* a key file per host cannot be shared */
+	mock_store_set_remote(0);
+	t = start("", NULL);
+	CHECK(t && t->inst.blocking == 0);
+	if (t)
+		stop(t);
+}
+
+/* test_decide - the record updates as a table: old record, clock, verdict, write */
+static void test_decide(void)
+{
+	static const struct {
+		int type;        /* old record: 0 none */
+		int64_t first, last;
+		int64_t now;
+		int verdict, action;
+		long secs;       /* remaining (DEFER) or delayed (PASSED_NOW) */
+	} tab[] = {
+		{0, 0, 0, 1000, GL_V_DEFER, PD_STORE_WRITE, 300},                        /* first contact */
+		{GL_T_PENDING, 1000, 1000, 1100, GL_V_DEFER, PD_STORE_KEEP, 200},        /* early retry */
+		{GL_T_PENDING, 1000, 1000, 1299, GL_V_DEFER, PD_STORE_KEEP, 1},
+		{GL_T_PENDING, 1000, 1000, 1300, GL_V_PASSED_NOW, PD_STORE_WRITE, 300},  /* pass */
+		{GL_T_PENDING, 1000, 1000, 1000 + 86400, GL_V_PASSED_NOW, PD_STORE_WRITE, 86400},
+		{GL_T_PENDING, 1000, 1000, 1001 + 86400, GL_V_DEFER, PD_STORE_WRITE, 300}, /* expired */
+		{GL_T_PENDING, 1000, 1000, 900, GL_V_DEFER, PD_STORE_KEEP, 300},         /* clock back */
+		{GL_T_PENDING, 900000, 900000, 1000, GL_V_DEFER, PD_STORE_WRITE, 300},   /* far future */
+		{GL_T_PASSED, 1000, 5000, 5100, GL_V_PASS, PD_STORE_KEEP, 0},            /* known */
+		{GL_T_PASSED, 1000, 5000, 8600, GL_V_PASS, PD_STORE_WRITE, 0},           /* refreshed hourly */
+		{GL_T_PASSED, 1000, 5000, 5000 + 864000, GL_V_PASS, PD_STORE_WRITE, 0},
+		{GL_T_PASSED, 1000, 5000, 5001 + 864000, GL_V_DEFER, PD_STORE_WRITE, 300}, /* lifetime */
+		{GL_T_CLIENT, 1000, 1000, 1100, GL_V_DEFER, PD_STORE_WRITE, 300},        /* wrong type */
+	};
+
+	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
+		gl_tdec d = {.in = {.now = tab[i].now, .delay = 300, .retry_window = 86400, .lifetime = 864000}};
+		gl_rec old = {.type = tab[i].type, .first_seen = tab[i].first, .last_seen = tab[i].last}, nr;
+		unsigned char ob[GL_REC_SIZE], nb[PD_STORE_RECORD_MAX];
+		size_t nl = 0;
+		unsigned ttl = 0;
+		int a;
+
+		gl_rec_encode(&old, ob);
+		a = gl_triplet_update(&d, tab[i].type ? ob : NULL, tab[i].type ? GL_REC_SIZE : 0, nb, &nl, &ttl);
+		if (a != tab[i].action || d.out.verdict != tab[i].verdict ||
+		    (d.out.verdict == GL_V_DEFER ? d.out.remaining : d.out.delayed) != tab[i].secs)
+			fprintf(stderr, "FAIL row %zu: action %d verdict %d secs %ld/%ld\n", i, a, d.out.verdict,
+				d.out.remaining, d.out.delayed);
+		CHECK(a == tab[i].action && d.out.verdict == tab[i].verdict);
+		CHECK((d.out.verdict == GL_V_DEFER ? d.out.remaining : d.out.delayed) == tab[i].secs);
+		if (a == PD_STORE_WRITE) {
+			CHECK(nl == GL_REC_SIZE && gl_rec_decode(nb, nl, &nr) == 0);
+			/* the store keeps it exactly as long as the decision would */
+			CHECK(ttl == (unsigned)((nr.type == GL_T_PENDING ? nr.first_seen + 86400 : nr.last_seen + 864000) -
+						tab[i].now + 1));
+		}
+	}
+	{
+		/* the client record: counted once per interval, refreshed only when whitelisted */
+		gl_cdec d = {.now = 1000, .interval = 3600, .lifetime = 864000, .needed = 2};
+		unsigned char ob[GL_REC_SIZE], nb[PD_STORE_RECORD_MAX];
+		size_t nl;
+		unsigned ttl;
+		gl_rec c;
+
+		CHECK(gl_client_update(&d, NULL, 0, nb, &nl, &ttl) == PD_STORE_WRITE && d.count == 1);
+		memcpy(ob, nb, GL_REC_SIZE);
+		d.now = 4599;
+		CHECK(gl_client_update(&d, ob, GL_REC_SIZE, nb, &nl, &ttl) == PD_STORE_KEEP && d.count == 1);
+		d.refresh = 1;
+		d.now = 4600;
+		CHECK(gl_client_update(&d, ob, GL_REC_SIZE, nb, &nl, &ttl) == PD_STORE_KEEP); /* not listed */
+		d.refresh = 0;
+		CHECK(gl_client_update(&d, ob, GL_REC_SIZE, nb, &nl, &ttl) == PD_STORE_WRITE && d.count == 2 &&
+		      d.whitelisted_now == 1);
+		CHECK(gl_rec_decode(nb, nl, &c) == 0 && gl_client_listed(&c, 4600, 2, 864000) &&
+		      !gl_client_listed(&c, 4601 + 864000, 2, 864000) && c.passed_at == 4600);
+	}
+}
+
+/* test_legacy_import - a greylist.db of the plugin before the state service: its live triplets
+ * are imported at start (logged), the file renamed, its passed triplets still pass */
+static void test_legacy_import(void)
+{
+	char path[700], imported[720];
+	const char *dir = new_state_dir();
+	GDBM_FILE db;
+	tinst *t;
+	struct stat st;
+	static const struct {
+		const char *key; /* 'T' NET \0 SENDER \0 RCPT, as the old store_gdbm.c wrote */
+		size_t klen;
+		int type;
+		int64_t first, last;
+	} recs[] = {
+		{"T192.0.2.0/24\0old@example.org\0r@example.com", sizeof("T192.0.2.0/24\0old@example.org\0r@example.com") - 1, GL_T_PASSED, 1699000000, 1699990000},
+		{"T192.0.2.0/24\0pend@example.org\0r@example.com", sizeof("T192.0.2.0/24\0pend@example.org\0r@example.com") - 1, GL_T_PENDING, 1699999800, 1699999800},
+		{"T192.0.2.0/24\0stale@example.org\0r@example.com", sizeof("T192.0.2.0/24\0stale@example.org\0r@example.com") - 1, GL_T_PENDING, 1600000000, 1600000000},
+		{"C192.0.2.0/24", sizeof("C192.0.2.0/24") - 1, GL_T_CLIENT, 1699000000, 1699990000},
+		{"M\0cleanup", 9, GL_T_META, 1699990000, 1699990000},
+	};
+
 	snprintf(path, sizeof(path), "%s/greylist.db", dir);
-	db = gdbm_open(path, 0, GDBM_WRCREAT, 0600, NULL);
+	snprintf(imported, sizeof(imported), "%s.imported", path);
+	db = gdbm_open(path, 0, GDBM_NEWDB | GDBM_NOLOCK, 0600, NULL);
 	CHECK(db != NULL);
 	if (!db)
 		return;
-	k3.dptr = (char *)key;
-	k3.dsize = (int)gl_triplet_key(&kc, "192.0.2.0/24", "s@example.org", "r@example.com", key,
-				       sizeof(key));
-	gdbm_store(db, k1, v1, GDBM_REPLACE);
-	gdbm_store(db, k2, v2, GDBM_REPLACE);
-	gdbm_store(db, k3, v1, GDBM_REPLACE); /* the triplet below has a malformed value */
+	for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+		gl_rec r = {.type = recs[i].type, .count = 3, .first_seen = recs[i].first, .last_seen = recs[i].last};
+		unsigned char b[GL_REC_SIZE];
+		datum k = {.dptr = (char *)recs[i].key, .dsize = (int)recs[i].klen};
+		datum v = {.dptr = (char *)b, .dsize = GL_REC_SIZE};
+
+		gl_rec_encode(&r, b);
+		CHECK(gdbm_store(db, k, v, GDBM_REPLACE) == 0);
+	}
 	gdbm_close(db);
-	t = start("delay = 60\n", dir);
-	if (!t) {
-		CHECK(0);
-		return;
-	}
+	mock_store_reset();
 	mock_clock = 1700000000;
-	CHECK(deferred(ask(t, "192.0.2.1", "s@example.org", "r@example.com", NULL)));
-	CHECK(gl_expire(t->inst.data) == 1); /* Tjunk */
-	CHECK(((gl_inst *)t->inst.data)->ops->iterate(((gl_inst *)t->inst.data)->st, 10, count_cb, n,
-						      NULL) == 2); /* Tfuture and the rewritten triplet */
-	CHECK(n[0] == 1);
-	stop(t);
-	db = gdbm_open(path, 0, GDBM_READER, 0600, NULL);
-	CHECK(db != NULL);
-	if (db) {
-		CHECK(gdbm_exists(db, k2) && !gdbm_exists(db, k1));
-		gdbm_close(db);
-	}
-}
-
-static tinst *compact_t;
-static int compact_done; /* atomic: the request made during the compaction returned */
-static char compact_reply[64];
-static int compact_waited_out;
-
-/* compact_req - a request from another thread while the store is being reorganised */
-static void *compact_req(void *arg)
-{
-	const char *r = ask(compact_t, "192.0.2.230", "s@example.org", "during@example.com", NULL);
-
-	(void)arg;
-	snprintf(compact_reply, sizeof(compact_reply), "%.60s", r);
-	__atomic_store_n(&compact_done, 1, __ATOMIC_RELEASE);
-	return NULL;
-}
-
-/* compact_hook - inside the reorganisation: a request must come back without waiting for it */
-static void compact_hook(void)
-{
-	pthread_t th;
-
-	if (pthread_create(&th, NULL, compact_req, NULL) != 0)
-		return;
-	/* lock_timeout is 10 s: a request that waits for the store is still waiting after 5 s */
-	for (int i = 0; i < 500 && !__atomic_load_n(&compact_done, __ATOMIC_ACQUIRE); i++)
-		usleep(10000);
-	compact_waited_out = !__atomic_load_n(&compact_done, __ATOMIC_ACQUIRE);
-	pthread_detach(th);
-}
-
-/* test_compact_never_waits - requests fail at once while gdbm_reorganize holds the store */
-static void test_compact_never_waits(void)
-{
-	tinst *t = start("delay = 60\nauto_whitelist = 0\nlock_timeout = 10000\n", NULL);
-	gl_inst *g;
-	long n[4] = {0};
-
-	if (!t) {
-		CHECK(0);
-		return;
-	}
-	g = t->inst.data;
-	mock_clock = 1700000000;
-	for (int i = 0; i < 50; i++) {
-		char client[32];
-
-		snprintf(client, sizeof(client), "10.9.%d.1", i);
-		CHECK(deferred(ask(t, client, "s@example.org", "r@example.com", NULL)));
-	}
-	compact_t = t;
-	gl_gdbm_compact_hook = compact_hook;
-	CHECK(g->ops->compact(g->st) == 0);
-	gl_gdbm_compact_hook = NULL;
-	CHECK(!compact_waited_out);
-	/* a stalled request would finish after the compaction: wait for it before freeing */
-	for (int i = 0; i < 2000 && !__atomic_load_n(&compact_done, __ATOMIC_ACQUIRE); i++)
-		usleep(10000);
-	CHECK_STR(compact_reply, "ERROR"); /* on_error, not a wait */
-	/* afterwards: everything is still there and requests are served again */
-	CHECK(g->ops->iterate(g->st, 100, count_cb, n, NULL) == 50);
-	CHECK(deferred(ask(t, "192.0.2.231", "s@example.org", "after@example.com", NULL)));
-	stop(t);
-}
-
-static char *self_path;
-
-/* child_main - a separate process (fresh exec) asking N new triplets; exit 0 if all deferred */
-static int child_main(const char *dir, int idx, long clock)
-{
-	tinst *t;
-	int bad = 0;
-
-	mock_clock = clock;
-	t = start("delay = 60\n", dir);
+	t = start("delay = 600\nadd_header = false\n", dir);
+	CHECK(t != NULL);
 	if (!t)
-		return 3;
-	for (int i = 0; i < 100; i++) {
-		char client[64];
-
-		snprintf(client, sizeof(client), "10.%d.%d.1", idx + 1, i);
-		if (!deferred(ask(t, client, "s@example.org", "r@example.com", NULL)))
-			bad++;
-	}
-	stop(t);
-	return bad ? 1 : 0;
-}
-
-/* test_processes - processes with their own open handles share one file without losing writes */
-static void test_processes(void)
-{
-	tinst *t = start("delay = 60\nauto_whitelist = 0\nadd_header = false\n", NULL);
-	pid_t pid[3];
-	long n[4] = {0};
-	gl_inst *g;
-	int ok = 0, parent_bad = 0;
-
-	if (!t) {
-		CHECK(0);
 		return;
-	}
-	g = t->inst.data;
-	mock_clock = 1700000000;
-	CHECK(deferred(ask(t, "192.0.2.200", "s@example.org", "r@example.com", NULL)));
-	fflush(NULL);
-	for (int c = 0; c < 3; c++) {
-		char idx[8], clk[32];
-
-		snprintf(idx, sizeof(idx), "%d", c);
-		snprintf(clk, sizeof(clk), "%ld", (long)mock_clock);
-		pid[c] = fork();
-		if (pid[c] == 0) {
-			execl(self_path, self_path, "--child", t->dir, idx, clk, (char *)NULL);
-			_exit(4);
-		}
-	}
-	for (int i = 0; i < 100; i++) { /* concurrently with the children */
-		char client[64];
-
-		snprintf(client, sizeof(client), "10.9.%d.1", i);
-		if (!deferred(ask(t, client, "s@example.org", "r@example.com", NULL)))
-			parent_bad++;
-	}
-	for (int c = 0; c < 3; c++) {
-		int status;
-
-		if (pid[c] > 0 && waitpid(pid[c], &status, 0) == pid[c] && WIFEXITED(status) &&
-		    WEXITSTATUS(status) == 0)
-			ok++;
-	}
-	CHECK(ok == 3);
-	CHECK(parent_bad == 0);
-	CHECK(g->ops->iterate(g->st, 50, count_cb, n, NULL) == 401);
-	CHECK(n[0] == 401);
-	mock_clock += 61; /* a triplet written by a child passes here */
-	CHECK_STR(ask(t, "10.2.42.1", "s@example.org", "r@example.com", NULL), "");
+	CHECK(stat(path, &st) != 0 && stat(imported, &st) == 0);
+	CHECK_STR(ask(t, "192.0.2.77", "old@example.org", "r@example.com", NULL), ""); /* still passes */
+	CHECK_STR(ask(t, "192.0.2.1", "pend@example.org", "r@example.com", NULL),
+		  "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 400 seconds"); /* its delay goes on */
+	CHECK_STR(ask(t, "192.0.2.1", "stale@example.org", "r@example.com", NULL),
+		  "DEFER_IF_PERMIT 4.2.0 Greylisted, please retry in 600 seconds");
 	stop(t);
-}
+	/* a second start finds no old file: nothing imported twice, the state kept */
+	t = start("delay = 600\nadd_header = false\n", dir);
+	CHECK(t != NULL);
+	if (t) {
+		CHECK_STR(ask(t, "192.0.2.77", "old@example.org", "r@example.com", NULL), "");
+		stop(t);
+	}
+	/* an unreadable old file stops the start, and is left as it is */
+	{
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
-/* test_defaults - defaults as documented */
-static void test_defaults(void)
-{
-	cfg_t *c = mock_section(gl_options, "");
-
-	CHECK(c != NULL);
-	if (!c)
-		return;
-	CHECK(cfg_getint(c, "delay") == 300);
-	CHECK(cfg_getint(c, "retry_window") == 2 * 86400);
-	CHECK(cfg_getint(c, "lifetime") == 35 * 86400);
-	CHECK(cfg_getint(c, "ipv4_prefix") == 24 && cfg_getint(c, "ipv6_prefix") == 64);
-	CHECK(cfg_getint(c, "auto_whitelist") == 5);
-	CHECK_STR(cfg_getstr(c, "action"), "DEFER_IF_PERMIT");
-	CHECK_STR(cfg_getstr(c, "database"), "greylist.db");
-	CHECK(cfg_getint(c, "lock_timeout") == 1000);
-	CHECK(pd_plugin.flags & PD_PLUGIN_SKIP_SASL);
-	CHECK_STR(pd_plugin.default_states, "RCPT");
-	cfg_free(c);
-}
-
-#ifdef HAVE_HIREDIS
-/* test_redis_verdict - only the replies the script can give are verdicts; the rest are errors */
-static void test_redis_verdict(void)
-{
-	gl_upd in = {.delay = 300, .retry_window = 86400};
-	gl_upd_res res;
-	static const long long bad[][3] = {
-		{7, 0, 0}, {-1, 0, 0}, {4, 0, 0}, {4294967296LL, 0, 0}, {4294967297LL, 0, 0},
-		{0, -5, 0}, {0, 301, 0}, {0, 1, 1}, {1, 0, 5}, {1, 3, 0}, {2, 0, -1}, {2, 0, 86401},
-		{2, 1, 10}, {3, 0, 1}, {3, 1, 0}, {-9223372036854775807LL - 1, 0, 0},
-	};
-
-	CHECK(gl_redis_verdict(&in, 0, 300, 0, &res) == 0 && res.verdict == GL_UPD_DEFER &&
-	      res.remaining == 300);
-	CHECK(gl_redis_verdict(&in, 0, 1, 0, &res) == 0 && res.remaining == 1);
-	CHECK(gl_redis_verdict(&in, 1, 0, 0, &res) == 0 && res.verdict == GL_UPD_PASS);
-	CHECK(gl_redis_verdict(&in, 2, 0, 400, &res) == 0 && res.verdict == GL_UPD_PASSED_NOW &&
-	      res.delayed == 400);
-	CHECK(gl_redis_verdict(&in, 3, 0, 0, &res) == 0 && res.verdict == GL_UPD_CLIENT);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		res = (gl_upd_res){.verdict = -42};
-		CHECK(gl_redis_verdict(&in, bad[i][0], bad[i][1], bad[i][2], &res) == -1);
-		CHECK(res.verdict == -42); /* untouched */
+		CHECK(fd >= 0 && write(fd, "garbage!", 8) == 8);
+		close(fd);
+		CHECK(start("", dir) == NULL);
+		CHECK(stat(path, &st) == 0 && st.st_size == 8);
 	}
 }
-#endif
 
-int main(int argc, char **argv)
+int main(void)
 {
-	self_path = argv[0];
-	if (argc == 5 && strcmp(argv[1], "--child") == 0)
-		return child_main(argv[2], atoi(argv[3]), atol(argv[4]));
 	if (!mkdtemp(tmpdir)) {
 		perror("mkdtemp");
 		return 99;
 	}
 	test_defaults();
 	test_siphash();
+	test_decide();
 	test_basic();
 	test_header_once();
 	test_retry_window();
@@ -1196,16 +1155,9 @@ int main(int argc, char **argv)
 	test_reply_text();
 	test_data_state();
 	test_two_instances();
-	test_corrupt();
-	test_write_error();
-	test_processes();
-	test_iterate_unlocked();
 	test_threads();
-	test_malformed_records();
-	test_compact_never_waits();
-#ifdef HAVE_HIREDIS
-	test_redis_verdict();
-#endif
+	test_store_down();
+	test_legacy_import();
 	rm_tree(tmpdir);
 	printf("%d checks, %d failed\n", checks, failures);
 	return failures ? 1 : 0;
