@@ -44,6 +44,8 @@ typedef struct gl_inst {
 	long auto_whitelist, awl_interval;
 	int awl_prefix4, awl_prefix6;
 	int add_header;
+	int use_min_score; /* min_score set: only requests scored at least that are greylisted */
+	double min_score;
 	char action[32];
 	char text[PD_REPLY_MAX];
 	char hostname[128];
@@ -314,6 +316,12 @@ static int gl_init(pd_instance *inst)
 	g->awl_interval = getl(cfg, "auto_whitelist_interval", 3600);
 	g->awl_prefix4 = (int)getl(cfg, "auto_whitelist_ipv4_prefix", 32);
 	g->awl_prefix6 = (int)getl(cfg, "auto_whitelist_ipv6_prefix", 128);
+	if (cfg && cfg_size(cfg, "min_score") > 0) {
+		g->use_min_score = 1;
+		g->min_score = cfg_getfloat(cfg, "min_score");
+		h->log(inst, PD_LOG_INFO, "greylisting only requests whose score is at least %.2f (min_score)",
+		       g->min_score);
+	}
 	g->kc.ipv4_prefix = (int)getl(cfg, "ipv4_prefix", 24);
 	g->kc.ipv6_prefix = (int)getl(cfg, "ipv6_prefix", 64);
 	g->kc.normalise_sender = cfg ? cfg_getbool(cfg, "normalise_sender") : 1;
@@ -499,6 +507,15 @@ static int gl_check(pd_instance *inst, pd_request *req, pd_reply *reply)
 	gl_tdec d;
 	int r, due = 0;
 
+	if (g->use_min_score) { /* greylist only doubtful mail: the plugins before us scored it */
+		double sum = h->score_sum(req);
+
+		if (sum < g->min_score) {
+			if (inst->verbose)
+				h->log(inst, PD_LOG_INFO, "pass: score %.2f below min_score %.2f", sum, g->min_score);
+			return PD_CHECK_OK;
+		}
+	}
 	if (gl_wl_client(g->cwl, addr, h->attr(req, "client_name"))) { /* verified name only */
 		if (inst->verbose)
 			h->log(inst, PD_LOG_INFO, "pass: client in client_whitelist");

@@ -223,6 +223,7 @@ cfg_opt_t gl_options[] = {
 	CFG_INT_CB("auto_whitelist_interval", 3600, CFGF_NONE, pd_cfg_duration),
 	CFG_INT_CB("auto_whitelist_ipv4_prefix", 32, CFGF_NONE, cb_prefix4),
 	CFG_INT_CB("auto_whitelist_ipv6_prefix", 128, CFGF_NONE, cb_prefix6),
+	CFG_FLOAT("min_score", 0, CFGF_NODEFAULT), /* unset: greylist every request */
 	CFG_BOOL("normalise_sender", cfg_true, CFGF_NONE),
 	CFG_STR_LIST_CB("client_whitelist", "{}", CFGF_NONE, cb_clients),
 	CFG_STR_LIST_CB("recipient_whitelist", "{}", CFGF_NONE, cb_recipients),

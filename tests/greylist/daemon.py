@@ -204,6 +204,29 @@ def test_ipv6_grouping():
     d.stop()
 
 
+def test_min_score_greylists_only_doubtful_mail():
+    """min_score: only requests the plugins before greylist scored at least
+    that are greylisted (mtpolicyd's way: greylist only doubtful mail); the
+    rest pass and leave no record. The example plugin scores 3 for a
+    recipient with its marker (issue 15)."""
+    d = pdtest.daemon('plugins = { "example", "greylist" }\nexample {\n  score = 3\n}\n'
+                      'greylist {\n  delay = 600\n  auto_whitelist = 0\n  min_score = 2\n}\n')
+    c = d.client()
+    # unscored (0 < 2): not greylisted
+    assert c.ask(req(client_address="192.0.2.200", recipient="plain@example.test")) == "DUNNO"
+    # scored 3 >= 2: greylisted
+    assert c.ask(req(client_address="192.0.2.201", recipient="policyblock@example.test")) == DEFER600
+    log = d.wait_log("min_score")
+    assert "at least 2.00 (min_score)" in log, log
+    # only the scored triplet has a record
+    _, out = admin(d, "list")
+    assert "policyblock@example.test" in out and "plain@example.test" not in out, out
+    # min_score = 4: the same scored request now passes
+    d2 = pdtest.daemon('plugins = { "example", "greylist" }\nexample {\n  score = 3\n}\n'
+                       'greylist {\n  delay = 600\n  auto_whitelist = 0\n  min_score = 4\n}\n')
+    assert d2.client().ask(req(client_address="192.0.2.202", recipient="policyblock@example.test")) == "DUNNO"
+
+
 def test_sasl_and_data_state():
     d = pdtest.daemon(gl('delay = 600\nprotocol_state = { "DATA" }'))
     c = d.client()
