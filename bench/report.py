@@ -397,6 +397,25 @@ def target_rows():
     return rows
 
 
+def other_load(d):
+    """cores that other processes kept busy during run d (the machine's busy
+    cores less the server's and the generator's CPU), or None"""
+    if not d or "machine_busy_cores" not in d or not d.get("seconds"):
+        return None
+    srv = ((cpu(d) or 0) + d.get("extra_cpu_us_per_request", 0)) * d["requests"] / 1e6
+    return max(0.0, d["machine_busy_cores"] - (d["client_cpu_seconds"] + srv) / d["seconds"])
+
+
+def busy_note(*runs):
+    """'; other load A, B cores' for the runs given (None skipped)"""
+    v = [other_load(d) for d in runs if d]
+    v = [x for x in v if x is not None]
+    if not v:
+        return ""
+    return "; other load %s core%s" % (", ".join("%.2f" % x for x in v),
+                                      "" if len(v) == 1 and v[0] == 1 else "s")
+
+
 def target_rows_13(m):
     """(target, measured, required, verdict) for each target of issue 13:
     the spf plugin as it comes behind a resolver with a delay, a silent
@@ -417,8 +436,8 @@ def target_rows_13(m):
         req = "≥ %g×%s" % (need, note)
         if da and db and rate(db):
             r = rate(da) / rate(db)
-            add(target, "%.2f× (%s vs %s requests/s)" % (r, fmt(rate(da)), fmt(rate(db))), req,
-                r >= need)
+            add(target, "%.2f× (%s vs %s requests/s%s)" % (r, fmt(rate(da)), fmt(rate(db)),
+                                                          busy_note(da, db)), req, r >= need)
         else:
             add(target, "missing: " + ", ".join(n for n, d in ((a, da), (b, db)) if not d), req, None)
 
@@ -439,7 +458,8 @@ def target_rows_13(m):
     b, how = lat_bound(d) if d else (None, "")
     if d and b:
         add("spf, %g ms delay, unique domains, 64 conns: ≥ 90%% of the latency bound" % delay,
-            "%s requests/s = %.0f%% of %s (%s)" % (fmt(rate(d)), 100 * rate(d) / b, fmt(b), how),
+            "%s requests/s = %.0f%% of %s (%s%s)" % (fmt(rate(d)), 100 * rate(d) / b, fmt(b), how,
+                                                    busy_note(d)),
             "≥ %s requests/s" % fmt(0.9 * b), rate(d) >= 0.9 * b)
     else:
         add("spf, %g ms delay, unique domains, 64 conns: ≥ 90%% of the latency bound" % delay,
@@ -466,8 +486,9 @@ def target_rows_13(m):
         cpu_b = rate(dn)
         lim = min(b, cpu_b)
         add(t, "%s requests/s = %.0f%% of %s (latency bound %s = %s; CPU bound %s: the same at "
-            "1,000 conns, resolver without delay)" % (
-                fmt(rate(d)), 100 * rate(d) / lim, fmt(lim), fmt(b), how, fmt(cpu_b)),
+            "1,000 conns, resolver without delay; server CPU %.0f and %.0f µs per request%s)" % (
+                fmt(rate(d)), 100 * rate(d) / lim, fmt(lim), fmt(b), how, fmt(cpu_b),
+                cpu(d) or 0, cpu(dn) or 0, busy_note(d, dn)),
             "≥ %s requests/s" % fmt(0.8 * lim), rate(d) >= 0.8 * lim)
     else:
         miss = [n for n, x in (("policyd-spf-uniq-delay-c1000", d),
