@@ -83,6 +83,16 @@ WORKLOADS = [
     ("policyd-spf-cached-c64", "SPF, answers cached (pool of 5000), outcomes remembered, 64 connections"),
     ("policyd-spf-dnscache-c64", "SPF, answers cached (pool of 5000), `result_cache_size = 0`: "
      "every check evaluated, 64 connections"),
+    ("policyd-other-alone-c64", "issue 13: a second listener's empty chain, 64 connections offered "
+     "a fixed rate (`--rate`), no spf load"),
+    ("policyd-other-delayed-c64", "issue 13: the same beside 1,000 spf connections, the resolver "
+     "answering after the delay (the reference)"),
+    ("policyd-other-silent-c64", "issue 13: the same beside 1,000 spf connections, the resolver "
+     "never answering"),
+    ("policyd-other-delayed-open-c64", "issue 13: the same beside 1,000 spf connections offered a "
+     "fixed rate (open loop), the resolver answering after the delay (the reference)"),
+    ("policyd-other-silent-open-c64", "issue 13: the same beside 1,000 spf connections offered a "
+     "fixed rate (open loop), the resolver never answering"),
     ("policyd-chains-base-c64", "empty chain, just before the chains row, recipients at 1.25M domains, "
      "64 connections"),
     ("policyd-chains-c64", "100 chains x 10,000 recipient domains (80% of requests take one, 20% fall "
@@ -123,6 +133,22 @@ PEER_WORKLOADS = [
     ("mtpolicyd-dnsbl-delay-c64", "DNSBL: a new client per request, 20% IPv6, 64 connections"),
     ("mtpolicyd-dnsbl-delay-c1000", "DNSBL: a new client per request, 20% IPv6, 1,000 connections"),
     ("spfpy-c8", "SPF: 50 sender domains, 8 connections = 8 processes, 20% IPv6"),
+    ("policyd-spf-uniq-nodelay-c1000", "SPF, defaults: a new sender domain and HELO per request, "
+     "20% IPv6, 1,000 connections (the CPU bound)"),
+    ("policyd-spf-uniq-delay-c64", "SPF, defaults: a new sender domain and HELO per request, "
+     "20% IPv6, 64 connections"),
+    ("policyd-spf-uniq-delay-c1000", "SPF, defaults: a new sender domain and HELO per request, "
+     "20% IPv6, 1,000 connections"),
+    ("policyd-spf-uniq-delay-nocache-c1000", "SPF, the same with `dns { cache_size = 0 }` and "
+     "`result_cache_size = 0` (where the memory goes; not the defaults)"),
+    ("policyd-spf-delayed-c1000", "SPF, the same at 1,000 connections beside another chain's load "
+     "(the reference of the silent run)"),
+    ("policyd-spf-silent-c1000", "SPF, 1,000 connections, a resolver that never answers, beside "
+     "another chain's load"),
+    ("policyd-spf-delayed-open-c1000", "SPF, 1,000 connections offered a fixed rate (open loop) "
+     "beside another chain's load (the reference of the silent run)"),
+    ("policyd-spf-silent-open-c1000", "SPF, 1,000 connections offered a fixed rate (open loop), a "
+     "resolver that never answers, beside another chain's load"),
     ("spfpy-uniq-nodelay-c8", "SPF: a new sender domain and HELO per request, 8 processes"),
     ("spfpy-uniq-delay-c8", "SPF: a new sender domain and HELO per request, 8 processes"),
     ("spfpy-uniq-delay-c64", "SPF: a new sender domain and HELO per request, 64 processes "
@@ -371,6 +397,207 @@ def target_rows():
     return rows
 
 
+def other_load(d):
+    """cores that other processes kept busy during run d (the machine's busy
+    cores less the server's and the generator's CPU), or None"""
+    if not d or "machine_busy_cores" not in d or not d.get("seconds"):
+        return None
+    srv = ((cpu(d) or 0) + d.get("extra_cpu_us_per_request", 0)) * d["requests"] / 1e6
+    return max(0.0, d["machine_busy_cores"] - (d["client_cpu_seconds"] + srv) / d["seconds"])
+
+
+def busy_note(*runs):
+    """'; other load A, B cores' for the runs given (None skipped)"""
+    v = [other_load(d) for d in runs if d]
+    v = [x for x in v if x is not None]
+    if not v:
+        return ""
+    return "; other load %s core%s" % (", ".join("%.2f" % x for x in v),
+                                      "" if len(v) == 1 and v[0] == 1 else "s")
+
+
+def target_rows_13(m):
+    """(target, measured, required, verdict) for each target of issue 13:
+    the spf plugin as it comes behind a resolver with a delay, a silent
+    resolver, and the ratios to the DUNNO server of the same run."""
+    rows = []
+
+    def add(target, measured, required, ok):
+        if ok is None:
+            verdict = "not measured"
+        elif ok == "reported":
+            verdict = "reported"
+        else:
+            verdict = "**met**" if ok else "**not met**"
+        rows.append((target, measured, required, verdict))
+
+    def ratio_row(target, a, b, need, note=""):
+        da, db = load(a), load(b)
+        req = "≥ %g×%s" % (need, note)
+        if da and db and rate(db):
+            r = rate(da) / rate(db)
+            add(target, "%.2f× (%s vs %s requests/s%s)" % (r, fmt(rate(da)), fmt(rate(db)),
+                                                          busy_note(da, db)), req, r >= need)
+        else:
+            add(target, "missing: " + ", ".join(n for n, d in ((a, da), (b, db)) if not d), req, None)
+
+    def lat_bound(d):
+        """connections / (DNS queries per request × delay), with the run's figures"""
+        q, ms = d.get("dns_queries_per_request"), d.get("dns_delay_ms")
+        if not q or not ms:
+            return None, ""
+        return d["connections"] / (q * ms / 1e3), "%d ÷ (%.2f queries × %g ms)" % (d["connections"], q, ms)
+
+    def rss_mb(d):
+        kb = d.get("server_rss_kb_max") if d else None
+        return kb / 1024.0 if kb else None
+
+    delay = float(m.get("dns_delay", "30"))
+    # 64 connections, after the delay: the latency bound, and the Python peer
+    d = load("policyd-spf-uniq-delay-c64")
+    b, how = lat_bound(d) if d else (None, "")
+    if d and b:
+        add("spf, %g ms delay, unique domains, 64 conns: ≥ 90%% of the latency bound" % delay,
+            "%s requests/s = %.0f%% of %s (%s%s)" % (fmt(rate(d)), 100 * rate(d) / b, fmt(b), how,
+                                                    busy_note(d)),
+            "≥ %s requests/s" % fmt(0.9 * b), rate(d) >= 0.9 * b)
+    else:
+        add("spf, %g ms delay, unique domains, 64 conns: ≥ 90%% of the latency bound" % delay,
+            "missing: policyd-spf-uniq-delay-c64" + ("" if not d else " (no DNS counts)"),
+            "≥ 90% of 64 ÷ (queries × delay)", None)
+    # the stricter bound: the lookups of a request that go out together cost
+    # one round trip; the round trips from the median latency (at least 1)
+    if d and d.get("dns_delay_ms"):
+        rt = max(1, round(lat(d, "p50") / 1e3 / d["dns_delay_ms"]))
+        b2 = d["connections"] / (rt * d["dns_delay_ms"] / 1e3)
+        add("spf, %g ms delay, 64 conns: ≥ 90%% of connections ÷ (round trips × delay) (stricter)" % delay,
+            "%s requests/s = %.0f%% of %s (p50 %.1f ms: %d round trip%s of %g ms)" % (
+                fmt(rate(d)), 100 * rate(d) / b2, fmt(b2), lat(d, "p50") / 1e3, rt,
+                "" if rt == 1 else "s", d["dns_delay_ms"]),
+            "≥ %s requests/s" % fmt(0.9 * b2), rate(d) >= 0.9 * b2)
+    ratio_row("spf, %g ms delay, unique domains, 64 conns: vs policyd-spf (Python), a process "
+              "per connection" % delay, "policyd-spf-uniq-delay-c64", "spfpy-uniq-delay-c64", 1.0)
+    # 1,000 connections: the lesser of the latency bound and the CPU bound
+    d, dn = load("policyd-spf-uniq-delay-c1000"), load("policyd-spf-uniq-nodelay-c1000")
+    b, how = lat_bound(d) if d else (None, "")
+    t = "spf, %g ms delay, unique domains, 1,000 conns: ≥ 80%% of the lesser of the latency " \
+        "bound and the CPU bound" % delay
+    if d and b and dn:
+        cpu_b = rate(dn)
+        lim = min(b, cpu_b)
+        add(t, "%s requests/s = %.0f%% of %s (latency bound %s = %s; CPU bound %s: the same at "
+            "1,000 conns, resolver without delay; server CPU %.0f and %.0f µs per request%s)" % (
+                fmt(rate(d)), 100 * rate(d) / lim, fmt(lim), fmt(b), how, fmt(cpu_b),
+                cpu(d) or 0, cpu(dn) or 0, busy_note(d, dn)),
+            "≥ %s requests/s" % fmt(0.8 * lim), rate(d) >= 0.8 * lim)
+    else:
+        miss = [n for n, x in (("policyd-spf-uniq-delay-c1000", d),
+                               ("policyd-spf-uniq-nodelay-c1000", dn)) if not x]
+        add(t, "missing: " + (", ".join(miss) if miss else "DNS counts"),
+            "≥ 80% of min(latency bound, CPU bound)", None)
+    # its p99: twice the lookups' time, plus the queueing that Little's law
+    # gives (mean time in the server less the lookups' time)
+    if d and d.get("dns_queries_per_request"):
+        q = d["dns_queries_per_request"]
+        dns_ms = q * delay
+        mean_ms = d["connections"] / rate(d) * 1e3 if rate(d) else 0
+        queue_ms = max(0.0, mean_ms - dns_ms)
+        need = 2 * dns_ms + queue_ms
+        p99 = lat(d, "p99") / 1e3
+        add("spf, %g ms delay, 1,000 conns: p99 ≤ 2 × (lookups × delay) + queueing" % delay,
+            "p99 %.1f ms (p50 %.1f ms, max %.1f ms)" % (p99, lat(d, "p50") / 1e3, lat(d, "max") / 1e3),
+            "≤ %.1f ms = 2 × %.2f × %g ms + %.1f ms queueing (1,000 ÷ rate = %.1f ms mean, less "
+            "the lookups)" % (need, q, delay, queue_ms, mean_ms), p99 <= need)
+    else:
+        add("spf, %g ms delay, 1,000 conns: p99 ≤ 2 × (lookups × delay) + queueing" % delay,
+            "missing: policyd-spf-uniq-delay-c1000", "≤ 2 × lookups × delay + queueing", None)
+    mb = rss_mb(d)
+    mbn = rss_mb(dn)
+    mbc = rss_mb(load("policyd-spf-uniq-delay-nocache-c1000"))
+    add("spf, 1,000 conns: resident memory of policyd (master + worker VmRSS, sampled during the run)",
+        ("%.1f MB with the delay (largest sample)%s%s" % (
+            mb, "; %.1f MB without the delay (CPU-bound run)" % mbn if mbn else "",
+            "; %.1f MB with the delay and both caches off (not the defaults)" % mbc if mbc else ""))
+        if mb else
+        "missing: policyd-spf-uniq-delay-c1000 (sampled RSS)", "≤ 100 MB",
+        None if mb is None else mb <= 100)
+    # the Python peer at 1,000 connections: one process per connection
+    py = load("spfpy-uniq-delay-c1000")
+    py64 = load("spfpy-uniq-delay-c64")
+    smp = py64.get("rss_sampled") if py64 else None
+    if py and rss_mb(py):
+        add("policyd-spf (Python) at 1,000 connections: what its processes need",
+            "%.0f MB (sampled, %d processes)" % (rss_mb(py), py["rss_sampled"]["procs"]),
+            "reported (policyd: %s)" % ("%.1f MB" % mb if mb else "–"), "reported")
+    elif smp and smp.get("procs", 0) > 1 and smp.get("root_rss_kb") is not None:
+        per = (smp["rss_kb"] - smp["root_rss_kb"]) / (smp["procs"] - 1) / 1024.0
+        pss = smp.get("pss_kb", 0) / smp["procs"] / 1024.0
+        add("policyd-spf (Python) at 1,000 connections: what its processes need",
+            "%.1f MB RSS per process (%d processes sampled during spfpy-uniq-delay-c64; PSS %.1f MB "
+            "each) × 1,000 = %.1f GB RSS" % (per, smp["procs"] - 1, pss, per * 1000 / 1024),
+            "reported (policyd at 1,000 conns: %s)" % ("%.1f MB" % mb if mb else "–"), "reported")
+    else:
+        add("policyd-spf (Python) at 1,000 connections: what its processes need",
+            "missing: spfpy-uniq-delay-c64 (sampled RSS)", "reported", None)
+    # DNS on loopback: the ratios to the DUNNO server of the same run
+    ratio_row("spf, DNS on loopback, cache off, 64 conns: vs DUNNO server (no regression)",
+              "policyd-spf-nocache-c64", "dunno-c64", 0.13, " (earlier 18 000 vs 140 000)")
+    ratio_row("spf, DNS on loopback, answers cached, 64 conns: vs DUNNO server (no regression)",
+              "policyd-spf-cached-c64", "dunno-c64", 0.39, " (earlier 55–58 000 vs 140 000)")
+    ratio_row("core with an empty chain, 64 conns: vs DUNNO server", "policyd-empty-c64",
+              "dunno-c64", 0.8)
+    # a silent resolver: every spf request answered within dns_timeout + 1 s,
+    # and another chain beside it; closed loop (1,000 connections as fast as
+    # answered), then open loop (the spf load offered a fixed rate)
+    to = float(m.get("spf_dns_timeout", "5"))
+    for sfx, how in (("", "closed loop"),
+                     ("-open", "open loop, spf offered %s requests/s" % m.get("spf_open_rate", "?"))):
+        d = load("policyd-spf-silent%s-c1000" % sfx)
+        t = "silent resolver, spf at 1,000 conns (%s): every request answered within " \
+            "dns_timeout + 1 s" % how
+        if d:
+            mx = lat(d, "max") / 1e3
+            acts = ", ".join("%s %d" % kv for kv in d["actions"].items())
+            add(t, "%s answered (%s), max %.2f s, p50 %.2f s, %d errors (%d timeouts at the client's "
+                "30 s), %d in flight at the end; %d connections answered" % (
+                    fmt(d["requests"]), acts or "none", mx / 1e3, lat(d, "p50") / 1e6, d["errors"],
+                    d.get("timeouts", 0), d.get("unfinished", 0), d.get("connections_answered", 0)),
+                "max ≤ %g s, no errors" % (to + 1),
+                d["requests"] > 0 and d["errors"] == 0 and mx <= (to + 1) * 1e3)
+        else:
+            add(t, "missing: policyd-spf-silent%s-c1000" % sfx, "max ≤ %g s, no errors" % (to + 1), None)
+        ds, dd, da = (load("policyd-other-silent%s-c64" % sfx), load("policyd-other-delayed%s-c64" % sfx),
+                      load("policyd-other-alone-c64"))
+        t = "silent resolver (%s): another chain's requests (empty chain, second listener): p99 vs " \
+            "the same run with the resolver answering" % how
+        if ds and dd:
+            r = lat(ds, "p99") / lat(dd, "p99") if lat(dd, "p99") else float("inf")
+            add(t, "p99 %.2f ms beside the silent resolver vs %.2f ms beside the answering one (%.2f×); "
+                "%s vs %s requests/s of %s offered, %d and %d errors" % (
+                    lat(ds, "p99") / 1e3, lat(dd, "p99") / 1e3, r, fmt(rate(ds)), fmt(rate(dd)),
+                    m.get("other_rate", "?"), ds["errors"], dd["errors"]),
+                "≤ 2× the reference, no errors", r <= 2 and ds["errors"] == 0)
+        else:
+            add(t, "missing: " + ", ".join(n for n, x in (("policyd-other-silent%s-c64" % sfx, ds),
+                                                           ("policyd-other-delayed%s-c64" % sfx, dd))
+                                           if not x), "≤ 2× the reference, no errors", None)
+        # the reference above is itself slowed by the spf load beside it (the
+        # resolver answering, the checks take the CPU): the other chain alone
+        # is the stricter bar
+        t = "silent resolver (%s): another chain's p99 vs the same load alone, no spf load " \
+            "(stricter)" % how
+        if ds and da:
+            r = lat(ds, "p99") / lat(da, "p99") if lat(da, "p99") else float("inf")
+            add(t, "p99 %.2f ms vs %.2f ms alone (%.1f×); p95 %.2f vs %.2f ms, p50 %.2f vs %.2f ms" % (
+                lat(ds, "p99") / 1e3, lat(da, "p99") / 1e3, r, lat(ds, "p95") / 1e3,
+                lat(da, "p95") / 1e3, lat(ds, "p50") / 1e3, lat(da, "p50") / 1e3), "≤ 2×", r <= 2)
+        else:
+            add(t, "missing: " + ", ".join(n for n, x in (("policyd-other-silent%s-c64" % sfx, ds),
+                                                           ("policyd-other-alone-c64", da)) if not x),
+                "≤ 2×", None)
+    return rows
+
+
 def main():
     m = machine()
     L = []
@@ -436,6 +663,27 @@ def main():
     for t in target_rows():
         L.append("| %s | %s | %s | %s |" % t)
     L.append("")
+    t13 = target_rows_13(m)
+    L.append("## Targets (issue 13)")
+    L.append("")
+    L.append("The spf plugin as it comes (no thread tuning, its default caches; `dns { resolv_conf }` "
+             "naming the DNS server), every request a new HELO name and sender domain "
+             "(`--domains unique`, every lookup a miss), 20%% IPv6, the resolver answering after "
+             "%s ms unless said otherwise. Latency bound: connections ÷ (DNS queries per request × "
+             "delay), the queries counted by the DNS server over the run (the lower count, so the "
+             "bound is the higher one). CPU bound: the same workload at 1,000 connections with the "
+             "resolver answering at once, in the same run. Memory: master + worker VmRSS, sampled "
+             "every 0.2 s during the run (`bench/rss-sample.py`), the largest sample of any "
+             "repetition. Silent resolver: `spf-dns -s` (drops every query); the other chain is "
+             "an empty chain on a second listener, 64 connections offered %s requests/s in all "
+             "(`--rate`), measured while 1,000 spf connections wait, against the same pair with the "
+             "resolver answering after the delay." % (m.get("dns_delay", "30"), m.get("other_rate", "?")))
+    L.append("")
+    L.append("| target | measured | required | verdict |")
+    L.append("|---|---|---|---|")
+    for t in t13:
+        L.append("| %s | %s | %s | %s |" % t)
+    L.append("")
     L.append("## All runs")
     L.append("")
     L.append("Latencies are round trips seen by the client (request written to reply "
@@ -464,18 +712,21 @@ def main():
                      fmt(rate(d2))))
         L.append("")
     profs = sorted(glob.glob(os.path.join(RES, "*.profile")) +
+                   glob.glob(os.path.join(RES, "*.dso")) +
                    glob.glob(os.path.join(RES, "*.syscalls")))
     if profs:
         L.append("## Profiles")
         L.append("")
-        L.append("`perf record -F 499 -g -p PID` for 3 s during a 64-connection run: top "
+        L.append("`perf record -F 499 -g -p PID` for 3 s during a run of the named workload "
+                 "(64 connections; the spf delay one at 1,000): top "
                  "entries by self time (shared object, symbol). Then `strace -c -f -p PID` "
                  "over 20 000 requests of the same run: system calls per request.")
         L.append("")
         for p in profs:
             base = os.path.basename(p)
-            L.append("### %s: %s" % (base.rsplit(".", 1)[0], "perf (self time)"
-                                      if p.endswith(".profile") else "system calls per request"))
+            kind = {"profile": "perf (self time)", "dso": "perf (self time by shared object)",
+                    "syscalls": "system calls per request"}[base.rsplit(".", 1)[1]]
+            L.append("### %s: %s" % (base.rsplit(".", 1)[0], kind))
             L.append("")
             L.append("```")
             L.extend(line.rstrip() for line in open(p))
@@ -505,6 +756,26 @@ def main():
              "outcome that the DNS cache answered whole until its first answer expires "
              "(`result_cache_size`, the target row); with `result_cache_size = 0` every check is "
              "evaluated from the DNS cache (libspf2 runs each time).")
+    L.append("- policyd spf, issue 13 (`--only spfdelay`): `plugins = { \"spf\" }` and `dns { "
+             "resolv_conf = \"FILE\" }` and nothing else (the plugin's and the core's defaults: "
+             "threads, caches, timeouts), FILE naming the DNS server at once (the CPU bound) or after "
+             "the delay; `policyd-bench -m unique --domains unique -6 20`: every request a new HELO "
+             "name and sender domain, so every lookup misses every cache. The resident memory is "
+             "sampled during the runs by `bench/rss-sample.py` (VmRSS and Pss of master and worker "
+             "every 0.2 s, the largest kept); the caches-off row (`dns { cache_size = 0 }`, "
+             "`result_cache_size = 0`) shows what the caches hold. Silent resolver: `bench/spf-dns -s "
+             "127.0.0.155 53` (counts and drops every query), policyd with a second listener for "
+             "`chain \"other\" { plugins = { } listen = { ... } }` and `spf { dns_timeout = %s }` (the "
+             "default, written out); two policyd-bench at once: 1,000 spf connections for 14 s (client "
+             "timeout 30 s), and from 1 s later 64 connections to the other listener offered %s "
+             "requests/s (`--rate`, 2 s warm-up, 9 s counted); the same pair with the delayed "
+             "resolver is the reference, and the other listener's load alone before it. Then both "
+             "pairs with the spf load open-loop (`--rate %s` over the 1,000 connections: too few "
+             "to back up behind %s s timeouts; the silent one on a fresh instance): a resolver "
+             "that fails fast once it is known dead lets a closed-loop generator send a flood of "
+             "requests, which the open loop cannot."
+             % (m.get("spf_dns_timeout", "5"), m.get("other_rate", "?"), m.get("spf_open_rate", "?"),
+                m.get("spf_dns_timeout", "5")))
     L.append("- policyd greylist on Redis: a private `redis-server --port PORT --bind 127.0.0.1 "
              "--save \"\" --appendonly no` (no persistence) and `greylist { backend = \"redis\" "
              "redis_server = \"127.0.0.1:PORT\" ... }` with the same other options as on GDBM "

@@ -31,6 +31,14 @@ check messages-eom "$T/e" '"EOM:DUNNO":'
 check messages-show "$T/e2" 'first EOM:DUNNO reply, to request [0-9]*: protocol_state=END-OF-MESSAGE'
 "$B/policyd-bench" -t "unix:$T/s" -c 2 -n 100 -d 60 --domains unique --clients unique -6 30 >"$T/f" 2>&1
 check unique-names "$T/f" 'a sender domain and a HELO name per triplet, a new IPv4 address per triplet'
+# bench/rss-sample.py (bench/run RSS_WATCH): the server's memory sampled while it runs
+SRCB=$(cd "$(dirname "$0")" && pwd)
+if command -v python3 >/dev/null 2>&1; then
+	python3 "$SRCB/rss-sample.py" "$SRV" "$T/r" 0.05 & RP=$!
+	sleep 0.5; kill "$RP"; wait "$RP"
+	check rss-sample "$T/r" '"procs": 1, "root_rss_kb": [1-9]'
+	check rss-sample-count "$T/r" '"samples": [2-9]'
+fi
 kill "$SRV"; wait "$SRV" 2>/dev/null; SRV=""
 # a dead target: every request is an error and the exit status says so
 "$B/policyd-bench" -t "unix:$T/s" -n 5 -d 10 >"$T/d" 2>&1; rc=$?
@@ -38,7 +46,6 @@ check dead-target "$T/d" '5 errors'
 [ $rc = 1 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: exit status $rc, want 1"; }
 # the benchmarks' DNS server (records, DNSBL zone, delay, silent mode)
 if command -v python3 >/dev/null 2>&1; then
-	SRCB=$(cd "$(dirname "$0")" && pwd)
 	python3 "$SRCB/test-dns.py" "$B/bench/spf-dns" >"$T/g" 2>&1
 	cat "$T/g" | grep -v ' passed, ' 
 	p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$T/g")
