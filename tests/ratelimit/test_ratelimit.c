@@ -149,6 +149,26 @@ static void test_messages_and_recipients(void)
 	stop(&inst);
 }
 
+/* test_count_state_data - counted at DATA when so configured (not at END-OF-MESSAGE); an exempt sole recipient not counted */
+static void test_count_state_data(void)
+{
+	pd_instance inst;
+	int rc;
+
+	mock_store_reset();
+	mock_clock = 1700014400;
+	CHECK(start(&inst, "rule \"d\" { key = { \"sender\" } limits = { \"2/1h\" } } count_state = \"DATA\"") == 0);
+	CHECK_STR(ask(&inst, &rc, "DATA", "recipient_count=1", NULL), "");
+	CHECK_STR(ask(&inst, &rc, "END-OF-MESSAGE", "recipient_count=1", NULL), ""); /* only read here */
+	CHECK_STR(ask(&inst, &rc, "END-OF-MESSAGE", "recipient_count=1", NULL), "");
+	/* a message to postmaster@ alone is not counted */
+	CHECK_STR(ask(&inst, &rc, "DATA", "recipient_count=1", "recipient=postmaster@example.net", NULL), "");
+	CHECK_STR(ask(&inst, &rc, "DATA", "recipient_count=1", NULL), "");
+	CHECK_STR(ask(&inst, &rc, "RCPT", NULL), DEFER);
+	CHECK_STR(ask(&inst, &rc, "DATA", "recipient_count=1", NULL), DEFER);
+	stop(&inst);
+}
+
 /* test_keys - first non-empty choice, combinations, networks, domains; each its own counter */
 static void test_keys(void)
 {
@@ -285,6 +305,7 @@ int main(void)
 	test_no_burst_at_window_edge();
 	test_messages_and_recipients();
 	test_keys();
+	test_count_state_data();
 	test_overrides();
 	test_store_down();
 	test_bad_config();
