@@ -290,6 +290,18 @@ def test_bad_config_file_line():
             assert m and first <= int(m.group(1)) <= last, (first, last, out)
 
 
+def test_observe_counts_what_it_would_accept():
+    d = pdtest.daemon(rl(rule(limits='"1/1h"'), "observe = true"))
+    c = d.client()
+    assert message(c, "mia", 2) == ["DUNNO"] * 3
+    # over: the core logs what would have been answered and lets the mail through; not counted
+    assert message(c, "mia", 2) == ["DUNNO"] * 3
+    assert counter(d, "sasl/3600/sasl_username=mia") == 1
+    log = d.log_text()
+    assert "would have answered" in log and DEFER in log, log[-3000:]
+    d.stop()
+
+
 def test_policyd_state_lists_and_deletes_counters():
     d = pdtest.daemon(rl(rule(limits='"1/1h"')))
     assert message(d.client(), "liam", 1) == ["DUNNO"] * 2
