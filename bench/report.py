@@ -121,6 +121,15 @@ PEER_WORKLOADS = [
     ("ratelimit-rate-over-c64", "rate limit: those 10 users (over the limit), 64 connections"),
     ("ratelimit-rate-pass-c64", "rate limit: 100,000 users (under the limit), 64 connections"),
     ("ratelimit-rate-pass-c1000", "rate limit: 100,000 users, 1,000 connections"),
+    ("policyd-rl-rate-prime", "rate limit: 10 users sent over 100 messages/hour, 8 connections"),
+    ("policyd-rl-rate-over-c64", "rate limit: those 10 users (over the limit), 64 connections"),
+    ("policyd-rl-rate-pass-c64", "rate limit: 100,000 users (under the limit), 64 connections"),
+    ("policyd-rl-rate-pass-c1000", "rate limit: 100,000 users, 1,000 connections"),
+    ("policyd-rlr-rate-prime", "rate limit on Redis: 10 users sent over 100 messages/hour, 8 connections"),
+    ("policyd-rlr-rate-over-c64", "rate limit on Redis: those 10 users (over the limit), 64 connections"),
+    ("policyd-rlr-rate-pass-c64", "rate limit on Redis: 100,000 users (under the limit), 64 connections"),
+    ("policyd-rlr-rate-pass-c1000", "rate limit on Redis: 100,000 users, 1,000 connections"),
+    ("policyd-rl-mem", "rate limit: 1,000,000 distinct SASL users, one message each, 64 connections"),
     ("weight-dnsbl-nodelay-c64", "DNSBL: a new client per request, 20% IPv6, 64 connections"),
     ("weight-dnsbl-nodelay-c1000", "DNSBL: a new client per request, 20% IPv6, 1,000 connections"),
     ("weight-dnsbl-delay-c64", "DNSBL: a new client per request, 20% IPv6, 64 connections"),
@@ -349,6 +358,15 @@ def target_rows():
             abs(ch) <= 5 and n10 >= 10e6 * 0.99)
     else:
         add("resident memory flat from 1M to 10M requests", "missing", "± 5%", None)
+    # issue 14 part 3: the ratelimit plugin against the faster of postfwd (postfwd2, Debian's default)
+    # and policyd-rate-limit on the same rate_set workload (postfwd1's rows are in the table)
+    for tag, store, need in (("policyd-rl", "GDBM", 20), ("policyd-rlr", "Redis", 10)):
+        for w in ("rate-over-c64", "rate-pass-c64", "rate-pass-c1000"):
+            peers = [(p, load("%s-%s" % (p, w))) for p in ("postfwd", "ratelimit")]
+            peers = [(p, d) for p, d in peers if d and rate(d)]
+            best = max(peers, key=lambda pd: rate(pd[1]))[0] if peers else "postfwd"
+            ratio_row("ratelimit (%s), %s: vs the faster of postfwd and policyd-rate-limit (%s)" % (store, w, best),
+                      "%s-%s" % (tag, w), "%s-%s" % (best, w), need)
     ratio_row("100 chains x 10,000 recipient domains, 64 conns: vs the empty chain (issue 17)",
               "policyd-chains-c64", "policyd-chains-base-c64", 0.9)
     da, db = load("policyd-chains-c64"), load("policyd-chains-base-c64")
