@@ -499,12 +499,18 @@ static int denied(int err)
 }
 
 /* tune - options of a new handle: coalesce adjacent free blocks (records that grow, member sets,
- * otherwise leave holes: 10 members added one by one cost 1500 bytes a key instead of 400) */
+ * otherwise leave holes: 10 members added one by one cost 1500 bytes a key instead of 400);
+ * a bounded bucket cache: gdbm 1.23 grows its cache with the file by default, so the daemon's
+ * memory grew by about 26 bytes per key (372 MB resident after 10M keys); the buckets are in
+ * the mapped file anyway, so a cache of CACHE_BUCKETS keeps memory flat at little cost */
+#define CACHE_BUCKETS 1024
 static void tune(GDBM_FILE db)
 {
 	int one = 1;
+	size_t buckets = CACHE_BUCKETS;
 
 	gdbm_setopt(db, GDBM_SETCOALESCEBLKS, &one, sizeof(one));
+	gdbm_setopt(db, GDBM_SETCACHESIZE, &buckets, sizeof(buckets));
 }
 
 /* db_open - open (or create) the GDBM file; move a corrupt one aside. Inter-process lock held. */
