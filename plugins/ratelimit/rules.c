@@ -1,6 +1,7 @@
 /* rules.c - the ratelimit plugin's options: rules, limits ("100/1h"), warn_at, overrides files */
 /* SPDX-License-Identifier: BSD-2-Clause */
 #include "config.h"
+#include "action.h"
 #include "duration.h"
 #include "table.h"
 #include "rl.h"
@@ -116,20 +117,10 @@ int rl_parse_fraction(const char *text, double *out)
 /* rl_action_error - a reply that limits: DEFER*, REJECT, HOLD, DISCARD or a 4NN/5NN code, then text; NULL or why not */
 const char *rl_action_error(const char *v)
 {
-	size_t w = strcspn(v, " ");
+	static const char *const words[] = {"REJECT", "DEFER", "DEFER_IF_PERMIT", "HOLD", "DISCARD", NULL};
 
-	if (!*v || strlen(v) > PD_REPLY_MAX)
-		return "must be an action of at most 512 bytes";
-	for (const char *p = v; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return "must be one line without control characters";
-	if (w == 3 && isdigit((unsigned char)v[0]) && isdigit((unsigned char)v[1]) && isdigit((unsigned char)v[2]))
-		return v[0] == '4' || v[0] == '5' ? NULL : "a code must be 4NN or 5NN";
-	if ((w == 6 && !strncasecmp(v, "REJECT", 6)) || (w == 5 && !strncasecmp(v, "DEFER", 5)) ||
-	    (w == 15 && !strncasecmp(v, "DEFER_IF_PERMIT", 15)) || (w == 4 && !strncasecmp(v, "HOLD", 4)) ||
-	    (w == 7 && !strncasecmp(v, "DISCARD", 7)))
-		return NULL;
-	return "expected DEFER_IF_PERMIT, DEFER, REJECT, HOLD, DISCARD or a 4NN/5NN code, with text";
+	_Static_assert(PD_ACTION_MAX == PD_REPLY_MAX, "lib/action.h and plugin.h agree on a reply's length");
+	return pd_action_error(v, words, "expected DEFER_IF_PERMIT, DEFER, REJECT, HOLD, DISCARD or a 4NN/5NN code, with text");
 }
 
 /* name_ok - a rule name: 1 to 64 of A-Z a-z 0-9 _ . - (it is part of the store's keys) */

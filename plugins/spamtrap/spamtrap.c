@@ -18,6 +18,7 @@
  * the worker threads when that is remote (host->store_remote).
  */
 #include "config.h"
+#include "action.h"
 #include "cidr.h"
 #include "duration.h"
 #include "table.h"
@@ -82,19 +83,10 @@ struct spamtrap {
 /* action_error - a reply the plugin may give: DEFER*, REJECT or a 4NN/5NN code, then text; NULL or why not */
 static const char *action_error(const char *v)
 {
-	size_t w = strcspn(v, " ");
+	static const char *const words[] = {"REJECT", "DEFER", "DEFER_IF_PERMIT", "DEFER_IF_REJECT", NULL};
 
-	if (!*v || strlen(v) > PD_REPLY_MAX)
-		return "must be an action of at most 512 bytes";
-	for (const char *p = v; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return "must be one line without control characters";
-	if (w == 3 && isdigit((unsigned char)v[0]) && isdigit((unsigned char)v[1]) && isdigit((unsigned char)v[2]))
-		return v[0] == '4' || v[0] == '5' ? NULL : "a code must be 4NN or 5NN";
-	if ((w == 6 && !strncasecmp(v, "REJECT", 6)) || (w == 5 && !strncasecmp(v, "DEFER", 5)) ||
-	    (w == 15 && !strncasecmp(v, "DEFER_IF_PERMIT", 15)) || (w == 15 && !strncasecmp(v, "DEFER_IF_REJECT", 15)))
-		return NULL;
-	return "expected REJECT, DEFER, DEFER_IF_PERMIT, DEFER_IF_REJECT or a 4NN/5NN code, with text";
+	_Static_assert(PD_ACTION_MAX == PD_REPLY_MAX, "lib/action.h and plugin.h agree on a reply's length");
+	return pd_action_error(v, words, "expected REJECT, DEFER, DEFER_IF_PERMIT, DEFER_IF_REJECT or a 4NN/5NN code, with text");
 }
 
 /* add_trap - one trap (an address form or a /regex/) to the right table; 0, or -1 with ERR */
