@@ -20,69 +20,21 @@ a long hex word (policyd folds it like a number) and SRS senders (policyd
 folds them to the original sender)."""
 import os
 import random
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import time
 
+import pdpostgrey
 import pdtest
 from pdtest import req
 
-POSTGREY = shutil.which("postgrey") or "/usr/sbin/postgrey"
 os.environ["TZ"] = "UTC"  # policyd's pinned clock is written as a UTC date
 DELAY = 3
-_procs = []
 
 
-class Postgrey:
-    """A private postgrey on 127.0.0.1:PORT in the foreground (its PID is ours to stop)."""
-
-    def __init__(self):
-        if not os.path.exists(POSTGREY):
-            pdtest.skip("postgrey is not installed (Debian package postgrey)")
-        self.dir = tempfile.mkdtemp(prefix="postgrey.")
-        self.port = pdtest.free_port()
-        for f in ("whitelist_clients", "whitelist_recipients"):
-            open(os.path.join(self.dir, f), "w").close()
-        argv = [POSTGREY, "--inet=127.0.0.1:%d" % self.port, "--dbdir=" + self.dir, "--delay=%d" % DELAY,
-                "--auto-whitelist-clients=5", "--ipv4cidr=24", "--ipv6cidr=64", "--retry-window=2",
-                "--max-age=35", "--hostname=postgrey.test",
-                "--greylist-text=Greylisted, please retry in %s seconds",
-                "--whitelist-clients=" + os.path.join(self.dir, "whitelist_clients"),
-                "--whitelist-recipients=" + os.path.join(self.dir, "whitelist_recipients")]
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgrey")
-            argv += ["--user=postgrey", "--group=postgrey"]
-        self.log = open(os.path.join(self.dir, "log"), "wb")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        _procs.append(self)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("postgrey exited: %s" % open(os.path.join(self.dir, "log")).read())
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("postgrey did not listen on %d" % self.port)
-
-    def client(self):
-        return pdtest.Client(socket.create_connection(("127.0.0.1", self.port), timeout=20))
-
-    def stop(self):
-        """SIGTERM (Net::Server finishes its open connections first: close ours before)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def Postgrey():
+    """A private postgrey with the settings of the comparison (tests/lib/pdpostgrey.py)."""
+    return pdpostgrey.Postgrey(["--delay=%d" % DELAY, "--auto-whitelist-clients=5", "--ipv4cidr=24",
+                                "--ipv6cidr=64", "--retry-window=2", "--max-age=35",
+                                "--greylist-text=Greylisted, please retry in %s seconds"])
 
 
 def pin(d, t):
@@ -217,4 +169,7 @@ def test_same_answers_as_postgrey():
 
 
 if __name__ == "__main__":
-    pdtest.run(globals())
+    try:
+        pdtest.run(globals())
+    finally:
+        pdpostgrey.cleanup_all()

@@ -3,66 +3,19 @@
 """postgrey (Debian package postgrey) is started by the test on a free
 loopback port with its own database directory and empty whitelists, and
 stopped by its PID. Skipped when postgrey is not installed."""
-import os
-import shutil
 import signal
-import socket
-import subprocess
-import tempfile
 import time
 
+import pdpostgrey
 import pdtest
 from pdtest import req
 
-POSTGREY = shutil.which("postgrey") or "/usr/sbin/postgrey"
 ONERR = "DEFER_IF_PERMIT 4.3.0 greylisting unavailable"
-_procs = []
 
 
-class Postgrey:
-    """A private postgrey on 127.0.0.1:PORT, in the foreground (its PID is ours to stop)."""
-
-    def __init__(self, delay=2, port=None):
-        if not os.path.exists(POSTGREY):
-            pdtest.skip("postgrey is not installed (Debian package postgrey)")
-        self.dir = tempfile.mkdtemp(prefix="postgrey.")
-        self.port = port or pdtest.free_port()
-        for f in ("whitelist_clients", "whitelist_recipients"):
-            open(os.path.join(self.dir, f), "w").close()
-        argv = [POSTGREY, "--inet=127.0.0.1:%d" % self.port, "--dbdir=" + self.dir, "--delay=%d" % delay,
-                "--auto-whitelist-clients=0", "--hostname=postgrey.test",
-                "--whitelist-clients=" + os.path.join(self.dir, "whitelist_clients"),
-                "--whitelist-recipients=" + os.path.join(self.dir, "whitelist_recipients")]
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgrey")
-            argv += ["--user=postgrey", "--group=postgrey"]
-        self.log = open(os.path.join(self.dir, "log"), "wb")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        _procs.append(self)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("postgrey exited: %s" % open(os.path.join(self.dir, "log")).read())
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("postgrey did not listen on %d" % self.port)
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            if sig in (signal.SIGKILL, signal.SIGTERM):
-                self.proc.wait(30)
-
-    def cleanup(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.kill()
-            self.proc.wait(30)
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+def Postgrey(delay=2, port=None):
+    """A private postgrey with DELAY and no auto-whitelist (tests/lib/pdpostgrey.py)."""
+    return pdpostgrey.Postgrey(["--delay=%d" % delay, "--auto-whitelist-clients=0"], port=port)
 
 
 def proxied(pg, timeout=2):
@@ -128,5 +81,4 @@ def test_postgrey_hung_is_on_error_within_timeout():
 try:
     pdtest.run(globals())
 finally:
-    for p in _procs:
-        p.cleanup()
+    pdpostgrey.cleanup_all()
