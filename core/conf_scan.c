@@ -18,7 +18,8 @@ enum tok { T_END, T_WORD, T_STR, T_OPEN, T_CLOSE, T_EQ, T_OTHER };
 typedef struct lexer {
 	const char *p, *end;
 	int line;
-	char text[1024]; /* current word or string, truncated */
+	char text[PD_SCAN_TEXT_MAX + 1]; /* current word or string, truncated (then TRUNCATED is set) */
+	int truncated;
 	int tline;       /* line of the current token */
 	const char *tpos; /* where the current token starts */
 } lexer;
@@ -60,6 +61,7 @@ static enum tok next(lexer *lx)
 	lx->tline = lx->line;
 	lx->tpos = lx->p;
 	lx->text[0] = 0;
+	lx->truncated = 0;
 	if (lx->p >= lx->end)
 		return T_END;
 	switch (*lx->p) {
@@ -84,6 +86,8 @@ static enum tok next(lexer *lx)
 				lx->line++;
 			if (n + 1 < sizeof(lx->text))
 				lx->text[n++] = c;
+			else
+				lx->truncated = 1;
 		}
 		if (lx->p < lx->end)
 			lx->p++;
@@ -99,6 +103,8 @@ static enum tok next(lexer *lx)
 	while (lx->p < lx->end && *lx->p && !strchr(" \t\r\n{}=,()\"'#;+", *lx->p)) {
 		if (n + 1 < sizeof(lx->text))
 			lx->text[n++] = *lx->p;
+		else
+			lx->truncated = 1;
 		lx->p++;
 	}
 	lx->text[n] = 0;
@@ -270,6 +276,11 @@ int pd_conf_scan(const char *file, pd_scan *s)
 			t = T_OTHER;
 		} else if (t == T_EQ && prevt == T_WORD && depth == 0 && strcmp(prev, "plugin_dir") == 0) {
 			if (next(&lx) == T_STR || lx.text[0]) {
+				if (lx.truncated) { /* never a cut search path: plugins from the wrong place */
+					pd_log(PD_LOG_ERR, "%s:%d: plugin_dir is longer than %d characters", file, lx.tline,
+					       PD_SCAN_TEXT_MAX);
+					goto fail;
+				}
 				free(s->plugin_dir);
 				s->plugin_dir = pd_xstrdup(lx.text);
 			}
@@ -277,7 +288,7 @@ int pd_conf_scan(const char *file, pd_scan *s)
 		}
 		snprintf(prev2, sizeof(prev2), "%s", prev);
 		prevt2 = prevt;
-		snprintf(prev, sizeof(prev), "%s", (t == T_WORD || t == T_STR) ? lx.text : "");
+		snprintf(prev, sizeof(prev), "%.1023s", (t == T_WORD || t == T_STR) ? lx.text : ""); /* names are short */
 		prevt = t;
 	}
 	put(&o, copied, (size_t)(lx.end - copied));

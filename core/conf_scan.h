@@ -7,6 +7,7 @@
 
 #define PD_SCAN_MAX_PLUGINS 64
 #define PD_SCAN_MAX_INSTANCES 256
+#define PD_SCAN_TEXT_MAX 16384 /* longest word or string the scanner keeps whole (plugin_dir: a search path) */
 
 /* What pass 1 learns. libconfuse cannot skip sections it does not know
  * (the plugin sections), nor take a section whose title is optional, so

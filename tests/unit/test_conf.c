@@ -238,6 +238,47 @@ static void test_list_forms(void)
 	}
 }
 
+/* long_path_conf - a config whose plugin_dir is PAD_DIRS directories that do not exist, then the build's */
+static const char *long_path_conf(const char *name, int pad_dirs)
+{
+	static char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	fputs("plugin_dir = \"", f);
+	for (int i = 0; i < pad_dirs; i++)
+		fprintf(f, "/nonexistent/padding-directory-%04d:", i);
+	fprintf(f, "%s\"\nstate_dir = \"state\"\nplugins = { \"example\" }\n", plugdir);
+	fclose(f);
+	return path;
+}
+
+/* test_long_plugin_dir - a search path longer than 1,023 characters is read whole (the scanner cut
+ * it there, so a plugin in a later directory was "not found": distcheck's deep build paths); one
+ * longer than the scanner keeps is an error with file:line, never a cut path */
+static void test_long_plugin_dir(void)
+{
+	pd_conf *c = pd_conf_load(long_path_conf("longpath.conf", 60), 0); /* about 2,400 characters */
+	char needle[600];
+
+	CHECK(c != NULL);
+	pd_conf_free(c);
+	snprintf(needle, sizeof(needle), "%s/toolong.conf:1: plugin_dir is longer than 16384 characters", dir);
+	{
+		char *err;
+
+		stderr_begin();
+		c = pd_conf_load(long_path_conf("toolong.conf", 500), 0); /* about 18,000 */
+		err = stderr_end();
+		CHECK(c == NULL && strstr(err, needle));
+		if (!strstr(err, needle))
+			printf("expected \"%s\" in: %s\n", needle, err);
+		free(err);
+		pd_conf_free(c);
+	}
+}
+
 /* test_start - init failure names the plugin; optional plugins are disabled */
 static void test_start(void)
 {
@@ -283,6 +324,7 @@ int main(void)
 	pd_loader_init();
 	test_good();
 	test_errors();
+	test_long_plugin_dir();
 	test_start();
 	test_world_writable();
 	test_list_forms();
