@@ -17,6 +17,7 @@
 #include <policyd/mockhost.h>
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 static pd_store *st;
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER; /* checks on several threads open it once */
 static char dir[PATH_MAX], path[PATH_MAX];
 static int failing, remote;
 
@@ -76,8 +78,11 @@ pd_store *pd_store_host_resolve(const pd_instance *inst, int64_t *now)
 		inst->host->log(inst, PD_LOG_ERR, "state service down (mock_store_fail)");
 		return NULL;
 	}
-	if (st)
+	pthread_mutex_lock(&open_mu);
+	if (st) {
+		pthread_mutex_unlock(&open_mu);
 		return st;
+	}
 	if (!dir[0]) {
 		const char *tmp = getenv("TMPDIR");
 
@@ -85,6 +90,7 @@ pd_store *pd_store_host_resolve(const pd_instance *inst, int64_t *now)
 		if (!mkdtemp(dir)) {
 			perror("mockhost: mkdtemp");
 			dir[0] = 0;
+			pthread_mutex_unlock(&open_mu);
 			return NULL;
 		}
 		atexit(cleanup);
@@ -94,6 +100,7 @@ pd_store *pd_store_host_resolve(const pd_instance *inst, int64_t *now)
 	st = pd_store_open(&c, err, sizeof(err));
 	if (!st)
 		fprintf(stderr, "mockhost: cannot open the store %s: %s\n", path, err);
+	pthread_mutex_unlock(&open_mu);
 	return st;
 }
 

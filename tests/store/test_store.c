@@ -1369,9 +1369,14 @@ static void test_memory_flat(void)
 	}
 	after = rss_anon_kb();
 	CHECK(ok);
+#if defined(__SANITIZE_ADDRESS__)
+	/* ASan's quarantine keeps freed memory resident: the bound says nothing there */
+	printf("# memory: not judged under AddressSanitizer (%ld kB grown)\n", after - before);
+#else
 	if (after - before >= 6000)
 		printf("FAIL: 300,000 keys grew anonymous memory by %ld kB\n", after - before);
 	CHECK(before > 0 && after - before < 6000);
+#endif
 	pd_store_close(s);
 }
 
