@@ -244,21 +244,27 @@ static int put_token(const char *s, char *out, size_t outsz, size_t *n)
 	return 0;
 }
 
-/* gl_client_prefix - what every triplet key of NET starts with: "T:NET " (privacy: "T:" + hash) */
-size_t gl_client_prefix(const gl_keyconf *kc, const char *net, char *out, size_t outsz)
+/* net_key - "TAG:NET" then SEP (privacy: "TAG:" + a 64-bit hash of NET); its length, 0 if it does not fit */
+static size_t net_key(const gl_keyconf *kc, char tag, const char *net, const char *sep, char *out, size_t outsz)
 {
+	char x[17];
 	int n;
 
 	if (kc->privacy) {
 		unsigned char h[8];
-		char x[17];
 
 		pd_siphash(kc->hash_key, net, strlen(net), h);
 		hex(h, 8, x);
-		n = snprintf(out, outsz, "T:%s ", x);
-	} else
-		n = snprintf(out, outsz, "T:%s ", net);
+		net = x;
+	}
+	n = snprintf(out, outsz, "%c:%s%s", tag, net, sep);
 	return n < 0 || (size_t)n >= outsz ? 0 : (size_t)n;
+}
+
+/* gl_client_prefix - what every triplet key of NET starts with: "T:NET " (privacy: "T:" + hash) */
+size_t gl_client_prefix(const gl_keyconf *kc, const char *net, char *out, size_t outsz)
+{
+	return net_key(kc, 'T', net, " ", out, outsz);
 }
 
 /* gl_triplet_key - key of (net, sender, rcpt): readable, or prefix + 128-bit hash */
@@ -292,18 +298,7 @@ size_t gl_triplet_key(const gl_keyconf *kc, const char *net, const char *sender,
 /* gl_client_key - key of the auto-whitelist record of NET ("C:192.0.2.7/32") */
 size_t gl_client_key(const gl_keyconf *kc, const char *net, char *out, size_t outsz)
 {
-	int n;
-
-	if (kc->privacy) {
-		unsigned char h[8];
-		char x[17];
-
-		pd_siphash(kc->hash_key, net, strlen(net), h);
-		hex(h, 8, x);
-		n = snprintf(out, outsz, "C:%s", x);
-	} else
-		n = snprintf(out, outsz, "C:%s", net);
-	return n < 0 || (size_t)n >= outsz ? 0 : (size_t)n;
+	return net_key(kc, 'C', net, "", out, outsz);
 }
 
 /* gl_rec_encode - fixed little-endian layout, GL_REC_SIZE bytes */
