@@ -385,11 +385,13 @@ static void lock_free_again(gd *g)
 	sh->busy_failed = 0;
 }
 
-/* mutex_until - the thread mutex by DEADLINE (monotonic ms; 0: no bound); 0 or -1 */
+/* mutex_until - the thread mutex by DEADLINE (monotonic ms; 0: no bound); 0 or -1. The wait is on
+ * the monotonic clock (pthread_mutex_clocklock): a wall-clock deadline fails at once, or waits
+ * far too long, when the wall clock is stepped (NTP, an admin, libfaketime) between reading it
+ * and the wait. */
 static int mutex_until(shared *sh, uint64_t deadline)
 {
 	struct timespec ts;
-	uint64_t now = now_ms(), left;
 	int r;
 
 	if (!deadline) {
@@ -398,16 +400,9 @@ static int mutex_until(shared *sh, uint64_t deadline)
 	}
 	if (pthread_mutex_trylock(&sh->mu) == 0)
 		return 0;
-	/* pthread_mutex_timedlock takes CLOCK_REALTIME: convert the time left */
-	left = deadline > now ? deadline - now : 0;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(left / 1000u);
-	ts.tv_nsec += (long)(left % 1000u) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	while ((r = pthread_mutex_timedlock(&sh->mu, &ts)) == EINTR)
+	ts.tv_sec = (time_t)(deadline / 1000u);
+	ts.tv_nsec = (long)(deadline % 1000u) * 1000000L;
+	while ((r = pthread_mutex_clocklock(&sh->mu, CLOCK_MONOTONIC, &ts)) == EINTR)
 		;
 	return r == 0 ? 0 : -1;
 }
