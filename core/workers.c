@@ -124,11 +124,12 @@ int pd_workers_stop(void)
 	stop = 1;
 	pthread_cond_broadcast(&cond);
 	pthread_mutex_unlock(&lock);
-	/* a worker stuck in a plugin is not waited for past a short delay */
-	clock_gettime(CLOCK_REALTIME, &deadline);
+	/* a worker stuck in a plugin is not waited for past a short delay (on the monotonic clock:
+	 * a wall-clock step must not make it 0 or hours) */
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += 2;
 	for (size_t i = 0; i < n_threads; i++)
-		if (pthread_timedjoin_np(threads[i], NULL, &deadline) != 0)
+		if (pthread_clockjoin_np(threads[i], NULL, CLOCK_MONOTONIC, &deadline) != 0)
 			stuck++;
 	if (!stuck) {
 		free(threads);

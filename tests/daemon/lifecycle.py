@@ -80,6 +80,26 @@ def test_sigterm_finishes_in_flight_and_runs_fini():
     assert "example: rejected 0 request(s)" in log and log.rstrip().endswith("stopped"), log[-1500:]
 
 
+def test_sigterm_with_the_wall_clock_a_day_behind_waits_for_the_worker():
+    """The 2 s wait for workers at stop is on the monotonic clock: with the wall clock a day
+    behind (an NTP step; here libfaketime) a request 0.8 s from done is finished and fini runs
+    (with a wall-clock deadline the wait ended at once: "still inside a plugin", exit 1)."""
+    d = pdtest.Daemon('plugins = { "fake", "example" }\nfake {\n  trigger = "slow"\n  sleep_ms = 1000\n'
+                      '  action = "DEFER_IF_PERMIT finished"\n}\n', clock=True)
+    pdtest._daemons.append(d)
+    d.advance(-86400)
+    d.start()
+    c = d.client()
+    c.send(pdtest.encode(req(recipient="slow@x")))
+    time.sleep(0.2)
+    d.proc.send_signal(signal.SIGTERM)
+    assert c.reply() == "DEFER_IF_PERMIT finished"
+    d.proc.wait(timeout=20 * pdtest.SLOW)
+    log = d.log_text()
+    assert d.proc.returncode == 0, (d.proc.returncode, log[-1500:])
+    assert "still inside a plugin" not in log and "example: rejected 0 request(s)" in log, log[-1500:]
+
+
 def test_sigterm_with_a_hung_plugin_still_exits():
     d = pdtest.daemon('plugins = { "fake" }\nfake {\n  trigger = "hang"\n  sleep_ms = 60000\n}\n')
     c = d.client()
