@@ -48,15 +48,18 @@ static __thread struct ctx *cur;
 static enum pd_spf_result map_result(SPF_result_t r);
 
 /* A remembered outcome: sets of RESULT_WAYS indexed by the key's hash, each
- * set under one of RESULT_LOCKS locks. */
+ * set under one of RESULT_LOCKS locks. The key and the outcome's texts are
+ * one malloc'd block of their own lengths, about 250 bytes (a copy of the
+ * fixed-size outcome was 1.5 kB: 24 MB resident at the default 16384). */
 #define RESULT_KEY   400
 #define RESULT_WAYS  4
 #define RESULT_LOCKS 64
 struct rentry {
 	unsigned hash; /* of key, compared first */
+	enum pd_spf_result result;
 	time_t expires;
-	char key[RESULT_KEY]; /* identity|ip|helo|sender */
-	struct pd_spf_outcome o;
+	char *packed; /* "identity|ip|helo|sender" NUL mechanism NUL problem NUL explanation NUL
+		       * comment NUL, or NULL (an empty slot) */
 };
 
 struct pd_spf_engine {
@@ -1144,6 +1147,8 @@ void pd_spf_engine_free(pd_spf_engine *e)
 	if (e->server)
 		SPF_server_free(e->server); /* leaves a layer given to SPF_server_new_dns alone */
 	free(e->layer);
+	for (size_t i = 0; e->results && i < e->cfg.result_cache; i++)
+		free(e->results[i].packed);
 	free(e->results);
 	for (int i = 0; i < RESULT_LOCKS; i++)
 		pthread_mutex_destroy(&e->rlock[i]);
@@ -1319,12 +1324,46 @@ static int result_key(const char *ip, const char *helo, const char *sender, int 
 	return 1;
 }
 
+/* result_pack - KEY and O's texts in one block of their lengths (malloc'd), or NULL */
+static char *result_pack(const char *key, const struct pd_spf_outcome *o)
+{
+	const char *part[5] = {key, o->mechanism, o->problem, o->explanation, o->comment};
+	size_t len[5], total = 0;
+	char *b, *p;
+
+	for (int i = 0; i < 5; i++)
+		total += len[i] = strlen(part[i]) + 1;
+	if (!(p = b = malloc(total)))
+		return NULL;
+	for (int i = 0; i < 5; i++) {
+		memcpy(p, part[i], len[i]);
+		p += len[i];
+	}
+	return b;
+}
+
+/* result_unpack - the outcome R remembers, into OUT */
+static void result_unpack(const struct rentry *r, struct pd_spf_outcome *out)
+{
+	char *dst[4] = {out->mechanism, out->problem, out->explanation, out->comment};
+	size_t cap[4] = {sizeof(out->mechanism), sizeof(out->problem), sizeof(out->explanation),
+	                 sizeof(out->comment)};
+	const char *p = r->packed + strlen(r->packed) + 1;
+
+	memset(out, 0, sizeof(*out));
+	out->result = r->result;
+	for (int i = 0; i < 4; i++) {
+		snprintf(dst[i], cap[i], "%s", p); /* each was read from a field of that size */
+		p += strlen(p) + 1;
+	}
+}
+
 /* pd_spf_engine_check - a remembered outcome, or evaluate (and remember it
  * until the first answer it used expires) */
 void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, const char *sender, int helo_identity,
                          struct pd_spf_outcome *out)
 {
-	char key[RESULT_KEY];
+	char key[RESULT_KEY], *packed, *old;
 	unsigned h;
 	size_t n;
 	struct rentry *set, *slot;
@@ -1341,8 +1380,8 @@ void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, con
 	now = pd_spf_resolver_now(e->res);
 	pthread_mutex_lock(lock);
 	for (slot = set; slot < set + RESULT_WAYS; slot++)
-		if (slot->hash == h && slot->expires > now && strcmp(slot->key, key) == 0) {
-			*out = slot->o;
+		if (slot->packed && slot->hash == h && slot->expires > now && strcmp(slot->packed, key) == 0) {
+			result_unpack(slot, out);
 			pthread_mutex_unlock(lock);
 			out->cached = 1;
 			return;
@@ -1355,14 +1394,18 @@ void pd_spf_engine_check(pd_spf_engine *e, const char *ip, const char *helo, con
 		return; /* an answer was not in yet, or one expired: nothing to remember */
 	if (pd_spf_valid_until > now + 3600) /* no lookup at all (e.g. no checkable domain) */
 		pd_spf_valid_until = now + 3600;
+	if (!(packed = result_pack(key, out)))
+		return; /* out of memory: not remembered */
 	pthread_mutex_lock(lock);
 	slot = set; /* the one that expires first (an empty or expired one among them) */
 	for (struct rentry *r = set + 1; r < set + RESULT_WAYS; r++)
 		if (r->expires < slot->expires)
 			slot = r;
+	old = slot->packed;
 	slot->hash = h;
+	slot->result = out->result;
 	slot->expires = pd_spf_valid_until;
-	memcpy(slot->key, key, strlen(key) + 1);
-	slot->o = *out;
+	slot->packed = packed;
 	pthread_mutex_unlock(lock);
+	free(old);
 }

@@ -347,10 +347,17 @@ def test_outcomes_remembered_while_their_answers_are_cached():
     mine = dict(sender='r@soft.example', client_address='192.0.2.7')
     lines = lambda: re.findall(r'spf: identity=mailfrom sender=<r@soft\.example>.*', s.pd.log_text())
     try:
-        for i in range(3):
-            a = ask(s, **mine)
-            assert a.startswith('PREPEND Received-SPF: softfail'), a
+        answers = [ask(s, **mine) for i in range(3)]
+        assert answers[0].startswith('PREPEND Received-SPF: softfail'), answers[0]
+        # a remembered outcome gives the same header, comment and mechanism included
+        assert answers[1] == answers[0] and answers[2] == answers[0], answers
         s.pd.wait_log('sender=<r@soft.example>', count=3)
+        # and a remembered fail the same explanation
+        fails = [ask(s, sender='bob@fail.example', client_address='192.0.2.1') for i in range(2)]
+        assert fails == ['550 5.7.23 192.0.2.1 may not send for fail.example'] * 2, fails
+        s.pd.wait_log('sender=<bob@fail.example>', count=2)
+        flines = re.findall(r'spf: identity=mailfrom sender=<bob@fail\.example>.*', s.pd.log_text())
+        assert 'cached=yes' not in flines[0] and 'cached=yes' in flines[1], flines
         seen = lines()
         # 1: evaluated (its answers came from the network, and are cached now: kept), 2, 3: remembered
         assert len(seen) == 3 and 'cached=yes' not in seen[0] and 'cached=yes' in seen[1] + seen[2], seen
