@@ -159,16 +159,17 @@ def test_whitelist_ignores_the_unverified_reverse_name():
     d.write_config(gl('delay = 600\nclient_whitelist = { "%s" }' % clients))
     d.start()
     c = d.client()
+    # each request its own /24, so each is a new triplet (600 s left, whatever the clock's second)
     for i, rname in enumerate(("mail-x.google.com", "a.example.net", "mx.partner.example")):
-        got = c.ask(req(client_address="192.0.2.%d" % (130 + i), client_name="unknown",
+        got = c.ask(req(client_address="192.0.%d.7" % (130 + i), client_name="unknown",
                         reverse_client_name=rname))
         assert got == DEFER600, (rname, got)
         # a verified name that differs from the claimed one does not help either
-        got = c.ask(req(client_address="192.0.2.%d" % (140 + i), client_name="mail.evil.example",
+        got = c.ask(req(client_address="192.0.%d.7" % (140 + i), client_name="mail.evil.example",
                         reverse_client_name=rname))
         assert got == DEFER600, (rname, got)
         # the same name, verified by Postfix: whitelisted
-        assert c.ask(req(client_address="192.0.2.%d" % (150 + i), client_name=rname,
+        assert c.ask(req(client_address="192.0.%d.7" % (150 + i), client_name=rname,
                          reverse_client_name=rname)) == "DUNNO", rname
     c.close()
     d.stop()
@@ -599,8 +600,9 @@ def test_gdbm_checks_run_on_the_network_thread():
     import signal
     d = pdtest.daemon(gl("delay = 600"))
     c = d.client()
-    for i in range(20):
-        assert c.ask(req(client_address="192.0.2.%d" % (100 + i))) == DEFER600
+    for i in range(20):  # each a new triplet (its own /24): 600 s left, whatever the clock's second
+        a = c.ask(req(client_address="192.0.%d.7" % (100 + i)))
+        assert a == DEFER600, a
     c.close()
     d.proc.send_signal(signal.SIGUSR1)
     text = d.wait_log("stats: policyd_requests_to_workers_total")
