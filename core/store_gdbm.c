@@ -265,6 +265,14 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* ms_timespec - monotonic milliseconds MS as the absolute time of a CLOCK_MONOTONIC wait */
+static struct timespec ms_timespec(uint64_t ms)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000u), .tv_nsec = (long)(ms % 1000u) * 1000000L};
+
+	return ts;
+}
+
 /* sleep_until - sleep STEP_US microseconds, but not past DEADLINE (monotonic ms) */
 static void sleep_until(unsigned step_us, uint64_t deadline)
 {
@@ -400,8 +408,7 @@ static int mutex_until(shared *sh, uint64_t deadline)
 	}
 	if (pthread_mutex_trylock(&sh->mu) == 0)
 		return 0;
-	ts.tv_sec = (time_t)(deadline / 1000u);
-	ts.tv_nsec = (long)(deadline % 1000u) * 1000000L;
+	ts = ms_timespec(deadline);
 	while ((r = pthread_mutex_clocklock(&sh->mu, CLOCK_MONOTONIC, &ts)) == EINTR)
 		;
 	return r == 0 ? 0 : -1;
@@ -449,8 +456,7 @@ static void *releaser_main(void *arg)
 			lock_drop(sh);
 			continue;
 		}
-		ts.tv_sec = (time_t)(due / 1000u);
-		ts.tv_nsec = (long)(due % 1000u) * 1000000L;
+		ts = ms_timespec(due);
 		pthread_cond_timedwait(&sh->cond, &sh->mu, &ts);
 	}
 	pthread_mutex_unlock(&sh->mu);
